@@ -1,0 +1,92 @@
+"""Packing mappings and layers into the kernel's integer arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from gamma.costmodel import kernel as K
+from gamma.mapping import Mapping
+from gamma.workload import Layer
+
+DIM_CODE = {"K": K.V_K, "C": K.V_C, "R": K.V_R, "S": K.V_S, "Y": K.V_Y, "X": K.V_X,
+            "M": K.V_M, "N": K.V_N, "Y'": K.V_YP, "X'": K.V_XP}
+DIM_NAME = {v: k for k, v in DIM_CODE.items()}
+LAYER_TYPE_CODE = {"CONV": K.T_CONV, "DSCONV": K.T_DSCONV, "GEMM": K.T_GEMM}
+#: Raw directives per level a packed mapping may hold (before inheritance and unrolling).
+MAX_RAW_DIRECTIVES = 10
+
+
+@dataclass
+class PackedMappings:
+    """A batch of ``B`` mappings as arrays (levels padded to ``MAXL``, directives to
+    ``MAX_RAW_DIRECTIVES``). ``cluster[b, l]`` is the Cluster size before level ``l`` (0 at the
+    top); ``dvar`` uses the kernel's ``V_*`` codes; ``dsp`` is 1 for a SpatialMap."""
+
+    nlev: np.ndarray
+    cluster: np.ndarray
+    nd: np.ndarray
+    dvar: np.ndarray
+    dsp: np.ndarray
+    dsz: np.ndarray
+    dofs: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.nlev.shape[0])
+
+    @classmethod
+    def empty(cls, batch: int) -> "PackedMappings":
+        shape = (batch, K.MAXL, MAX_RAW_DIRECTIVES)
+        return cls(
+            nlev=np.zeros(batch, np.int64),
+            cluster=np.zeros((batch, K.MAXL), np.int64),
+            nd=np.zeros((batch, K.MAXL), np.int64),
+            dvar=np.zeros(shape, np.int64),
+            dsp=np.zeros(shape, np.int64),
+            dsz=np.ones(shape, np.int64),
+            dofs=np.ones(shape, np.int64),
+        )
+
+
+class PackError(ValueError):
+    """A mapping whose shape the packed format cannot hold (too many levels/directives)."""
+
+
+def pack(mappings: Sequence[Mapping]) -> PackedMappings:
+    """Pack mapping objects (file/validation path; the search builds packed arrays directly)."""
+    p = PackedMappings.empty(len(mappings))
+    for b, m in enumerate(mappings):
+        if not 1 <= m.num_levels <= K.MAXL:
+            raise PackError(f"mapping {b}: {m.num_levels} levels; 1 to {K.MAXL} are supported")
+        p.nlev[b] = m.num_levels
+        for l, level in enumerate(m.levels):
+            if len(level.directives) > MAX_RAW_DIRECTIVES:
+                raise PackError(f"mapping {b} level {l}: {len(level.directives)} directives; "
+                                f"at most {MAX_RAW_DIRECTIVES} are supported")
+            if l > 0 and level.cluster is None:
+                raise PackError(f"mapping {b} level {l}: a level after the first needs a Cluster")
+            p.cluster[b, l] = level.cluster.size if (l > 0 and level.cluster) else 0
+            p.nd[b, l] = len(level.directives)
+            for d, x in enumerate(level.directives):
+                if x.dim not in DIM_CODE:
+                    raise PackError(f"mapping {b} level {l}: unknown dimension {x.dim!r}")
+                p.dvar[b, l, d] = DIM_CODE[x.dim]
+                p.dsp[b, l, d] = 1 if x.spatial else 0
+                p.dsz[b, l, d] = x.size
+                p.dofs[b, l, d] = x.offset
+    return p
+
+
+def layer_arrays(layer: Layer) -> tuple[int, np.ndarray]:
+    """(layer type code, dims indexed by ``V_*``) as the kernel takes them."""
+    dims = np.ones(K.NV, np.int64)
+    if layer.type == "GEMM":
+        dims[K.V_M], dims[K.V_N], dims[K.V_K] = layer.M, layer.N, layer.K
+    else:
+        dims[K.V_K], dims[K.V_C] = layer.K, layer.C
+        dims[K.V_R], dims[K.V_S], dims[K.V_Y], dims[K.V_X] = layer.R, layer.S, layer.Y, layer.X
+    dims[K.V_YP] = dims[K.V_Y] - dims[K.V_R] + 1
+    dims[K.V_XP] = dims[K.V_X] - dims[K.V_S] + 1
+    return LAYER_TYPE_CODE[layer.type], dims

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv/ in the project root and install the project (editable) with its test extras.
+# Safe to re-run. Uses only PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+# This machine sets PYTHONDONTWRITEBYTECODE=1; without .pyc files `import mlflow` is ~3x slower.
+.venv/bin/python -m compileall -q -j 2 .venv/lib >/dev/null 2>&1 || true
+# Compile the cost-model kernel once (numba caches it next to the sources).
+.venv/bin/python -c "import gamma.costmodel.warmup as w; w.warm_up()"
+echo "installed into $(pwd)/.venv"
