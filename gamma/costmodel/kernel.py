@@ -107,18 +107,20 @@ def coupling(tens: np.ndarray) -> np.ndarray:
     return cpl
 
 
+#: Unroll-missing order: input and weight dims, alphabetical (C, K, M, N, R, S, X, Y).
+UNROLL_ORDER = np.array([V_C, V_K, V_M, V_N, V_R, V_S, V_X, V_Y], np.int64)
+
+
 # --------------------------------------------------------------------------------------------
 # Section 2: building the cluster hierarchy for one mapping.
 # --------------------------------------------------------------------------------------------
 @njit(cache=True)
 def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_raw, dvar_raw,
-                 dsp_raw, dsz_raw, dofs_raw, nd, dvar, dsp, dsz, dofs, sdim, nsub):
+                 dsp_raw, dsz_raw, dofs_raw, nd, dvar, dsp, dsz, dofs, sdim, nsub, cpl, bscr):
     """Fill the per-level directive lists (conversion, inheritance, unrolling, stride) and the
-    static dims ``sdim[l, v]`` and sub-cluster counts ``nsub[l]``. Returns an error code."""
-    tens = layer_tensors(ltype)
-    cpl = coupling(tens)
-    # Unroll-missing set: input and weight dims, alphabetical (C, K, M, N, R, S, X, Y).
-    alpha = np.array([V_C, V_K, V_M, V_N, V_R, V_S, V_X, V_Y], np.int64)
+    static dims ``sdim[l, v]`` and sub-cluster counts ``nsub[l]``. Returns an error code.
+    ``cpl``: tensor coupling (see :func:`coupling`); ``bscr``: (5, MAXD) int scratch."""
+    alpha = UNROLL_ORDER
     # Cluster structure (2.2).
     u = 1
     for l in range(1, nlev):
@@ -169,12 +171,10 @@ def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_ra
                 r_sz = dsz_raw[l, d]
             elif v == V_S:
                 s_sz = dsz_raw[l, d]
-        own = np.zeros(NV, np.int64)
+        own, tmp_var, tmp_sp, tmp_sz, tmp_ofs = bscr[0], bscr[1], bscr[2], bscr[3], bscr[4]
+        for v in range(NV):
+            own[v] = 0
         k = 0
-        tmp_var = np.empty(MAXD, np.int64)
-        tmp_sp = np.empty(MAXD, np.int64)
-        tmp_sz = np.empty(MAXD, np.int64)
-        tmp_ofs = np.empty(MAXD, np.int64)
         for d in range(nd_raw[l]):
             v = dvar_raw[l, d]
             sz = dsz_raw[l, d]
@@ -324,166 +324,272 @@ def build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, t
 
 # --------------------------------------------------------------------------------------------
 # Section 5: per-case traffic and compute.
+#
+# Every per-case quantity is a product of per-directive factors (5.1-5.3). The helpers below
+# compute all the variants a case needs (first / non-first PE, edge-edge PE, ...) in one pass
+# over one packed array ``W``: numba reference-counts every array argument of a call, so one
+# array per call keeps the hot loop free of that overhead.
+#
+# W columns 0..n-1 are the level's directives; columns OUT0..OUT0+2 are the output tensor's
+# coupled variables. Rows (per column): the variable, whether its directive is a SpatialMap,
+# the table entries M, Me, Uq, Uqe (for output columns: of Y'/X' for Y/X), coupling to each
+# tensor, and the case's state of the variable (position, edge, unrolled, init-edge). Output
+# columns also hold MeW = Me of the variable as written (input-centric Y/X).
 # --------------------------------------------------------------------------------------------
+W_VAR, W_SP, W_M, W_ME, W_UQ, W_UQE, W_C0, W_C1, W_C2, W_POS, W_EDGE, W_UNR, W_IE, W_MEW = range(14)
+W_ROWS = 14
+OUT0 = MAXD
+W_COLS = MAXD + 3
+
+
 @njit(cache=True)
-def pe_ingress(t, first_pe, ee_pe, l, nd, dvar, dsp, cpl, tM, tMe, tUq, tUqe, ne_l, dpos,
-               dedge, dunrolled, chg):
-    """5.1 ``PEIngress`` of input/weight tensor t for the current case."""
-    n = nd[l]
-    prod = 1
+def ingress_variants(t, W, n, chg, ne_l):
+    """5.1 ``PEIngress`` of input/weight tensor ``t`` (row W_C0 + t) for the current case:
+    (first PE, non-first PE, first edge-edge PE, non-first edge-edge PE)."""
+    cr = W_C0 + t
+    a = 1  # first, not edge-edge
+    b = 1  # non-first
+    c = 1  # first, edge-edge
+    e = 1  # non-first, edge-edge
     if chg == -1:
         for d in range(n):
-            v = dvar[l, d]
-            if cpl[t, v] == 0:
+            if W[cr, d] == 0:
                 continue
-            if dsp[l, d] == 0:
-                prod *= tMe[l, v] if dedge[d] else tM[l, v]
-            elif dedge[d]:
+            M = W[W_M, d]
+            Me = W[W_ME, d]
+            if W[W_SP, d] == 0:
+                f = Me if W[W_EDGE, d] else M
+                a *= f
+                b *= f
+                c *= f
+                e *= f
+            elif W[W_EDGE, d]:
                 if ne_l == 1:
-                    if first_pe or ee_pe:
-                        prod *= tMe[l, v]
+                    a *= Me
+                    c *= Me
+                    e *= Me  # non-first, not edge-edge: factor skipped
                 else:
-                    prod *= tMe[l, v] if ee_pe else tM[l, v]
+                    a *= M
+                    b *= M
+                    c *= Me
+                    e *= Me
             else:
-                prod *= tM[l, v]
-        return prod
+                a *= M
+                b *= M
+                c *= M
+                e *= M
+        return a, b, c, e
     inited = False
     for d in range(chg + 1, n):
-        if cpl[t, dvar[l, d]] == 1 and dpos[d] == POS_INIT and not dunrolled[d]:
+        if W[cr, d] != 0 and W[W_POS, d] == POS_INIT and W[W_UNR, d] == 0:
             inited = True
             break
-    touched = False
+    if W[cr, chg] == 0:
+        return 0, 0, 0, 0  # the tensor did not change: full temporal reuse
     for d in range(n):
-        v = dvar[l, d]
-        if cpl[t, v] == 0:
+        if W[cr, d] == 0:
             continue
-        if d == chg:
-            touched = True
-        me_or_m = tMe[l, v] if ee_pe else tM[l, v]
-        if dsp[l, d] == 0:
-            if dpos[d] == POS_INIT:
-                prod *= tMe[l, v] if dedge[d] else tM[l, v]
+        M = W[W_M, d]
+        Me = W[W_ME, d]
+        pos = W[W_POS, d]
+        if W[W_SP, d] == 0:
+            if pos == POS_INIT:
+                f = Me if W[W_EDGE, d] else M
             elif d == chg and not inited:
-                prod *= max(tUq[l, v], 1)
+                f = max(W[W_UQ, d], 1)
             else:
-                prod *= tM[l, v]
+                f = M
+            a *= f
+            b *= f
+            c *= f
+            e *= f
         else:
-            if dpos[d] == POS_INIT:
-                if first_pe or d <= chg:
-                    prod *= me_or_m
+            a *= M
+            c *= Me
+            if pos == POS_INIT:
+                if d <= chg:
+                    b *= M
+                    e *= Me
                 else:
-                    prod *= tUqe[l, v] if ee_pe else tUq[l, v]
+                    b *= W[W_UQ, d]
+                    e *= W[W_UQE, d]
+            elif (not inited) and d == chg:
+                b *= W[W_UQ, d]
+                e *= W[W_UQE, d]
             else:
-                if first_pe:
-                    prod *= me_or_m
-                elif (not inited) and d == chg:
-                    prod *= tUqe[l, v] if ee_pe else tUq[l, v]
-                else:
-                    prod *= me_or_m
-    if not touched:
-        return 0
-    return prod
+                b *= M
+                e *= Me
+    return a, b, c, e
 
 
 @njit(cache=True)
-def spatial_factor(v, ev, pos, initedge, first_pe, ee_pe, reuse_at_edge, psum_group, l,
-                   ne_l, tM, tMe, tUq, tUqe):
-    """5.3 ``SpatialFactor`` of a spatially mapped variable. ``ev`` is the table entry used
-    (Y'/X' for output rows/cols), ``v`` the variable as written (for the Edge, ne == 1 row)."""
-    if pos == POS_STEADY or (pos == POS_INIT and not (initedge and ee_pe)):
-        if first_pe:
-            return tM[l, ev]
-        return tUq[l, ev] if tUq[l, ev] != 0 else 1
-    if pos == POS_INIT:  # init edge-edge
-        if psum_group or ne_l == 1 or not reuse_at_edge:
-            return tMe[l, ev]
-        return tUqe[l, ev]
-    # Edge
-    if ne_l == 1:
-        if first_pe or ee_pe:
-            return tMe[l, v]
-        return 1
-    if ee_pe:
-        return tUqe[l, ev]
-    if first_pe:
-        return tM[l, ev]
-    return tUq[l, ev] if tUq[l, ev] != 0 else 1
-
-
-@njit(cache=True)
-def pe_egress(psum_mode, first_pe, ee_pe, reuse_at_edge, l, nd, dvar, dsp, cpl, tens, outent,
-              firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge, vinitedge):
-    """5.3 ``PEEgress``: product of the psum group (psum_mode) and the output group."""
-    prod = 1
-    if psum_mode:
-        for d in range(nd[l]):
-            v = dvar[l, d]
-            if cpl[2, v] == 1:
-                continue
-            if dsp[l, d] == 0:
-                prod *= tMe[l, v] if vedge[v] else tM[l, v]
-            else:
-                prod *= spatial_factor(v, v, vpos[v], vinitedge[v], first_pe, ee_pe,
-                                       reuse_at_edge, True, l, ne_l, tM, tMe, tUq, tUqe)
-    for k in range(tens[2, 4]):
-        v = tens[2, k]
-        ev = outent[v]
-        d = firstdir[l, v]
-        if d < 0:
+def egress_variants(W, n, ne_l):
+    """5.3 ``PEEgress`` variants for the current case:
+    (first, non-first, first edge-edge, non-first edge-edge) without partial sums, then with
+    partial sums: (first, first edge-edge, non-first edge-edge without edge reuse)."""
+    a = 1
+    b = 1
+    c = 1
+    e = 1
+    pa = 1
+    pc = 1
+    pe = 1
+    # Partial-sum group: directives on variables not coupled to the output.
+    for d in range(n):
+        if W[W_C2, d] != 0:
             continue
-        if dsp[l, d] == 0:
-            if vpos[v] == POS_INIT:
-                prod *= tMe[l, ev] if vedge[v] else tM[l, ev]
-            elif vpos[v] == POS_STEADY:
-                prod *= tM[l, ev]
-            else:
-                prod *= tMe[l, ev]
+        M = W[W_M, d]
+        Me = W[W_ME, d]
+        pos = W[W_POS, d]
+        if W[W_SP, d] == 0:
+            f = Me if W[W_EDGE, d] else M
+            pa *= f
+            pc *= f
+            pe *= f
+            continue
+        uq = W[W_UQ, d]
+        uq1 = uq if uq != 0 else 1
+        if pos == POS_STEADY or (pos == POS_INIT and W[W_IE, d] == 0):
+            pa *= M
+            pc *= M
+            pe *= uq1
+        elif pos == POS_INIT:  # init edge-edge: Me in this group, whatever ne
+            pa *= M
+            pc *= Me
+            pe *= Me
+        elif ne_l == 1:  # Edge
+            pa *= Me
+            pc *= Me
+            pe *= Me
         else:
-            prod *= spatial_factor(v, ev, vpos[v], vinitedge[v], first_pe, ee_pe, reuse_at_edge,
-                                   False, l, ne_l, tM, tMe, tUq, tUqe)
-    return prod
+            pa *= M
+            pc *= W[W_UQE, d]
+            pe *= W[W_UQE, d]
+    # Output group: each output variable once, through its first directive.
+    for k in range(OUT0, OUT0 + 3):
+        if W[W_SP, k] < 0:
+            continue
+        M = W[W_M, k]
+        Me = W[W_ME, k]
+        pos = W[W_POS, k]
+        if W[W_SP, k] == 0:
+            if pos == POS_INIT:
+                f = Me if W[W_EDGE, k] else M
+            elif pos == POS_STEADY:
+                f = M
+            else:
+                f = Me
+            a *= f
+            b *= f
+            c *= f
+            e *= f
+            pa *= f
+            pc *= f
+            pe *= f
+            continue
+        uq = W[W_UQ, k]
+        uq1 = uq if uq != 0 else 1
+        if pos == POS_STEADY or (pos == POS_INIT and W[W_IE, k] == 0):
+            a *= M
+            b *= uq1
+            c *= M
+            e *= uq1
+            pa *= M
+            pc *= M
+            pe *= uq1
+        elif pos == POS_INIT:  # init edge-edge
+            a *= M
+            b *= uq1
+            pa *= M
+            if ne_l == 1:
+                c *= Me
+                e *= Me
+                pc *= Me
+            else:
+                c *= W[W_UQE, k]
+                e *= W[W_UQE, k]
+                pc *= W[W_UQE, k]
+            pe *= Me  # no edge reuse
+        elif ne_l == 1:  # Edge, one edge sub-cluster: Me of the variable as written
+            MeW = W[W_MEW, k]
+            a *= MeW
+            c *= MeW
+            e *= MeW
+            pa *= MeW
+            pc *= MeW
+            pe *= MeW
+        else:
+            a *= M
+            b *= uq1
+            c *= W[W_UQE, k]
+            e *= W[W_UQE, k]
+            pa *= M
+            pc *= W[W_UQE, k]
+            pe *= W[W_UQE, k]
+    return a, b, c, e, pa, pc, pe
 
 
 # --------------------------------------------------------------------------------------------
-# Sections 4 and 6: iteration cases, per-level accumulation, recursion.
+# Sections 4 and 6: iteration cases, per-level accumulation, and the level hierarchy.
+#
+# MAESTRO recurses: each processed case of a level analyzes the level below on that case's
+# sub-cluster dims. We do the same work without recursion (numba cannot cache recursive
+# functions): a top-down COLLECT pass lists, per level, the distinct sub-cluster dim vectors in
+# the order MAESTRO first meets them; a bottom-up FULL pass analyzes each vector once, looking up
+# the level below in a hash table. Same results, each inner sub-problem solved once.
 # --------------------------------------------------------------------------------------------
-CACHE = 64  # distinct sub-cluster dim vectors cached per level and mapping
+MODE_COLLECT, MODE_FULL = 0, 1
+VEC_CAP = 512  # distinct dim vectors per level and mapping
+HASH_CAP = 2048  # open-addressing slots per level (power of two, > 2 * VEC_CAP)
+HASH_MULT = np.array([1000003, 999983, 999979, 999961, 999959, 999953, 999931, 999917,
+                      999907, 999883], np.int64)
 
 
 @njit(cache=True)
-def tensor_situation(t, l, tens, dsp, firstdir, vedge, vspee):
-    """5.2: (spatially mapped, spatially edge, sp_ee) of tensor t in the current case."""
-    mapped = False
-    edge = False
-    spee = False
-    for k in range(tens[t, 4]):
-        v = tens[t, k]
-        d = firstdir[l, v]
-        if d >= 0 and dsp[l, d] == 1:
-            mapped = True
-            if vedge[v]:
-                edge = True
-            spee = vspee[v]
-    return mapped, edge, spee
+def vec_find(l, vec, add, vkeys, vcount, hslot, vslot):
+    """Index of dim vector ``vec`` among level ``l``'s vectors; with ``add``, append it if new.
+    Returns -1 if absent (or -2 if the table is full)."""
+    h = 0
+    for v in range(NV):
+        h += vec[v] * HASH_MULT[v]
+    pos = h & (HASH_CAP - 1)
+    while True:
+        i = hslot[l, pos]
+        if i < 0:
+            break
+        same = True
+        for v in range(NV):
+            if vkeys[l, i, v] != vec[v]:
+                same = False
+                break
+        if same:
+            return i
+        pos = (pos + 1) & (HASH_CAP - 1)
+    if not add:
+        return -1
+    i = vcount[l]
+    if i >= VEC_CAP:
+        return -2
+    for v in range(NV):
+        vkeys[l, i, v] = vec[v]
+    hslot[l, pos] = i
+    vslot[l, i] = pos
+    vcount[l] = i + 1
+    return i
 
 
 @njit(cache=True)
-def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe,
-                  firstdir, lastdir, tens, cpl, outent, hwi, out, info, ckey, cval, ccount):
-    """Analyze cluster level ``l`` with current dims ``cur`` (6.2). Returns (runtime cycles,
-    average active sub-clusters). At the top level (l == 0) it also fills ``out``.
-    ``info``: [first innermost L1 set, its value, error code]."""
-    if l >= nlev:
-        return np.int64(0), 0.0
-    if l > 0:  # memoized on the current dims (section 9.3)
-        for i in range(ccount[l]):
-            hit = True
-            for v in range(NV):
-                if ckey[l, i, v] != cur[v]:
-                    hit = False
-                    break
-            if hit:
-                return np.int64(cval[l, i, 0]), cval[l, i, 1]
+def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq,
+                  tUqe, firstdir, lastdir, tens, cpl, outent, hwi, out, info, vkeys, vvals,
+                  vcount, hslot, vslot, nst, s_pos, s_occ, s_unr, s_ie, s_ee, fstride, acc, dsum,
+                  vst, dst, subv):
+    """Analyze cluster level ``l`` with current dims ``cur`` (section 6.2).
+
+    MODE_COLLECT (non-innermost levels): register the sub-cluster dim vectors that the processed
+    cases need at level l+1. MODE_FULL: compute; results of level l+1 are looked up in
+    ``vvals``. Returns (runtime cycles, average active sub-clusters, sum of L1 requirements).
+    At the top level in MODE_FULL it fills ``out``. ``info[2]`` receives an error code.
+    """
     n = nd[l]
     ns = nsub[l]
     ne_l = ne[l]
@@ -491,32 +597,33 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
     top = l == 0
     hops_lat, noc_bw, offchip_bw, simd = hwi[0], hwi[1], hwi[2], hwi[3]
     # Section 4: states per directive from the current dims.
-    nst = np.zeros(MAXD, np.int64)
-    s_pos = np.zeros((MAXD, MAXST), np.int64)
-    s_occ = np.zeros((MAXD, MAXST), np.int64)
-    s_unr = np.zeros((MAXD, MAXST), np.bool_)
-    s_ie = np.zeros((MAXD, MAXST), np.bool_)
-    s_ee = np.zeros((MAXD, MAXST), np.bool_)
     for d in range(n):
         D = cur[dvar[l, d]]
         sz = dsz[l, d]
         ofs = dofs[l, d]
+        for k in range(MAXST):
+            s_occ[d, k] = 1
+            s_unr[d, k] = False
+            s_ie[d, k] = False
+            s_ee[d, k] = False
+        s_pos[d, 0] = POS_INIT
+        k = 1
         if dsp[l, d] == 0:
-            s_pos[d, 0], s_occ[d, 0], s_unr[d, 0], s_ie[d, 0] = POS_INIT, 1, D <= sz, D < sz
-            k = 1
+            s_unr[d, 0] = D <= sz
+            s_ie[d, 0] = D < sz
             s = tdiv(D - sz, ofs)
             if sz < D and s > 0:
                 s_pos[d, k], s_occ[d, k] = POS_STEADY, s
                 k += 1
             if not (D < sz) and s * ofs + sz < D:
-                s_pos[d, k], s_occ[d, k] = POS_EDGE, 1
+                s_pos[d, k] = POS_EDGE
                 k += 1
         else:
             cov = sz + ofs * (ns - 1)
             unr = D <= cov
-            s_pos[d, 0], s_occ[d, 0], s_unr[d, 0], s_ie[d, 0] = POS_INIT, 1, unr, D < cov
+            s_unr[d, 0] = unr
+            s_ie[d, 0] = D < cov
             s_ee[d, 0] = D < cov
-            k = 1
             s = tdiv(tdiv(D - sz, ofs) + 1, ns) - 1
             if cov < D and s > 0:
                 s_pos[d, k], s_occ[d, k] = POS_STEADY, s
@@ -524,22 +631,73 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
             if D >= cov and not unr and (s + 1) * ofs * ns + cov > D and s * ofs * ns + cov != D:
                 rem = D - (s + 1) * ofs * ns
                 a = 1 if rem < sz else tdiv(rem - sz, ofs) + 1
-                s_pos[d, k], s_occ[d, k] = POS_EDGE, 1
+                s_pos[d, k] = POS_EDGE
                 s_ee[d, k] = (a - 1) * ofs + sz < rem
                 k += 1
         nst[d] = k
-    fstride = np.ones(MAXD, np.int64)
     total = 1
     for d in range(n - 1, -1, -1):
         fstride[d] = total
         total *= nst[d]
-    # Per-level accumulators (index 0 input, 1 weight, 2 output).
-    l2_req = np.zeros(3, np.int64)
-    l1_req = np.zeros(3, np.int64)
-    l2_rd = np.zeros(3, np.int64)
-    l2_wr = np.zeros(3, np.int64)
-    l1_rd = np.zeros(3, np.int64)
-    l1_wr = np.zeros(3, np.int64)
+    # Accumulators (index 0 input, 1 weight, 2 output), in preallocated scratch (no heap
+    # allocation per analysis).
+    l2_req, l1_req, l2_rd, l2_wr = acc[0], acc[1], acc[2], acc[3]
+    l1_rd, l1_wr, si, dl = acc[4], acc[5], acc[6], acc[7]
+    dmin, dmax = acc[8], acc[9]
+    for i in range(10):
+        for t in range(3):
+            acc[i, t] = 0
+    for t in range(3):
+        dmin[t] = np.iinfo(np.int64).max
+        dmax[t] = np.iinfo(np.int64).min
+        dsum[t] = 0.0
+    vpos, vedge, vie, vunr, vspee = vst[0], vst[1], vst[2], vst[3], vst[4]
+    dig = dst[3]
+    for d in range(n):
+        dig[d] = 0
+    sub, sub_ee = subv[0], subv[1]
+    # The packed per-level array of section 5 (static rows) and, per tensor, its spatially
+    # mapped variables in the tensor's list order (5.2).
+    W = np.zeros((W_ROWS, W_COLS), np.int64)
+    for d in range(n):
+        v = dvar[l, d]
+        W[W_VAR, d] = v
+        W[W_SP, d] = dsp[l, d]
+        W[W_M, d] = tM[l, v]
+        W[W_ME, d] = tMe[l, v]
+        W[W_UQ, d] = tUq[l, v]
+        W[W_UQE, d] = tUqe[l, v]
+        W[W_C0, d] = cpl[0, v]
+        W[W_C1, d] = cpl[1, v]
+        W[W_C2, d] = cpl[2, v]
+    smv = np.zeros((3, 5), np.int64)
+    sit_m = np.zeros(3, np.bool_)
+    sit_e = np.zeros(3, np.bool_)
+    sit_ee = np.zeros(3, np.bool_)
+    for t in range(3):
+        cnt = 0
+        for k in range(tens[t, 4]):
+            v = tens[t, k]
+            d = firstdir[l, v]
+            if d >= 0 and dsp[l, d] == 1:
+                smv[t, cnt] = v
+                cnt += 1
+        smv[t, 4] = cnt
+    for k in range(3):
+        col = OUT0 + k
+        W[W_SP, col] = -1
+        if k < tens[2, 4]:
+            v = tens[2, k]
+            d = firstdir[l, v]
+            if d >= 0:
+                ev = outent[v]
+                W[W_VAR, col] = v
+                W[W_SP, col] = dsp[l, d]
+                W[W_M, col] = tM[l, ev]
+                W[W_ME, col] = tMe[l, ev]
+                W[W_UQ, col] = tUq[l, ev]
+                W[W_UQE, col] = tUqe[l, ev]
+                W[W_MEW, col] = tMe[l, v]
     runtime = 0
     macs = 0
     active = 0.0
@@ -549,24 +707,27 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
     off = 0
     buf_done = False
     arith = 0.0
-    dmin = np.full(3, np.iinfo(np.int64).max, np.int64)
-    dmax = np.full(3, np.iinfo(np.int64).min, np.int64)
-    dsum = np.zeros(3, np.float64)
-    vpos = np.zeros(NV, np.int64)
-    vedge = np.zeros(NV, np.bool_)
-    vie = np.zeros(NV, np.bool_)
-    vunr = np.zeros(NV, np.bool_)
-    vspee = np.zeros(NV, np.bool_)
-    dpos = np.zeros(MAXD, np.int64)
-    dedge = np.zeros(MAXD, np.bool_)
-    dunr = np.zeros(MAXD, np.bool_)
-    sub = np.zeros(NV, np.int64)
-    sub_ee = np.zeros(NV, np.int64)
-    si = np.zeros(2, np.int64)
+    full = mode == MODE_FULL
     for c in range(total):
+        # MAESTRO's state index is ceil(c / f_d) mod n_d (section 4): case 0 is all-Init and
+        # case c >= 1 takes the mixed-radix digits of c - 1, each plus one (mod n_d). ``dig``
+        # holds the digits of c - 1 as an odometer, so no division is needed.
+        if c >= 2:
+            d = n - 1
+            while d >= 0:
+                dig[d] += 1
+                if dig[d] < nst[d]:
+                    break
+                dig[d] = 0
+                d -= 1
         occ = 1
         for d in range(n):
-            k = ceil_div(c, fstride[d]) % nst[d]
+            if c == 0:
+                k = 0
+            else:
+                k = dig[d] + 1
+                if k == nst[d]:
+                    k = 0
             occ *= s_occ[d, k]
             v = dvar[l, d]
             if lastdir[l, v] == d:
@@ -574,126 +735,116 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
                 vie[v] = s_ie[d, k]
                 vunr[v] = s_unr[d, k]
                 vspee[v] = s_ee[d, k]
-                vedge[v] = s_pos[d, k] == POS_EDGE or s_ie[d, k]
+                vedge[v] = 1 if (s_pos[d, k] == POS_EDGE or s_ie[d, k]) else 0
         chg = -1
         for d in range(n):
             v = dvar[l, d]
-            dpos[d] = vpos[v]
-            dedge[d] = vedge[v]
-            dunr[d] = vunr[v]
+            W[W_POS, d] = vpos[v]
+            W[W_EDGE, d] = vedge[v]
+            W[W_UNR, d] = vunr[v]
+            W[W_IE, d] = vie[v]
             if vpos[v] != POS_INIT:
                 chg = d
-        # 5.2 spatial ingress of input and weight.
-        for t in range(2):
-            mapped, edge, spee = tensor_situation(t, l, tens, dsp, firstdir, vedge, vspee)
-            if not mapped:
-                r = pe_ingress(t, True, False, l, nd, dvar, dsp, cpl, tM, tMe, tUq, tUqe, ne_l,
-                               dpos, dedge, dunr, chg)
-            elif not edge:
-                r = pe_ingress(t, True, False, l, nd, dvar, dsp, cpl, tM, tMe, tUq, tUqe, ne_l,
-                               dpos, dedge, dunr, chg)
-                r += (ns - 1) * pe_ingress(t, False, False, l, nd, dvar, dsp, cpl, tM, tMe, tUq,
-                                           tUqe, ne_l, dpos, dedge, dunr, chg)
-            else:
-                ee = 1 if spee else 0
-                r = pe_ingress(t, True, ne_l == 1 and spee, l, nd, dvar, dsp, cpl, tM, tMe, tUq,
-                               tUqe, ne_l, dpos, dedge, dunr, chg)
-                if ne_l > 1:
-                    r += max(ne_l - 1 - ee, 0) * pe_ingress(t, False, False, l, nd, dvar, dsp,
-                                                            cpl, tM, tMe, tUq, tUqe, ne_l, dpos,
-                                                            dedge, dunr, chg)
-                    r += ee * pe_ingress(t, False, True, l, nd, dvar, dsp, cpl, tM, tMe, tUq,
-                                         tUqe, ne_l, dpos, dedge, dunr, chg)
-            si[t] = r
-        # 5.3 output side.
-        omapped, oedge, ospee = tensor_situation(2, l, tens, dsp, firstdir, vedge, vspee)
-        if not omapped:
-            se = pe_egress(False, True, False, True, l, nd, dvar, dsp, cpl, tens, outent,
-                           firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge, vie)
-        elif not oedge:
-            se = pe_egress(False, True, False, True, l, nd, dvar, dsp, cpl, tens, outent,
-                           firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge, vie)
-            se += (ns - 1) * pe_egress(False, False, False, True, l, nd, dvar, dsp, cpl, tens,
-                                       outent, firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge,
-                                       vie)
-        else:
-            ee = 1 if ospee else 0
-            se = pe_egress(False, True, ne_l == 1 and ospee, True, l, nd, dvar, dsp, cpl, tens,
-                           outent, firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge, vie)
-            if ne_l > 1:
-                se += max(ne_l - 1 - ee, 0) * pe_egress(False, False, False, True, l, nd, dvar,
-                                                        dsp, cpl, tens, outent, firstdir, tM,
-                                                        tMe, tUq, tUqe, ne_l, vpos, vedge, vie)
-                se += ee * pe_egress(False, False, True, True, l, nd, dvar, dsp, cpl, tens,
-                                     outent, firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge,
-                                     vie)
-        psums = pe_egress(True, True, omapped and oedge and ne_l == 1 and ospee, True, l, nd,
-                          dvar, dsp, cpl, tens, outent, firstdir, tM, tMe, tUq, tUqe, ne_l,
-                          vpos, vedge, vie)
-        pmapped, pedge, pspee = omapped, oedge, ospee
-        for d in range(n):
-            if dsp[l, d] == 1:
-                v = dvar[l, d]
-                pmapped = True
+        for col in range(OUT0, OUT0 + 3):
+            if W[W_SP, col] >= 0:
+                v = W[W_VAR, col]
+                W[W_POS, col] = vpos[v]
+                W[W_EDGE, col] = vedge[v]
+                W[W_IE, col] = vie[v]
+        # 5.2 spatial situation of each tensor: mapped, edge, sp_ee.
+        for t in range(3):
+            sit_m[t] = smv[t, 4] > 0
+            sit_e[t] = False
+            sit_ee[t] = False
+            for k in range(smv[t, 4]):
+                v = smv[t, k]
                 if vedge[v]:
-                    pedge = True
-                pspee = vspee[v]
-        base = pe_egress(True, True, False, True, l, nd, dvar, dsp, cpl, tens, outent, firstdir,
-                         tM, tMe, tUq, tUqe, ne_l, vpos, vedge, vie)
-        if not pedge:
-            pm = ns * base
-        else:
-            ee = 1 if pspee else 0
-            pm = pe_egress(True, True, ne_l == 1 and pspee, True, l, nd, dvar, dsp, cpl, tens,
-                           outent, firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge, vie)
-            if ne_l > 1:
-                pm += max(ne_l - 1 - ee, 0) * base
-                pm += ee * pe_egress(True, False, True, False, l, nd, dvar, dsp, cpl, tens,
-                                     outent, firstdir, tM, tMe, tUq, tUqe, ne_l, vpos, vedge,
-                                     vie)
-        # 6.1 buffer requirements, repeated until a case is processed.
-        if not buf_done:
-            for t in range(3):
-                mv = 1
-                for d in range(n):
-                    if cpl[t, dvar[l, d]] == 1:
-                        mv *= tM[l, dvar[l, d]]
-                vol = 1
-                for k in range(tens[t, 4]):
-                    v = tens[t, k]
-                    if t == 2:
-                        vol *= cur[outent[v]]
-                    else:
-                        vol *= cur[v]
-                if t < 2:
-                    l2_req[t] += 2 * si[t]
-                    l1_req[t] += 2 * mv
-                    l2_wr[t] = vol
-                else:
-                    l2_req[2] = 2 * se
-                    l1_req[2] = 2 * mv
-                    l2_rd[2] = vol
-        # 6.2 accumulation.
-        l2_wr[2] += occ * se
-        l1_wr[2] += occ * pm
-        l1_rd[2] += occ * pm
-        if psums <= 0:
+                    sit_e[t] = True
+                sit_ee[t] = vspee[v] != 0
+        # 5.3 output side: critical-path partial sums decide whether the case is processed.
+        ea, eb, ec, ee_, pa, pc, pe = egress_variants(W, n, ne_l)
+        omapped, oedge, ospee = sit_m[2], sit_e[2], sit_ee[2]
+        psums = pc if (omapped and oedge and ne_l == 1 and ospee) else pa
+        if not full and psums <= 0:
             continue
-        buf_done = True
-        for t in range(2):
-            l2_rd[t] += occ * si[t]
-            l1_wr[t] = l2_rd[t]
-            l1_rd[t] += occ * pm
-        ingress = si[0] + si[1]
-        egress = se
+        if full:
+            # 5.2 spatial ingress of input and weight.
+            for t in range(2):
+                a, b, c2, e2 = ingress_variants(t, W, n, chg, ne_l)
+                if not sit_m[t]:
+                    r = a
+                elif not sit_e[t]:
+                    r = a + (ns - 1) * b
+                else:
+                    ee = 1 if sit_ee[t] else 0
+                    r = c2 if (ne_l == 1 and sit_ee[t]) else a
+                    if ne_l > 1:
+                        r += max(ne_l - 1 - ee, 0) * b + ee * e2
+                si[t] = r
+            # Spatial egress.
+            if not omapped:
+                se = ea
+            elif not oedge:
+                se = ea + (ns - 1) * eb
+            else:
+                ee = 1 if ospee else 0
+                se = ec if (ne_l == 1 and ospee) else ea
+                if ne_l > 1:
+                    se += max(ne_l - 1 - ee, 0) * eb + ee * ee_
+            # Partial-sum mapping size (MACs over the sub-cluster array this step).
+            pedge, pspee = oedge, ospee
+            for d in range(n):
+                if dsp[l, d] == 1:
+                    v = dvar[l, d]
+                    if vedge[v]:
+                        pedge = True
+                    pspee = vspee[v] != 0
+            if not pedge:
+                pm = ns * pa
+            else:
+                ee = 1 if pspee else 0
+                pm = pc if (ne_l == 1 and pspee) else pa
+                if ne_l > 1:
+                    pm += max(ne_l - 1 - ee, 0) * pa + ee * pe
+            # 6.1 buffer requirements, repeated until a case is processed.
+            if not buf_done:
+                for t in range(3):
+                    mv = 1
+                    for d in range(n):
+                        if cpl[t, dvar[l, d]] == 1:
+                            mv *= tM[l, dvar[l, d]]
+                    vol = 1
+                    for k in range(tens[t, 4]):
+                        v = tens[t, k]
+                        vol *= cur[outent[v]] if t == 2 else cur[v]
+                    if t < 2:
+                        l2_req[t] += 2 * si[t]
+                        l1_req[t] += 2 * mv
+                        l2_wr[t] = vol
+                    else:
+                        l2_req[2] = 2 * se
+                        l1_req[2] = 2 * mv
+                        l2_rd[2] = vol
+            # 6.2 accumulation.
+            l2_wr[2] += occ * se
+            l1_wr[2] += occ * pm
+            l1_rd[2] += occ * pm
+            if psums <= 0:
+                continue
+            buf_done = True
+            for t in range(2):
+                l2_rd[t] += occ * si[t]
+                l1_wr[t] = l2_rd[t]
+                l1_rd[t] += occ * pm
         act = 0.0
+        compute = 0
         if innermost:
             compute = ceil_div(psums, simd)
         else:
-            f = fsp[l]
-            vf = dvar[l, f]
-            sp_edge = vedge[vf]
-            two = sp_edge and vspee[vf]
+            # 6.3 sub-cluster dims; an edge-edge sub-cluster gets its own analysis.
+            vf = dvar[l, fsp[l]]
+            sp_edge = vedge[vf] != 0
+            two = sp_edge and vspee[vf] != 0
             for v in range(NV):
                 sub[v] = cur[v]
                 sub_ee[v] = cur[v]
@@ -713,30 +864,36 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
             sub[V_XP] = sub[V_X] - sub[V_S] + 1
             sub_ee[V_YP] = sub_ee[V_Y] - sub_ee[V_R] + 1
             sub_ee[V_XP] = sub_ee[V_X] - sub_ee[V_S] + 1
-            compute = 0
             if two:
-                rt, aa = analyze_level(l + 1, sub_ee, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne,
-                                        fsp, tM, tMe, tUq, tUqe, firstdir, lastdir, tens, cpl,
-                                        outent, hwi, out, info, ckey, cval, ccount)
-                compute = max(compute, rt)
-                act += aa
+                i = vec_find(l + 1, sub_ee, not full, vkeys, vcount, hslot, vslot)
+                if i < 0:
+                    info[2] = E_UNSUPPORTED
+                    return 0, 0.0, 0
+                if full:
+                    compute = max(compute, np.int64(vvals[l + 1, i, 0]))
+                    act += vvals[l + 1, i, 1]
                 if ne_l - 1 > 0:
-                    rt, aa = analyze_level(l + 1, sub, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne,
-                                            fsp, tM, tMe, tUq, tUqe, firstdir, lastdir, tens,
-                                            cpl, outent, hwi, out, info, ckey, cval, ccount)
-                    compute = max(compute, rt)
-                    act += aa * (ne_l - 1)
+                    i = vec_find(l + 1, sub, not full, vkeys, vcount, hslot, vslot)
+                    if i < 0:
+                        info[2] = E_UNSUPPORTED
+                        return 0, 0.0, 0
+                    if full:
+                        compute = max(compute, np.int64(vvals[l + 1, i, 0]))
+                        act += vvals[l + 1, i, 1] * (ne_l - 1)
             else:
-                rt, aa = analyze_level(l + 1, sub, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp,
-                                        tM, tMe, tUq, tUqe, firstdir, lastdir, tens, cpl, outent,
-                                        hwi, out, info, ckey, cval, ccount)
-                compute = rt
-                act = aa * (ne_l if sp_edge else ns)
-            if info[2] != E_OK:
-                return np.int64(0), 0.0
+                i = vec_find(l + 1, sub, not full, vkeys, vcount, hslot, vslot)
+                if i < 0:
+                    info[2] = E_UNSUPPORTED
+                    return 0, 0.0, 0
+                if full:
+                    compute = np.int64(vvals[l + 1, i, 0])
+                    act = vvals[l + 1, i, 1] * (ne_l if sp_edge else ns)
+        if not full:
+            continue
         if act == 0.0:
-            f = fsp[l]
-            act = float(ne_l if vedge[dvar[l, f]] else ns)
+            act = float(ne_l if vedge[dvar[l, fsp[l]]] else ns)
+        ingress = si[0] + si[1]
+        egress = se
         in_d = hops_lat + ceil_div(ingress, noc_bw) - 1
         out_d = hops_lat + ceil_div(egress, noc_bw) - 1
         if chg == -1:
@@ -749,7 +906,7 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
             delay = max(tdiv(in_off, 2), max(delay, tdiv(out_off, 2)))
             if compute == 0:
                 info[2] = E_ZERO_COMPUTE
-                return np.int64(0), 0.0
+                return 0, 0.0, 0
             off = max(off, max(tdiv(l2_req[2], compute), tdiv(l2_req[0] + l2_req[1], compute)))
             off = tdiv(off, 2)
         runtime += occ * delay
@@ -760,23 +917,24 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
         big = max(ingress, egress)
         peak_bw = max(peak_bw, tdiv(big, cd))
         avg_bw_sum += tdiv(occ * big, cd)
-        dl = (in_d, out_d, cd)
-        for i in range(3):
-            dmin[i] = min(dmin[i], dl[i])
-            dmax[i] = max(dmax[i], dl[i])
-            dsum[i] += occ * dl[i]
-        arith = pm / ingress if ingress != 0 else np.inf
+        if top:
+            dl[0], dl[1], dl[2] = in_d, out_d, cd
+            for i in range(3):
+                dmin[i] = min(dmin[i], dl[i])
+                dmax[i] = max(dmax[i], dl[i])
+                dsum[i] += occ * dl[i]
+            arith = pm / ingress if ingress != 0 else np.inf
     avg_active = active / sum_occ if sum_occ > 0 else 0.0
-    if innermost and info[0] == 0:
-        info[0] = 1
-        info[1] = l1_req[0] + l1_req[1] + l1_req[2]
-    if top:
+    l1_total = l1_req[0] + l1_req[1] + l1_req[2]
+    if top and full:
         single = nlev == 1 or sum_occ == 0
-        if nlev > 1 and sum_occ == 0:
-            info[1] = l1_req[0] + l1_req[1] + l1_req[2]
+        if nlev == 1 or sum_occ == 0:
+            l1_report = l1_total  # no inner analysis exists (6.1)
+        else:
+            l1_report = np.int64(vvals[nlev - 1, 0, 2])  # the first innermost analysis
         out[O_RUNTIME] = runtime
         out[O_MACS] = macs
-        out[O_L1_REQ] = info[1]
+        out[O_L1_REQ] = l1_report
         out[O_L2_REQ] = l2_req[0] + l2_req[1] + l2_req[2]
         out[O_PEAK_BW] = peak_bw
         out[O_AVG_BW] = avg_bw_sum / sum_occ if sum_occ > 0 else 0.0
@@ -800,14 +958,7 @@ def analyze_level(l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe
             out[O_IN_DMIN + 3 * i] = dmin[i] if sum_occ > 0 else 0
             out[O_IN_DMIN + 3 * i + 1] = dmax[i] if sum_occ > 0 else 0
             out[O_IN_DMIN + 3 * i + 2] = dsum[i] // sum_occ if sum_occ > 0 else 0.0
-    if l > 0 and ccount[l] < CACHE:
-        i = ccount[l]
-        for v in range(NV):
-            ckey[l, i, v] = cur[v]
-        cval[l, i, 0] = runtime
-        cval[l, i, 1] = avg_active
-        ccount[l] = i + 1
-    return np.int64(runtime), avg_active
+    return runtime, avg_active, l1_total
 
 
 @njit(cache=True)
@@ -843,15 +994,29 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
     firstdir = np.zeros((MAXL, NV), np.int64)
     lastdir = np.zeros((MAXL, NV), np.int64)
     info = np.zeros(3, np.int64)
-    ckey = np.zeros((MAXL, CACHE, NV), np.int64)
-    cval = np.zeros((MAXL, CACHE, 2), np.float64)
-    ccount = np.zeros(MAXL, np.int64)
-    cur = np.zeros(NV, np.int64)
+    vkeys = np.zeros((MAXL, VEC_CAP, NV), np.int64)
+    vvals = np.zeros((MAXL, VEC_CAP, 3), np.float64)
+    vcount = np.zeros(MAXL, np.int64)
+    hslot = np.full((MAXL, HASH_CAP), -1, np.int64)
+    vslot = np.zeros((MAXL, VEC_CAP), np.int64)
+    nst = np.zeros(MAXD, np.int64)
+    s_pos = np.zeros((MAXD, MAXST), np.int64)
+    s_occ = np.zeros((MAXD, MAXST), np.int64)
+    s_unr = np.zeros((MAXD, MAXST), np.bool_)
+    s_ie = np.zeros((MAXD, MAXST), np.bool_)
+    s_ee = np.zeros((MAXD, MAXST), np.bool_)
+    fstride = np.ones(MAXD, np.int64)
+    acc = np.zeros((10, 3), np.int64)
+    dsum = np.zeros(3, np.float64)
+    vst = np.zeros((5, NV), np.int64)
+    dst = np.zeros((4, MAXD), np.int64)
+    subv = np.zeros((2, NV), np.int64)
+    bscr = np.zeros((5, MAXD), np.int64)
     for b in range(B):
         L = nlev[b]
         e = build_levels(ltype, ldims, stride_y, stride_x, hw[0], L, cluster[b], nd_raw[b],
                          dvar_raw[b], dsp_raw[b], dsz_raw[b], dofs_raw[b], nd, dvar, dsp, dsz,
-                         dofs, sdim, nsub)
+                         dofs, sdim, nsub, cpl, bscr)
         if e != E_OK:
             err[b] = e
             continue
@@ -870,12 +1035,33 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
                 lastdir[l, v] = d
             build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, tUqe, ne,
                          fsp)
-            ccount[l] = 0
-        info[0] = 0
-        info[1] = 0
+            # Forget the previous mapping's dim vectors.
+            for i in range(vcount[l]):
+                hslot[l, vslot[l, i]] = -1
+            vcount[l] = 0
         info[2] = E_OK
-        for v in range(NV):
-            cur[v] = sdim[0, v]
-        analyze_level(0, cur, L, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe,
-                      firstdir, lastdir, tens, cpl, outent, hwi, out[b], info, ckey, cval, ccount)
+        vec_find(0, sdim[0], True, vkeys, vcount, hslot, vslot)
+        # Top-down: list the sub-cluster dim vectors each level needs.
+        for l in range(L - 1):
+            i = 0
+            while i < vcount[l] and info[2] == E_OK:
+                analyze_level(MODE_COLLECT, l, vkeys[l, i], L, nd, dvar, dsp, dsz, dofs, nsub,
+                              ne, fsp, tM, tMe, tUq, tUqe, firstdir, lastdir, tens, cpl, outent,
+                              hwi, out[b], info, vkeys, vvals, vcount, hslot, vslot, nst, s_pos,
+                              s_occ, s_unr, s_ie, s_ee, fstride, acc, dsum, vst, dst, subv)
+                i += 1
+        # Bottom-up: analyze each vector once; the top level fills out[b].
+        for l in range(L - 1, -1, -1):
+            for i in range(vcount[l]):
+                if info[2] != E_OK:
+                    break
+                rt, aa, l1 = analyze_level(MODE_FULL, l, vkeys[l, i], L, nd, dvar, dsp, dsz,
+                                           dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe, firstdir,
+                                           lastdir, tens, cpl, outent, hwi, out[b], info, vkeys,
+                                           vvals, vcount, hslot, vslot, nst, s_pos, s_occ,
+                                           s_unr, s_ie, s_ee, fstride, acc, dsum, vst,
+                                           dst, subv)
+                vvals[l, i, 0] = rt
+                vvals[l, i, 1] = aa
+                vvals[l, i, 2] = l1
         err[b] = info[2]

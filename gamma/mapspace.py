@@ -1,0 +1,217 @@
+"""GAMMA's map space: a variable-depth genome held as numpy arrays, and its decoding to mappings.
+
+A genome has 1 to ``max_levels`` levels (outermost first). Each level has
+
+* a parallel dimension ``par`` (one of K, C, Y, X; R and S behind ``parallel_dims``),
+* a loop order ``order``: a permutation of the six genome dims K, C, Y, X, R, S, outermost first,
+* a tile per genome dim ``tile`` (elements); Y and X tiles are output-centric (Y', X'), R and S
+  tiles are the full filter (MAESTRO rejects partial R/S temporal tiles),
+* a cluster size ``cluster`` (PEs per cluster) on every level after the first.
+
+Tiles of an inner level never exceed the tile of the level above. By default
+(``inner_tiles="divisors"``) they also divide it, which keeps MAESTRO's edge-tile arithmetic out
+of the search (see ``docs/undercounts.md``); ``inner_tiles="any"`` restores the reference code's
+uniform draw in [1, parent tile]. Depthwise layers have no K (its tile is 1 and decoding omits it).
+
+A population of ``n`` genomes is a :class:`Genome` whose arrays have a leading axis ``n``.
+Decoding to the cost model's packed format is vectorized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from gamma.costmodel import kernel as K
+from gamma.costmodel.encode import PackedMappings
+from gamma.mapping import Cluster, Directive, Level, Mapping
+from gamma.workload import Layer
+
+#: Genome dimension indices and names (Y and X are output rows/cols Y', X').
+GDIMS = ("K", "C", "Y", "X", "R", "S")
+G_K, G_C, G_Y, G_X, G_R, G_S = range(6)
+#: MAESTRO directive dim written for each genome dim.
+GDIM_DIRECTIVE = ("K", "C", "Y'", "X'", "R", "S")
+_GENE_TO_VAR = np.array([K.V_K, K.V_C, K.V_YP, K.V_XP, K.V_R, K.V_S], np.int64)
+
+InnerTiles = Literal["divisors", "any"]
+
+
+@dataclass
+class Genome:
+    """A population of genomes (leading axis = individual; level axis padded to max_levels)."""
+
+    nlev: np.ndarray  # (n,) levels in use
+    par: np.ndarray  # (n, L) parallel genome dim per level
+    order: np.ndarray  # (n, L, 6) loop order, outermost first
+    tile: np.ndarray  # (n, L, 6) tile per genome dim
+    cluster: np.ndarray  # (n, L) cluster size (0 on level 0)
+
+    def __len__(self) -> int:
+        return int(self.nlev.shape[0])
+
+    def take(self, idx: np.ndarray) -> "Genome":
+        """The individuals at ``idx`` (a copy)."""
+        return Genome(self.nlev[idx].copy(), self.par[idx].copy(), self.order[idx].copy(),
+                      self.tile[idx].copy(), self.cluster[idx].copy())
+
+    @staticmethod
+    def concat(parts: list["Genome"]) -> "Genome":
+        return Genome(*(np.concatenate([getattr(p, f) for p in parts])
+                        for f in ("nlev", "par", "order", "tile", "cluster")))
+
+    def key(self, i: int) -> bytes:
+        """Hashable identity of individual ``i`` (only the levels in use count)."""
+        n = int(self.nlev[i])
+        return b"".join(a[i, :n].tobytes() for a in (self.par, self.order, self.tile, self.cluster))
+
+
+def divisor_table(max_value: int) -> tuple[np.ndarray, np.ndarray]:
+    """``divs[v, :ndiv[v]]`` are the divisors of v (ascending), for 1 <= v <= max_value."""
+    lists = [[1]] + [[d for d in range(1, v + 1) if v % d == 0] for v in range(1, max_value + 1)]
+    width = max(len(x) for x in lists)
+    divs = np.ones((max_value + 1, width), np.int64)
+    ndiv = np.ones(max_value + 1, np.int64)
+    for v, ds in enumerate(lists):
+        divs[v, : len(ds)] = ds
+        ndiv[v] = len(ds)
+    return divs, ndiv
+
+
+@dataclass
+class MapSpace:
+    """The mappings of one layer on an array of ``num_pes`` PEs that the search may propose.
+
+    ``fixed_inner_cluster``: if set, the cluster size of level 2 (system S1's row length).
+    """
+
+    layer: Layer
+    num_pes: int
+    min_levels: int = 1
+    max_levels: int = 2
+    parallel_dims: tuple[str, ...] = ("K", "C", "Y", "X")
+    inner_tiles: InnerTiles = "divisors"
+    fixed_inner_cluster: int | None = None
+    dims: np.ndarray = field(init=False)
+    par_choices: np.ndarray = field(init=False)
+    _divs: np.ndarray = field(init=False, repr=False)
+    _ndiv: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lay = self.layer
+        if lay.type == "GEMM":
+            raise ValueError("the GAMMA map space covers CONV and DSCONV layers; give GEMM/FC "
+                             "layers as CONV (K=N, C=K, Y=M) as the model loader does")
+        if not 1 <= self.min_levels <= self.max_levels <= 3:
+            raise ValueError(f"levels must satisfy 1 <= min_levels <= max_levels <= 3, got "
+                             f"{self.min_levels}..{self.max_levels}")
+        if self.inner_tiles not in ("divisors", "any"):
+            raise ValueError(f"inner_tiles must be 'divisors' or 'any', got {self.inner_tiles!r}")
+        k = 1 if lay.type == "DSCONV" else lay.K
+        self.dims = np.array([k, lay.C, lay.Yo, lay.Xo, lay.R, lay.S], np.int64)
+        bad = [d for d in self.parallel_dims if d not in GDIMS]
+        if bad:
+            raise ValueError(f"unknown parallel dims {bad}; choose from {GDIMS}")
+        choices = [GDIMS.index(d) for d in self.parallel_dims
+                   if not (d == "K" and lay.type == "DSCONV")]
+        self.par_choices = np.array(choices, np.int64)
+        self._divs, self._ndiv = divisor_table(int(self.dims.max()))
+
+    # --- sampling -----------------------------------------------------------------------------
+    @property
+    def depthwise(self) -> bool:
+        return self.layer.type == "DSCONV"
+
+    def random_tiles(self, rng: np.random.Generator, parent: np.ndarray) -> np.ndarray:
+        """Tiles below ``parent`` (same shape): a divisor of it, or uniform in [1, parent]."""
+        if self.inner_tiles == "divisors":
+            nd = self._ndiv[parent]
+            pick = (rng.random(parent.shape) * nd).astype(np.int64)
+            t = self._divs[parent, pick]
+        else:
+            t = 1 + (rng.random(parent.shape) * parent).astype(np.int64)
+        t[..., G_R] = parent[..., G_R]
+        t[..., G_S] = parent[..., G_S]
+        return t
+
+    def random_top_tiles(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Top-level tiles uniform in [1, dim] (R, S full)."""
+        t = 1 + (rng.random((n, 6)) * self.dims).astype(np.int64)
+        t[:, G_R], t[:, G_S] = self.dims[G_R], self.dims[G_S]
+        return t
+
+    def random_cluster(self, rng: np.random.Generator, parent_par_tile: np.ndarray,
+                       level: int) -> np.ndarray:
+        """Cluster size of a new inner level: the fixed value, or min(parent tile of the new
+        level's parallel dim, num_pes) as in GAMMA."""
+        if level == 1 and self.fixed_inner_cluster is not None:
+            return np.full(parent_par_tile.shape, self.fixed_inner_cluster, np.int64)
+        return np.minimum(parent_par_tile, self.num_pes)
+
+    def random(self, n: int, rng: np.random.Generator, levels: int | np.ndarray | None = None) -> Genome:
+        """``n`` uniform random genomes; ``levels`` fixes the depth (default: uniform in range)."""
+        L = self.max_levels
+        if levels is None:
+            nlev = rng.integers(self.min_levels, self.max_levels + 1, n)
+        else:
+            nlev = np.broadcast_to(np.asarray(levels, np.int64), (n,)).copy()
+        par = self.par_choices[rng.integers(0, len(self.par_choices), (n, L))]
+        order = np.argsort(rng.random((n, L, 6)), axis=2)
+        tile = np.ones((n, L, 6), np.int64)
+        cluster = np.zeros((n, L), np.int64)
+        tile[:, 0] = self.random_top_tiles(rng, n)
+        for l in range(1, L):
+            tile[:, l] = self.random_tiles(rng, tile[:, l - 1])
+            ptile = np.take_along_axis(tile[:, l - 1], par[:, l, None], axis=1)[:, 0]
+            cluster[:, l] = self.random_cluster(rng, ptile, l)
+        g = Genome(nlev, par, order, tile, cluster)
+        self.clear_unused(g)
+        return g
+
+    def clear_unused(self, g: Genome) -> None:
+        """Zero the padding levels beyond ``nlev`` so that equal genomes compare equal."""
+        unused = np.arange(g.par.shape[1])[None, :] >= g.nlev[:, None]
+        g.par[unused] = 0
+        g.cluster[unused] = 0
+        g.order[unused] = np.arange(6)
+        g.tile[unused] = 1
+
+    # --- decoding -----------------------------------------------------------------------------
+    def decode(self, g: Genome) -> PackedMappings:
+        """The cost model's packed arrays for every genome (vectorized)."""
+        n, L = g.par.shape
+        p = PackedMappings.empty(n)
+        p.nlev[:] = g.nlev
+        order = g.order
+        if self.depthwise:
+            # Move K to the end of each level's order and drop it (5 directives).
+            is_k = order == G_K
+            order = np.take_along_axis(order, np.argsort(is_k, axis=2, kind="stable"), axis=2)
+        nd = 5 if self.depthwise else 6
+        sizes = np.take_along_axis(g.tile, order, axis=2)
+        p.dvar[:, :L, :6] = _GENE_TO_VAR[order]
+        p.dsp[:, :L, :6] = order == g.par[:, :, None]
+        p.dsz[:, :L, :6] = sizes
+        p.dofs[:, :L, :6] = sizes
+        used = np.arange(L)[None, :] < g.nlev[:, None]
+        p.nd[:, :L] = np.where(used, nd, 0)
+        p.cluster[:, :L] = np.where(used, g.cluster, 0)
+        p.cluster[:, 0] = 0
+        return p
+
+    def to_mapping(self, g: Genome, i: int) -> Mapping:
+        """Individual ``i`` as mapping data (for files, MLflow and MAESTRO)."""
+        levels = []
+        for l in range(int(g.nlev[i])):
+            dirs = []
+            for gd in g.order[i, l]:
+                if gd == G_K and self.depthwise:
+                    continue
+                kind = "Spatial" if gd == g.par[i, l] else "Temporal"
+                t = int(g.tile[i, l, gd])
+                dirs.append(Directive(kind, GDIM_DIRECTIVE[gd], t, t))
+            cluster = Cluster(int(g.cluster[i, l])) if l > 0 else None
+            levels.append(Level(tuple(dirs), cluster))
+        return Mapping(tuple(levels))
