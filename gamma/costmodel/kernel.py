@@ -63,21 +63,20 @@ L1_ACCESS = 1.68
 L2_ACCESS = 18.61
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tdiv(a: int, b: int) -> int:
     """C++ integer division (truncates toward zero)."""
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b > 0) else -q
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ceil_div(a: int, b: int) -> int:
     """C++ ``a/b + (a%b != 0)``."""
     q = tdiv(a, b)
     return q + (1 if a - q * b != 0 else 0)
 
 
-@njit(cache=True)
 def layer_tensors(ltype: int) -> np.ndarray:
     """Coupled variables per tensor in MAESTRO's list order: rows input, weight, output;
     -1 pads. Column 4 of row t holds the count."""
@@ -97,7 +96,6 @@ def layer_tensors(ltype: int) -> np.ndarray:
     return t
 
 
-@njit(cache=True)
 def coupling(tens: np.ndarray) -> np.ndarray:
     """cpl[t, v] = 1 if variable v is coupled to tensor t."""
     cpl = np.zeros((3, NV), np.int64)
@@ -114,7 +112,7 @@ UNROLL_ORDER = np.array([V_C, V_K, V_M, V_N, V_R, V_S, V_X, V_Y], np.int64)
 # --------------------------------------------------------------------------------------------
 # Section 2: building the cluster hierarchy for one mapping.
 # --------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_raw, dvar_raw,
                  dsp_raw, dsz_raw, dofs_raw, nd, dvar, dsp, dsz, dofs, sdim, nsub, cpl, bscr):
     """Fill the per-level directive lists (conversion, inheritance, unrolling, stride) and the
@@ -265,7 +263,7 @@ def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_ra
 # --------------------------------------------------------------------------------------------
 # Section 3: static tables.
 # --------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, tUqe, ne, fsp):
     """Mapping-size tables (3.1) per variable, and the first SpatialMap's edge info (3.2)."""
     n = nd[l]
@@ -337,13 +335,16 @@ def build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, t
 # columns also hold MeW = Me of the variable as written (input-centric Y/X).
 # --------------------------------------------------------------------------------------------
 W_VAR, W_SP, W_M, W_ME, W_UQ, W_UQE, W_C0, W_C1, W_C2, W_POS, W_EDGE, W_UNR, W_IE, W_MEW = range(14)
-W_ROWS = 14
+W_SZ, W_OFS, W_LAST = 14, 15, 16  # directive size, offset, last directive on its variable
+W_SMV = 17  # 3 rows: per tensor, its spatially mapped variables (column 4: count)
+W_SCAL = 20  # level scalars: directives, sub-clusters, edge clusters, first SpatialMap
+W_ROWS = 21
 OUT0 = MAXD
 W_COLS = MAXD + 3
 
 
-@njit(cache=True)
-def ingress_variants(t, W, n, chg, ne_l):
+@njit(cache=True, _nrt=False)
+def ingress_variants(t, W3, l, n, chg, ne_l):
     """5.1 ``PEIngress`` of input/weight tensor ``t`` (row W_C0 + t) for the current case:
     (first PE, non-first PE, first edge-edge PE, non-first edge-edge PE)."""
     cr = W_C0 + t
@@ -353,17 +354,17 @@ def ingress_variants(t, W, n, chg, ne_l):
     e = 1  # non-first, edge-edge
     if chg == -1:
         for d in range(n):
-            if W[cr, d] == 0:
+            if W3[l, cr, d] == 0:
                 continue
-            M = W[W_M, d]
-            Me = W[W_ME, d]
-            if W[W_SP, d] == 0:
-                f = Me if W[W_EDGE, d] else M
+            M = W3[l, W_M, d]
+            Me = W3[l, W_ME, d]
+            if W3[l, W_SP, d] == 0:
+                f = Me if W3[l, W_EDGE, d] else M
                 a *= f
                 b *= f
                 c *= f
                 e *= f
-            elif W[W_EDGE, d]:
+            elif W3[l, W_EDGE, d]:
                 if ne_l == 1:
                     a *= Me
                     c *= Me
@@ -381,22 +382,22 @@ def ingress_variants(t, W, n, chg, ne_l):
         return a, b, c, e
     inited = False
     for d in range(chg + 1, n):
-        if W[cr, d] != 0 and W[W_POS, d] == POS_INIT and W[W_UNR, d] == 0:
+        if W3[l, cr, d] != 0 and W3[l, W_POS, d] == POS_INIT and W3[l, W_UNR, d] == 0:
             inited = True
             break
-    if W[cr, chg] == 0:
+    if W3[l, cr, chg] == 0:
         return 0, 0, 0, 0  # the tensor did not change: full temporal reuse
     for d in range(n):
-        if W[cr, d] == 0:
+        if W3[l, cr, d] == 0:
             continue
-        M = W[W_M, d]
-        Me = W[W_ME, d]
-        pos = W[W_POS, d]
-        if W[W_SP, d] == 0:
+        M = W3[l, W_M, d]
+        Me = W3[l, W_ME, d]
+        pos = W3[l, W_POS, d]
+        if W3[l, W_SP, d] == 0:
             if pos == POS_INIT:
-                f = Me if W[W_EDGE, d] else M
+                f = Me if W3[l, W_EDGE, d] else M
             elif d == chg and not inited:
-                f = max(W[W_UQ, d], 1)
+                f = max(W3[l, W_UQ, d], 1)
             else:
                 f = M
             a *= f
@@ -411,19 +412,19 @@ def ingress_variants(t, W, n, chg, ne_l):
                     b *= M
                     e *= Me
                 else:
-                    b *= W[W_UQ, d]
-                    e *= W[W_UQE, d]
+                    b *= W3[l, W_UQ, d]
+                    e *= W3[l, W_UQE, d]
             elif (not inited) and d == chg:
-                b *= W[W_UQ, d]
-                e *= W[W_UQE, d]
+                b *= W3[l, W_UQ, d]
+                e *= W3[l, W_UQE, d]
             else:
                 b *= M
                 e *= Me
     return a, b, c, e
 
 
-@njit(cache=True)
-def egress_variants(W, n, ne_l):
+@njit(cache=True, _nrt=False)
+def egress_variants(W3, l, n, ne_l):
     """5.3 ``PEEgress`` variants for the current case:
     (first, non-first, first edge-edge, non-first edge-edge) without partial sums, then with
     partial sums: (first, first edge-edge, non-first edge-edge without edge reuse)."""
@@ -436,20 +437,20 @@ def egress_variants(W, n, ne_l):
     pe = 1
     # Partial-sum group: directives on variables not coupled to the output.
     for d in range(n):
-        if W[W_C2, d] != 0:
+        if W3[l, W_C2, d] != 0:
             continue
-        M = W[W_M, d]
-        Me = W[W_ME, d]
-        pos = W[W_POS, d]
-        if W[W_SP, d] == 0:
-            f = Me if W[W_EDGE, d] else M
+        M = W3[l, W_M, d]
+        Me = W3[l, W_ME, d]
+        pos = W3[l, W_POS, d]
+        if W3[l, W_SP, d] == 0:
+            f = Me if W3[l, W_EDGE, d] else M
             pa *= f
             pc *= f
             pe *= f
             continue
-        uq = W[W_UQ, d]
+        uq = W3[l, W_UQ, d]
         uq1 = uq if uq != 0 else 1
-        if pos == POS_STEADY or (pos == POS_INIT and W[W_IE, d] == 0):
+        if pos == POS_STEADY or (pos == POS_INIT and W3[l, W_IE, d] == 0):
             pa *= M
             pc *= M
             pe *= uq1
@@ -463,18 +464,18 @@ def egress_variants(W, n, ne_l):
             pe *= Me
         else:
             pa *= M
-            pc *= W[W_UQE, d]
-            pe *= W[W_UQE, d]
+            pc *= W3[l, W_UQE, d]
+            pe *= W3[l, W_UQE, d]
     # Output group: each output variable once, through its first directive.
     for k in range(OUT0, OUT0 + 3):
-        if W[W_SP, k] < 0:
+        if W3[l, W_SP, k] < 0:
             continue
-        M = W[W_M, k]
-        Me = W[W_ME, k]
-        pos = W[W_POS, k]
-        if W[W_SP, k] == 0:
+        M = W3[l, W_M, k]
+        Me = W3[l, W_ME, k]
+        pos = W3[l, W_POS, k]
+        if W3[l, W_SP, k] == 0:
             if pos == POS_INIT:
-                f = Me if W[W_EDGE, k] else M
+                f = Me if W3[l, W_EDGE, k] else M
             elif pos == POS_STEADY:
                 f = M
             else:
@@ -487,9 +488,9 @@ def egress_variants(W, n, ne_l):
             pc *= f
             pe *= f
             continue
-        uq = W[W_UQ, k]
+        uq = W3[l, W_UQ, k]
         uq1 = uq if uq != 0 else 1
-        if pos == POS_STEADY or (pos == POS_INIT and W[W_IE, k] == 0):
+        if pos == POS_STEADY or (pos == POS_INIT and W3[l, W_IE, k] == 0):
             a *= M
             b *= uq1
             c *= M
@@ -506,12 +507,12 @@ def egress_variants(W, n, ne_l):
                 e *= Me
                 pc *= Me
             else:
-                c *= W[W_UQE, k]
-                e *= W[W_UQE, k]
-                pc *= W[W_UQE, k]
+                c *= W3[l, W_UQE, k]
+                e *= W3[l, W_UQE, k]
+                pc *= W3[l, W_UQE, k]
             pe *= Me  # no edge reuse
         elif ne_l == 1:  # Edge, one edge sub-cluster: Me of the variable as written
-            MeW = W[W_MEW, k]
+            MeW = W3[l, W_MEW, k]
             a *= MeW
             c *= MeW
             e *= MeW
@@ -521,11 +522,11 @@ def egress_variants(W, n, ne_l):
         else:
             a *= M
             b *= uq1
-            c *= W[W_UQE, k]
-            e *= W[W_UQE, k]
+            c *= W3[l, W_UQE, k]
+            e *= W3[l, W_UQE, k]
             pa *= M
-            pc *= W[W_UQE, k]
-            pe *= W[W_UQE, k]
+            pc *= W3[l, W_UQE, k]
+            pe *= W3[l, W_UQE, k]
     return a, b, c, e, pa, pc, pe
 
 
@@ -544,8 +545,23 @@ HASH_CAP = 2048  # open-addressing slots per level (power of two, > 2 * VEC_CAP)
 HASH_MULT = np.array([1000003, 999983, 999979, 999961, 999959, 999953, 999931, 999917,
                       999907, 999883], np.int64)
 
+# Scratch rows (SC[row, directive or variable or tensor]) of one level analysis.
+SC_NST = 0  # states per directive
+SC_POS = 1  # 3 rows: position of state k
+SC_OCC = 4  # 3 rows: occurrences of state k
+SC_UNR = 7  # 3 rows: unrolled flag
+SC_IE = 10  # 3 rows: init-edge flag
+SC_EE = 13  # 3 rows: sp_edge_edge flag
+SC_DIG = 16  # odometer digits
+SC_VPOS, SC_VEDGE, SC_VIE, SC_VUNR, SC_VSPEE = 17, 18, 19, 20, 21  # per-variable case state
+SC_SUB, SC_SUBEE = 22, 23  # sub-cluster dims (normal and edge-edge analyses)
+SC_ACC = 24  # 10 rows of per-tensor accumulators
+SC_SIT = 34  # 3 rows: per tensor spatially mapped, edge, sp_ee
+SC_ROWS = 37
+SC_COLS = MAXD
 
-@njit(cache=True)
+
+@njit(cache=True, _nrt=False)
 def vec_find(l, vec, add, vkeys, vcount, hslot, vslot):
     """Index of dim vector ``vec`` among level ``l``'s vectors; with ``add``, append it if new.
     Returns -1 if absent (or -2 if the table is full)."""
@@ -578,11 +594,60 @@ def vec_find(l, vec, add, vkeys, vcount, hslot, vslot):
     return i
 
 
-@njit(cache=True)
-def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq,
-                  tUqe, firstdir, lastdir, tens, cpl, outent, hwi, out, info, vkeys, vvals,
-                  vcount, hslot, vslot, nst, s_pos, s_occ, s_unr, s_ie, s_ee, fstride, acc, dsum,
-                  vst, dst, subv):
+@njit(cache=True, _nrt=False)
+def fill_level_array(l, W3, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe,
+                     firstdir, lastdir, tens, cpl, outent):
+    """The static rows of level ``l``'s packed array ``W3[l]`` (see section 5)."""
+    n = nd[l]
+    for d in range(n):
+        v = dvar[l, d]
+        W3[l, W_VAR, d] = v
+        W3[l, W_SP, d] = dsp[l, d]
+        W3[l, W_SZ, d] = dsz[l, d]
+        W3[l, W_OFS, d] = dofs[l, d]
+        W3[l, W_LAST, d] = 1 if lastdir[l, v] == d else 0
+        W3[l, W_M, d] = tM[l, v]
+        W3[l, W_ME, d] = tMe[l, v]
+        W3[l, W_UQ, d] = tUq[l, v]
+        W3[l, W_UQE, d] = tUqe[l, v]
+        W3[l, W_C0, d] = cpl[0, v]
+        W3[l, W_C1, d] = cpl[1, v]
+        W3[l, W_C2, d] = cpl[2, v]
+    for k in range(3):
+        col = OUT0 + k
+        W3[l, W_SP, col] = -1
+        if k < tens[2, 4]:
+            v = tens[2, k]
+            d = firstdir[l, v]
+            if d >= 0:
+                ev = outent[v]
+                W3[l, W_VAR, col] = v
+                W3[l, W_SP, col] = dsp[l, d]
+                W3[l, W_M, col] = tM[l, ev]
+                W3[l, W_ME, col] = tMe[l, ev]
+                W3[l, W_UQ, col] = tUq[l, ev]
+                W3[l, W_UQE, col] = tUqe[l, ev]
+                W3[l, W_MEW, col] = tMe[l, v]
+    # Per tensor, its spatially mapped variables (first directive is a SpatialMap), in the
+    # tensor's list order (5.2); column 4 holds the count.
+    for t in range(3):
+        cnt = 0
+        for k in range(tens[t, 4]):
+            v = tens[t, k]
+            d = firstdir[l, v]
+            if d >= 0 and dsp[l, d] == 1:
+                W3[l, W_SMV + t, cnt] = v
+                cnt += 1
+        W3[l, W_SMV + t, 4] = cnt
+    W3[l, W_SCAL, 0] = n
+    W3[l, W_SCAL, 1] = nsub[l]
+    W3[l, W_SCAL, 2] = ne[l]
+    W3[l, W_SCAL, 3] = fsp[l]
+
+
+@njit(cache=True, _nrt=False)
+def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, vvals, vcount,
+                  hslot, vslot, SC):
     """Analyze cluster level ``l`` with current dims ``cur`` (section 6.2).
 
     MODE_COLLECT (non-innermost levels): register the sub-cluster dim vectors that the processed
@@ -590,114 +655,68 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
     ``vvals``. Returns (runtime cycles, average active sub-clusters, sum of L1 requirements).
     At the top level in MODE_FULL it fills ``out``. ``info[2]`` receives an error code.
     """
-    n = nd[l]
-    ns = nsub[l]
-    ne_l = ne[l]
+    n = W3[l, W_SCAL, 0]
+    ns = W3[l, W_SCAL, 1]
+    ne_l = W3[l, W_SCAL, 2]
+    fsp_l = W3[l, W_SCAL, 3]
     innermost = l == nlev - 1
     top = l == 0
+    full = mode == MODE_FULL
     hops_lat, noc_bw, offchip_bw, simd = hwi[0], hwi[1], hwi[2], hwi[3]
     # Section 4: states per directive from the current dims.
     for d in range(n):
-        D = cur[dvar[l, d]]
-        sz = dsz[l, d]
-        ofs = dofs[l, d]
+        D = cur[W3[l, W_VAR, d]]
+        sz = W3[l, W_SZ, d]
+        ofs = W3[l, W_OFS, d]
         for k in range(MAXST):
-            s_occ[d, k] = 1
-            s_unr[d, k] = False
-            s_ie[d, k] = False
-            s_ee[d, k] = False
-        s_pos[d, 0] = POS_INIT
+            SC[SC_OCC + k, d] = 1
+            SC[SC_UNR + k, d] = 0
+            SC[SC_IE + k, d] = 0
+            SC[SC_EE + k, d] = 0
+        SC[SC_POS, d] = POS_INIT
+        SC[SC_DIG, d] = 0
         k = 1
-        if dsp[l, d] == 0:
-            s_unr[d, 0] = D <= sz
-            s_ie[d, 0] = D < sz
+        if W3[l, W_SP, d] == 0:
+            SC[SC_UNR, d] = D <= sz
+            SC[SC_IE, d] = D < sz
             s = tdiv(D - sz, ofs)
             if sz < D and s > 0:
-                s_pos[d, k], s_occ[d, k] = POS_STEADY, s
+                SC[SC_POS + k, d] = POS_STEADY
+                SC[SC_OCC + k, d] = s
                 k += 1
             if not (D < sz) and s * ofs + sz < D:
-                s_pos[d, k] = POS_EDGE
+                SC[SC_POS + k, d] = POS_EDGE
                 k += 1
         else:
             cov = sz + ofs * (ns - 1)
             unr = D <= cov
-            s_unr[d, 0] = unr
-            s_ie[d, 0] = D < cov
-            s_ee[d, 0] = D < cov
+            SC[SC_UNR, d] = unr
+            SC[SC_IE, d] = D < cov
+            SC[SC_EE, d] = D < cov
             s = tdiv(tdiv(D - sz, ofs) + 1, ns) - 1
             if cov < D and s > 0:
-                s_pos[d, k], s_occ[d, k] = POS_STEADY, s
+                SC[SC_POS + k, d] = POS_STEADY
+                SC[SC_OCC + k, d] = s
                 k += 1
             if D >= cov and not unr and (s + 1) * ofs * ns + cov > D and s * ofs * ns + cov != D:
                 rem = D - (s + 1) * ofs * ns
                 a = 1 if rem < sz else tdiv(rem - sz, ofs) + 1
-                s_pos[d, k] = POS_EDGE
-                s_ee[d, k] = (a - 1) * ofs + sz < rem
+                SC[SC_POS + k, d] = POS_EDGE
+                SC[SC_EE + k, d] = (a - 1) * ofs + sz < rem
                 k += 1
-        nst[d] = k
+        SC[SC_NST, d] = k
     total = 1
-    for d in range(n - 1, -1, -1):
-        fstride[d] = total
-        total *= nst[d]
-    # Accumulators (index 0 input, 1 weight, 2 output), in preallocated scratch (no heap
-    # allocation per analysis).
-    l2_req, l1_req, l2_rd, l2_wr = acc[0], acc[1], acc[2], acc[3]
-    l1_rd, l1_wr, si, dl = acc[4], acc[5], acc[6], acc[7]
-    dmin, dmax = acc[8], acc[9]
-    for i in range(10):
+    for d in range(n):
+        total *= SC[SC_NST, d]
+    for i in range(SC_ACC, SC_ACC + 10):
         for t in range(3):
-            acc[i, t] = 0
-    for t in range(3):
-        dmin[t] = np.iinfo(np.int64).max
-        dmax[t] = np.iinfo(np.int64).min
-        dsum[t] = 0.0
-    vpos, vedge, vie, vunr, vspee = vst[0], vst[1], vst[2], vst[3], vst[4]
-    dig = dst[3]
-    for d in range(n):
-        dig[d] = 0
-    sub, sub_ee = subv[0], subv[1]
-    # The packed per-level array of section 5 (static rows) and, per tensor, its spatially
-    # mapped variables in the tensor's list order (5.2).
-    W = np.zeros((W_ROWS, W_COLS), np.int64)
-    for d in range(n):
-        v = dvar[l, d]
-        W[W_VAR, d] = v
-        W[W_SP, d] = dsp[l, d]
-        W[W_M, d] = tM[l, v]
-        W[W_ME, d] = tMe[l, v]
-        W[W_UQ, d] = tUq[l, v]
-        W[W_UQE, d] = tUqe[l, v]
-        W[W_C0, d] = cpl[0, v]
-        W[W_C1, d] = cpl[1, v]
-        W[W_C2, d] = cpl[2, v]
-    smv = np.zeros((3, 5), np.int64)
-    sit_m = np.zeros(3, np.bool_)
-    sit_e = np.zeros(3, np.bool_)
-    sit_ee = np.zeros(3, np.bool_)
-    for t in range(3):
-        cnt = 0
-        for k in range(tens[t, 4]):
-            v = tens[t, k]
-            d = firstdir[l, v]
-            if d >= 0 and dsp[l, d] == 1:
-                smv[t, cnt] = v
-                cnt += 1
-        smv[t, 4] = cnt
-    for k in range(3):
-        col = OUT0 + k
-        W[W_SP, col] = -1
-        if k < tens[2, 4]:
-            v = tens[2, k]
-            d = firstdir[l, v]
-            if d >= 0:
-                ev = outent[v]
-                W[W_VAR, col] = v
-                W[W_SP, col] = dsp[l, d]
-                W[W_M, col] = tM[l, ev]
-                W[W_ME, col] = tMe[l, ev]
-                W[W_UQ, col] = tUq[l, ev]
-                W[W_UQE, col] = tUqe[l, ev]
-                W[W_MEW, col] = tMe[l, v]
+            SC[i, t] = 0
+    l2_req, l1_req, l2_rd, l2_wr = SC_ACC, SC_ACC + 1, SC_ACC + 2, SC_ACC + 3
+    l1_rd, l1_wr, si = SC_ACC + 4, SC_ACC + 5, SC_ACC + 6
+    imax = np.iinfo(np.int64).max
+    dmin0, dmin1, dmin2 = imax, imax, imax
+    dmax0, dmax1, dmax2 = 0, 0, 0
+    dsum0, dsum1, dsum2 = 0.0, 0.0, 0.0
     runtime = 0
     macs = 0
     active = 0.0
@@ -707,80 +726,84 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
     off = 0
     buf_done = False
     arith = 0.0
-    full = mode == MODE_FULL
+    se = 0
+    pm = 0
     for c in range(total):
         # MAESTRO's state index is ceil(c / f_d) mod n_d (section 4): case 0 is all-Init and
-        # case c >= 1 takes the mixed-radix digits of c - 1, each plus one (mod n_d). ``dig``
+        # case c >= 1 takes the mixed-radix digits of c - 1, each plus one (mod n_d). SC_DIG
         # holds the digits of c - 1 as an odometer, so no division is needed.
         if c >= 2:
             d = n - 1
             while d >= 0:
-                dig[d] += 1
-                if dig[d] < nst[d]:
+                SC[SC_DIG, d] += 1
+                if SC[SC_DIG, d] < SC[SC_NST, d]:
                     break
-                dig[d] = 0
+                SC[SC_DIG, d] = 0
                 d -= 1
         occ = 1
         for d in range(n):
-            if c == 0:
-                k = 0
-            else:
-                k = dig[d] + 1
-                if k == nst[d]:
+            k = 0
+            if c > 0:
+                k = SC[SC_DIG, d] + 1
+                if k == SC[SC_NST, d]:
                     k = 0
-            occ *= s_occ[d, k]
-            v = dvar[l, d]
-            if lastdir[l, v] == d:
-                vpos[v] = s_pos[d, k]
-                vie[v] = s_ie[d, k]
-                vunr[v] = s_unr[d, k]
-                vspee[v] = s_ee[d, k]
-                vedge[v] = 1 if (s_pos[d, k] == POS_EDGE or s_ie[d, k]) else 0
+            occ *= SC[SC_OCC + k, d]
+            if W3[l, W_LAST, d] == 1:  # a variable takes its last directive's state
+                v = W3[l, W_VAR, d]
+                pos = SC[SC_POS + k, d]
+                SC[SC_VPOS, v] = pos
+                SC[SC_VIE, v] = SC[SC_IE + k, d]
+                SC[SC_VUNR, v] = SC[SC_UNR + k, d]
+                SC[SC_VSPEE, v] = SC[SC_EE + k, d]
+                SC[SC_VEDGE, v] = 1 if (pos == POS_EDGE or SC[SC_IE + k, d] != 0) else 0
         chg = -1
         for d in range(n):
-            v = dvar[l, d]
-            W[W_POS, d] = vpos[v]
-            W[W_EDGE, d] = vedge[v]
-            W[W_UNR, d] = vunr[v]
-            W[W_IE, d] = vie[v]
-            if vpos[v] != POS_INIT:
+            v = W3[l, W_VAR, d]
+            W3[l, W_POS, d] = SC[SC_VPOS, v]
+            W3[l, W_EDGE, d] = SC[SC_VEDGE, v]
+            W3[l, W_UNR, d] = SC[SC_VUNR, v]
+            W3[l, W_IE, d] = SC[SC_VIE, v]
+            if SC[SC_VPOS, v] != POS_INIT:
                 chg = d
         for col in range(OUT0, OUT0 + 3):
-            if W[W_SP, col] >= 0:
-                v = W[W_VAR, col]
-                W[W_POS, col] = vpos[v]
-                W[W_EDGE, col] = vedge[v]
-                W[W_IE, col] = vie[v]
+            if W3[l, W_SP, col] >= 0:
+                v = W3[l, W_VAR, col]
+                W3[l, W_POS, col] = SC[SC_VPOS, v]
+                W3[l, W_EDGE, col] = SC[SC_VEDGE, v]
+                W3[l, W_IE, col] = SC[SC_VIE, v]
         # 5.2 spatial situation of each tensor: mapped, edge, sp_ee.
         for t in range(3):
-            sit_m[t] = smv[t, 4] > 0
-            sit_e[t] = False
-            sit_ee[t] = False
-            for k in range(smv[t, 4]):
-                v = smv[t, k]
-                if vedge[v]:
-                    sit_e[t] = True
-                sit_ee[t] = vspee[v] != 0
+            cnt = W3[l, W_SMV + t, 4]
+            SC[SC_SIT, t] = 1 if cnt > 0 else 0
+            SC[SC_SIT + 1, t] = 0
+            SC[SC_SIT + 2, t] = 0
+            for k in range(cnt):
+                v = W3[l, W_SMV + t, k]
+                if SC[SC_VEDGE, v]:
+                    SC[SC_SIT + 1, t] = 1
+                SC[SC_SIT + 2, t] = SC[SC_VSPEE, v]
         # 5.3 output side: critical-path partial sums decide whether the case is processed.
-        ea, eb, ec, ee_, pa, pc, pe = egress_variants(W, n, ne_l)
-        omapped, oedge, ospee = sit_m[2], sit_e[2], sit_ee[2]
+        ea, eb, ec, ee_, pa, pc, pe = egress_variants(W3, l, n, ne_l)
+        omapped = SC[SC_SIT, 2] != 0
+        oedge = SC[SC_SIT + 1, 2] != 0
+        ospee = SC[SC_SIT + 2, 2] != 0
         psums = pc if (omapped and oedge and ne_l == 1 and ospee) else pa
         if not full and psums <= 0:
             continue
         if full:
             # 5.2 spatial ingress of input and weight.
             for t in range(2):
-                a, b, c2, e2 = ingress_variants(t, W, n, chg, ne_l)
-                if not sit_m[t]:
+                a, b, c2, e2 = ingress_variants(t, W3, l, n, chg, ne_l)
+                if SC[SC_SIT, t] == 0:
                     r = a
-                elif not sit_e[t]:
+                elif SC[SC_SIT + 1, t] == 0:
                     r = a + (ns - 1) * b
                 else:
-                    ee = 1 if sit_ee[t] else 0
-                    r = c2 if (ne_l == 1 and sit_ee[t]) else a
+                    ee = SC[SC_SIT + 2, t]
+                    r = c2 if (ne_l == 1 and ee != 0) else a
                     if ne_l > 1:
                         r += max(ne_l - 1 - ee, 0) * b + ee * e2
-                si[t] = r
+                SC[si, t] = r
             # Spatial egress.
             if not omapped:
                 se = ea
@@ -794,11 +817,11 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
             # Partial-sum mapping size (MACs over the sub-cluster array this step).
             pedge, pspee = oedge, ospee
             for d in range(n):
-                if dsp[l, d] == 1:
-                    v = dvar[l, d]
-                    if vedge[v]:
+                if W3[l, W_SP, d] == 1:
+                    v = W3[l, W_VAR, d]
+                    if SC[SC_VEDGE, v]:
                         pedge = True
-                    pspee = vspee[v] != 0
+                    pspee = SC[SC_VSPEE, v] != 0
             if not pedge:
                 pm = ns * pa
             else:
@@ -811,61 +834,62 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
                 for t in range(3):
                     mv = 1
                     for d in range(n):
-                        if cpl[t, dvar[l, d]] == 1:
-                            mv *= tM[l, dvar[l, d]]
+                        if W3[l, W_C0 + t, d] == 1:
+                            mv *= W3[l, W_M, d]
                     vol = 1
                     for k in range(tens[t, 4]):
                         v = tens[t, k]
                         vol *= cur[outent[v]] if t == 2 else cur[v]
                     if t < 2:
-                        l2_req[t] += 2 * si[t]
-                        l1_req[t] += 2 * mv
-                        l2_wr[t] = vol
+                        SC[l2_req, t] += 2 * SC[si, t]
+                        SC[l1_req, t] += 2 * mv
+                        SC[l2_wr, t] = vol
                     else:
-                        l2_req[2] = 2 * se
-                        l1_req[2] = 2 * mv
-                        l2_rd[2] = vol
+                        SC[l2_req, 2] = 2 * se
+                        SC[l1_req, 2] = 2 * mv
+                        SC[l2_rd, 2] = vol
             # 6.2 accumulation.
-            l2_wr[2] += occ * se
-            l1_wr[2] += occ * pm
-            l1_rd[2] += occ * pm
+            SC[l2_wr, 2] += occ * se
+            SC[l1_wr, 2] += occ * pm
+            SC[l1_rd, 2] += occ * pm
             if psums <= 0:
                 continue
             buf_done = True
             for t in range(2):
-                l2_rd[t] += occ * si[t]
-                l1_wr[t] = l2_rd[t]
-                l1_rd[t] += occ * pm
+                SC[l2_rd, t] += occ * SC[si, t]
+                SC[l1_wr, t] = SC[l2_rd, t]
+                SC[l1_rd, t] += occ * pm
         act = 0.0
         compute = 0
         if innermost:
             compute = ceil_div(psums, simd)
         else:
             # 6.3 sub-cluster dims; an edge-edge sub-cluster gets its own analysis.
-            vf = dvar[l, fsp[l]]
-            sp_edge = vedge[vf] != 0
-            two = sp_edge and vspee[vf] != 0
+            vf = W3[l, W_VAR, fsp_l]
+            sp_edge = SC[SC_VEDGE, vf] != 0
+            two = sp_edge and SC[SC_VSPEE, vf] != 0
             for v in range(NV):
-                sub[v] = cur[v]
-                sub_ee[v] = cur[v]
+                SC[SC_SUB, v] = cur[v]
+                SC[SC_SUBEE, v] = cur[v]
             for d in range(n):
-                v = dvar[l, d]
-                if dsp[l, d] == 0:
-                    x = tMe[l, v] if vedge[v] else tM[l, v]
-                    sub[v] = x
-                    sub_ee[v] = x
-                elif vie[v] or vpos[v] == POS_EDGE:
-                    sub[v] = tMe[l, v] if ne_l == 1 else tM[l, v]
-                    sub_ee[v] = tMe[l, v]
+                v = W3[l, W_VAR, d]
+                M = W3[l, W_M, d]
+                Me = W3[l, W_ME, d]
+                if W3[l, W_SP, d] == 0:
+                    x = Me if SC[SC_VEDGE, v] else M
+                    SC[SC_SUB, v] = x
+                    SC[SC_SUBEE, v] = x
+                elif SC[SC_VIE, v] or SC[SC_VPOS, v] == POS_EDGE:
+                    SC[SC_SUB, v] = Me if ne_l == 1 else M
+                    SC[SC_SUBEE, v] = Me
                 else:
-                    sub[v] = tM[l, v]
-                    sub_ee[v] = tM[l, v]
-            sub[V_YP] = sub[V_Y] - sub[V_R] + 1
-            sub[V_XP] = sub[V_X] - sub[V_S] + 1
-            sub_ee[V_YP] = sub_ee[V_Y] - sub_ee[V_R] + 1
-            sub_ee[V_XP] = sub_ee[V_X] - sub_ee[V_S] + 1
+                    SC[SC_SUB, v] = M
+                    SC[SC_SUBEE, v] = M
+            for r in (SC_SUB, SC_SUBEE):
+                SC[r, V_YP] = SC[r, V_Y] - SC[r, V_R] + 1
+                SC[r, V_XP] = SC[r, V_X] - SC[r, V_S] + 1
             if two:
-                i = vec_find(l + 1, sub_ee, not full, vkeys, vcount, hslot, vslot)
+                i = vec_find(l + 1, SC[SC_SUBEE], not full, vkeys, vcount, hslot, vslot)
                 if i < 0:
                     info[2] = E_UNSUPPORTED
                     return 0, 0.0, 0
@@ -873,7 +897,7 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
                     compute = max(compute, np.int64(vvals[l + 1, i, 0]))
                     act += vvals[l + 1, i, 1]
                 if ne_l - 1 > 0:
-                    i = vec_find(l + 1, sub, not full, vkeys, vcount, hslot, vslot)
+                    i = vec_find(l + 1, SC[SC_SUB], not full, vkeys, vcount, hslot, vslot)
                     if i < 0:
                         info[2] = E_UNSUPPORTED
                         return 0, 0.0, 0
@@ -881,7 +905,7 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
                         compute = max(compute, np.int64(vvals[l + 1, i, 0]))
                         act += vvals[l + 1, i, 1] * (ne_l - 1)
             else:
-                i = vec_find(l + 1, sub, not full, vkeys, vcount, hslot, vslot)
+                i = vec_find(l + 1, SC[SC_SUB], not full, vkeys, vcount, hslot, vslot)
                 if i < 0:
                     info[2] = E_UNSUPPORTED
                     return 0, 0.0, 0
@@ -891,8 +915,8 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
         if not full:
             continue
         if act == 0.0:
-            act = float(ne_l if vedge[dvar[l, fsp[l]]] else ns)
-        ingress = si[0] + si[1]
+            act = float(ne_l if SC[SC_VEDGE, W3[l, W_VAR, fsp_l]] else ns)
+        ingress = SC[si, 0] + SC[si, 1]
         egress = se
         in_d = hops_lat + ceil_div(ingress, noc_bw) - 1
         out_d = hops_lat + ceil_div(egress, noc_bw) - 1
@@ -901,13 +925,14 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
         else:
             delay = max(in_d, max(compute, out_d))
         if top:
-            out_off = tdiv(l2_req[2], offchip_bw)
-            in_off = tdiv(l2_req[0] + l2_req[1], offchip_bw)
+            out_off = tdiv(SC[l2_req, 2], offchip_bw)
+            in_off = tdiv(SC[l2_req, 0] + SC[l2_req, 1], offchip_bw)
             delay = max(tdiv(in_off, 2), max(delay, tdiv(out_off, 2)))
             if compute == 0:
                 info[2] = E_ZERO_COMPUTE
                 return 0, 0.0, 0
-            off = max(off, max(tdiv(l2_req[2], compute), tdiv(l2_req[0] + l2_req[1], compute)))
+            off = max(off, max(tdiv(SC[l2_req, 2], compute),
+                               tdiv(SC[l2_req, 0] + SC[l2_req, 1], compute)))
             off = tdiv(off, 2)
         runtime += occ * delay
         macs += occ * pm
@@ -918,50 +943,47 @@ def analyze_level(mode, l, cur, nlev, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, t
         peak_bw = max(peak_bw, tdiv(big, cd))
         avg_bw_sum += tdiv(occ * big, cd)
         if top:
-            dl[0], dl[1], dl[2] = in_d, out_d, cd
-            for i in range(3):
-                dmin[i] = min(dmin[i], dl[i])
-                dmax[i] = max(dmax[i], dl[i])
-                dsum[i] += occ * dl[i]
+            dmin0, dmax0, dsum0 = min(dmin0, in_d), max(dmax0, in_d), dsum0 + occ * in_d
+            dmin1, dmax1, dsum1 = min(dmin1, out_d), max(dmax1, out_d), dsum1 + occ * out_d
+            dmin2, dmax2, dsum2 = min(dmin2, cd), max(dmax2, cd), dsum2 + occ * cd
             arith = pm / ingress if ingress != 0 else np.inf
     avg_active = active / sum_occ if sum_occ > 0 else 0.0
-    l1_total = l1_req[0] + l1_req[1] + l1_req[2]
+    l1_total = SC[l1_req, 0] + SC[l1_req, 1] + SC[l1_req, 2]
     if top and full:
         single = nlev == 1 or sum_occ == 0
-        if nlev == 1 or sum_occ == 0:
+        if single:
             l1_report = l1_total  # no inner analysis exists (6.1)
         else:
             l1_report = np.int64(vvals[nlev - 1, 0, 2])  # the first innermost analysis
         out[O_RUNTIME] = runtime
         out[O_MACS] = macs
         out[O_L1_REQ] = l1_report
-        out[O_L2_REQ] = l2_req[0] + l2_req[1] + l2_req[2]
+        out[O_L2_REQ] = SC[l2_req, 0] + SC[l2_req, 1] + SC[l2_req, 2]
         out[O_PEAK_BW] = peak_bw
         out[O_AVG_BW] = avg_bw_sum / sum_occ if sum_occ > 0 else 0.0
         out[O_OFFCHIP_BW] = off
         out[O_AVG_PES] = avg_active
-        l2_terms = l2_rd[0] + l2_wr[0] + l2_rd[1] + l2_wr[1] + l2_wr[2]
+        l2_terms = SC[l2_rd, 0] + SC[l2_wr, 0] + SC[l2_rd, 1] + SC[l2_wr, 1] + SC[l2_wr, 2]
         l1_terms = 0
         if single:
             for t in range(3):
-                l1_terms += l1_rd[t] + l1_wr[t]
+                l1_terms += SC[l1_rd, t] + SC[l1_wr, t]
         out[O_ENERGY] = MAC_ENERGY_NJ * (L2_ACCESS * l2_terms + L1_ACCESS * l1_terms)
         out[O_ARITH_INT] = arith
         for t in range(3):
-            out[O_IN_L1R + 4 * t] = l1_rd[t]
-            out[O_IN_L1R + 4 * t + 1] = l1_wr[t]
-            out[O_IN_L1R + 4 * t + 2] = l2_rd[t]
-            out[O_IN_L1R + 4 * t + 3] = l2_wr[t]
-            out[O_L1_IN + t] = l1_req[t]
-            out[O_L2_IN + t] = l2_req[t]
-        for i in range(3):
-            out[O_IN_DMIN + 3 * i] = dmin[i] if sum_occ > 0 else 0
-            out[O_IN_DMIN + 3 * i + 1] = dmax[i] if sum_occ > 0 else 0
-            out[O_IN_DMIN + 3 * i + 2] = dsum[i] // sum_occ if sum_occ > 0 else 0.0
+            out[O_IN_L1R + 4 * t] = SC[l1_rd, t]
+            out[O_IN_L1R + 4 * t + 1] = SC[l1_wr, t]
+            out[O_IN_L1R + 4 * t + 2] = SC[l2_rd, t]
+            out[O_IN_L1R + 4 * t + 3] = SC[l2_wr, t]
+            out[O_L1_IN + t] = SC[l1_req, t]
+            out[O_L2_IN + t] = SC[l2_req, t]
+        if sum_occ > 0:
+            out[O_IN_DMIN], out[O_IN_DMAX], out[O_IN_DAVG] = dmin0, dmax0, dsum0 // sum_occ
+            out[O_OUT_DMIN], out[O_OUT_DMAX], out[O_OUT_DAVG] = dmin1, dmax1, dsum1 // sum_occ
+            out[O_CD_MIN], out[O_CD_MAX], out[O_CD_AVG] = dmin2, dmax2, dsum2 // sum_occ
     return runtime, avg_active, l1_total
 
 
-@njit(cache=True)
 def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw, dvar_raw,
                     dsp_raw, dsz_raw, dofs_raw, out, err):
     """Evaluate ``B`` packed mappings of one layer on one hardware.
@@ -969,49 +991,50 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
     ``ldims``: layer dims indexed by ``V_*`` (Y/X input sizes, YP/XP output sizes).
     ``hw``: [num_pes, noc_bw, offchip_bw, noc_hops * noc_hop_latency, num_simd_lanes].
     Fills ``out[b, :]`` (``O_*`` columns) and ``err[b]`` (``E_*`` codes).
+
+    The kernels are compiled without numba's reference-counted runtime (``_nrt=False``): all
+    memory is allocated here, so the hot loops do no atomic reference counting.
     """
-    B = nlev.shape[0]
     tens = layer_tensors(ltype)
     cpl = coupling(tens)
-    outent = np.arange(NV)
+    outent = np.arange(NV, dtype=np.int64)
     if ltype != T_GEMM:
         outent[V_Y] = V_YP
         outent[V_X] = V_XP
     hwi = np.array([hw[3], hw[1], hw[2], hw[4]], np.int64)
-    nd = np.zeros(MAXL, np.int64)
-    dvar = np.zeros((MAXL, MAXD), np.int64)
-    dsp = np.zeros((MAXL, MAXD), np.int64)
-    dsz = np.zeros((MAXL, MAXD), np.int64)
-    dofs = np.zeros((MAXL, MAXD), np.int64)
-    sdim = np.zeros((MAXL, NV), np.int64)
-    nsub = np.zeros(MAXL, np.int64)
-    ne = np.zeros(MAXL, np.int64)
-    fsp = np.zeros(MAXL, np.int64)
-    tM = np.zeros((MAXL, NV), np.int64)
-    tMe = np.zeros((MAXL, NV), np.int64)
-    tUq = np.zeros((MAXL, NV), np.int64)
-    tUqe = np.zeros((MAXL, NV), np.int64)
-    firstdir = np.zeros((MAXL, NV), np.int64)
-    lastdir = np.zeros((MAXL, NV), np.int64)
-    info = np.zeros(3, np.int64)
-    vkeys = np.zeros((MAXL, VEC_CAP, NV), np.int64)
-    vvals = np.zeros((MAXL, VEC_CAP, 3), np.float64)
-    vcount = np.zeros(MAXL, np.int64)
-    hslot = np.full((MAXL, HASH_CAP), -1, np.int64)
-    vslot = np.zeros((MAXL, VEC_CAP), np.int64)
-    nst = np.zeros(MAXD, np.int64)
-    s_pos = np.zeros((MAXD, MAXST), np.int64)
-    s_occ = np.zeros((MAXD, MAXST), np.int64)
-    s_unr = np.zeros((MAXD, MAXST), np.bool_)
-    s_ie = np.zeros((MAXD, MAXST), np.bool_)
-    s_ee = np.zeros((MAXD, MAXST), np.bool_)
-    fstride = np.ones(MAXD, np.int64)
-    acc = np.zeros((10, 3), np.int64)
-    dsum = np.zeros(3, np.float64)
-    vst = np.zeros((5, NV), np.int64)
-    dst = np.zeros((4, MAXD), np.int64)
-    subv = np.zeros((2, NV), np.int64)
-    bscr = np.zeros((5, MAXD), np.int64)
+    ws = [np.zeros(MAXL, np.int64),  # nd
+          np.zeros((MAXL, MAXD), np.int64),  # dvar
+          np.zeros((MAXL, MAXD), np.int64),  # dsp
+          np.zeros((MAXL, MAXD), np.int64),  # dsz
+          np.zeros((MAXL, MAXD), np.int64),  # dofs
+          np.zeros((MAXL, NV), np.int64),  # sdim
+          np.zeros(MAXL, np.int64),  # nsub
+          np.zeros(MAXL, np.int64),  # ne
+          np.zeros(MAXL, np.int64),  # fsp
+          np.zeros((4, MAXL, NV), np.int64),  # tables M, Me, Uq, Uqe
+          np.zeros((2, MAXL, NV), np.int64),  # first / last directive per variable
+          np.zeros(3, np.int64),  # info
+          np.zeros((MAXL, VEC_CAP, NV), np.int64),  # vkeys
+          np.zeros((MAXL, VEC_CAP, 3), np.float64),  # vvals
+          np.zeros(MAXL, np.int64),  # vcount
+          np.full((MAXL, HASH_CAP), -1, np.int64),  # hslot
+          np.zeros((MAXL, VEC_CAP), np.int64),  # vslot
+          np.zeros((MAXL, W_ROWS, W_COLS), np.int64),  # W3
+          np.zeros((SC_ROWS, SC_COLS), np.int64),  # SC
+          np.zeros((5, MAXD), np.int64)]  # bscr
+    evaluate_kernel(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw, dvar_raw,
+                    dsp_raw, dsz_raw, dofs_raw, out, err, tens, cpl, outent, hwi, *ws)
+
+
+@njit(cache=True, _nrt=False)
+def evaluate_kernel(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw, dvar_raw,
+                    dsp_raw, dsz_raw, dofs_raw, out, err, tens, cpl, outent, hwi, nd, dvar, dsp,
+                    dsz, dofs, sdim, nsub, ne, fsp, tabs, fl, info, vkeys, vvals, vcount, hslot,
+                    vslot, W3, SC, bscr):
+    """The loop of :func:`evaluate_packed` over the batch (workspace passed in)."""
+    B = nlev.shape[0]
+    tM, tMe, tUq, tUqe = tabs[0], tabs[1], tabs[2], tabs[3]
+    firstdir, lastdir = fl[0], fl[1]
     for b in range(B):
         L = nlev[b]
         e = build_levels(ltype, ldims, stride_y, stride_x, hw[0], L, cluster[b], nd_raw[b],
@@ -1035,6 +1058,8 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
                 lastdir[l, v] = d
             build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, tUqe, ne,
                          fsp)
+            fill_level_array(l, W3, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe,
+                             firstdir, lastdir, tens, cpl, outent)
             # Forget the previous mapping's dim vectors.
             for i in range(vcount[l]):
                 hslot[l, vslot[l, i]] = -1
@@ -1045,22 +1070,16 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
         for l in range(L - 1):
             i = 0
             while i < vcount[l] and info[2] == E_OK:
-                analyze_level(MODE_COLLECT, l, vkeys[l, i], L, nd, dvar, dsp, dsz, dofs, nsub,
-                              ne, fsp, tM, tMe, tUq, tUqe, firstdir, lastdir, tens, cpl, outent,
-                              hwi, out[b], info, vkeys, vvals, vcount, hslot, vslot, nst, s_pos,
-                              s_occ, s_unr, s_ie, s_ee, fstride, acc, dsum, vst, dst, subv)
+                analyze_level(MODE_COLLECT, l, vkeys[l, i], L, W3, tens, outent, hwi, out[b],
+                              info, vkeys, vvals, vcount, hslot, vslot, SC)
                 i += 1
         # Bottom-up: analyze each vector once; the top level fills out[b].
         for l in range(L - 1, -1, -1):
             for i in range(vcount[l]):
                 if info[2] != E_OK:
                     break
-                rt, aa, l1 = analyze_level(MODE_FULL, l, vkeys[l, i], L, nd, dvar, dsp, dsz,
-                                           dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe, firstdir,
-                                           lastdir, tens, cpl, outent, hwi, out[b], info, vkeys,
-                                           vvals, vcount, hslot, vslot, nst, s_pos, s_occ,
-                                           s_unr, s_ie, s_ee, fstride, acc, dsum, vst,
-                                           dst, subv)
+                rt, aa, l1 = analyze_level(MODE_FULL, l, vkeys[l, i], L, W3, tens, outent, hwi,
+                                           out[b], info, vkeys, vvals, vcount, hslot, vslot, SC)
                 vvals[l, i, 0] = rt
                 vvals[l, i, 1] = aa
                 vvals[l, i, 2] = l1
