@@ -16,7 +16,7 @@ and per directive ``d``: ``dvar[b, l, d]`` (a ``V_*`` code), ``dsp[b, l, d]`` (1
 
 from __future__ import annotations
 
-import os
+import threading
 
 import numpy as np
 from numba import njit
@@ -337,14 +337,15 @@ def build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, t
 W_VAR, W_SP, W_M, W_ME, W_UQ, W_UQE, W_C0, W_C1, W_C2, W_POS, W_EDGE, W_UNR, W_IE, W_MEW = range(14)
 W_SZ, W_OFS, W_LAST = 14, 15, 16  # directive size, offset, last directive on its variable
 W_SMV = 17  # 3 rows: per tensor, its spatially mapped variables (column 4: count)
-W_SCAL = 20  # level scalars: directives, sub-clusters, edge clusters, first SpatialMap
+W_SCAL = 20  # level scalars: directives, sub-clusters, edge clusters, first SpatialMap,
+#              positive, non-negative, ingress and egress bounds
 W_ROWS = 21
 OUT0 = MAXD
 W_COLS = MAXD + 3
 
 
-@njit(cache=True, _nrt=False)
-def ingress_variants(t, W3, l, n, chg, ne_l):
+@njit(cache=True, _nrt=False, inline="always")
+def ingress_variants(t, W, n, chg, ne_l):
     """5.1 ``PEIngress`` of input/weight tensor ``t`` (row W_C0 + t) for the current case:
     (first PE, non-first PE, first edge-edge PE, non-first edge-edge PE)."""
     cr = W_C0 + t
@@ -354,17 +355,17 @@ def ingress_variants(t, W3, l, n, chg, ne_l):
     e = 1  # non-first, edge-edge
     if chg == -1:
         for d in range(n):
-            if W3[l, cr, d] == 0:
+            if W[cr, d] == 0:
                 continue
-            M = W3[l, W_M, d]
-            Me = W3[l, W_ME, d]
-            if W3[l, W_SP, d] == 0:
-                f = Me if W3[l, W_EDGE, d] else M
+            M = W[W_M, d]
+            Me = W[W_ME, d]
+            if W[W_SP, d] == 0:
+                f = Me if W[W_EDGE, d] else M
                 a *= f
                 b *= f
                 c *= f
                 e *= f
-            elif W3[l, W_EDGE, d]:
+            elif W[W_EDGE, d]:
                 if ne_l == 1:
                     a *= Me
                     c *= Me
@@ -382,22 +383,22 @@ def ingress_variants(t, W3, l, n, chg, ne_l):
         return a, b, c, e
     inited = False
     for d in range(chg + 1, n):
-        if W3[l, cr, d] != 0 and W3[l, W_POS, d] == POS_INIT and W3[l, W_UNR, d] == 0:
+        if W[cr, d] != 0 and W[W_POS, d] == POS_INIT and W[W_UNR, d] == 0:
             inited = True
             break
-    if W3[l, cr, chg] == 0:
+    if W[cr, chg] == 0:
         return 0, 0, 0, 0  # the tensor did not change: full temporal reuse
     for d in range(n):
-        if W3[l, cr, d] == 0:
+        if W[cr, d] == 0:
             continue
-        M = W3[l, W_M, d]
-        Me = W3[l, W_ME, d]
-        pos = W3[l, W_POS, d]
-        if W3[l, W_SP, d] == 0:
+        M = W[W_M, d]
+        Me = W[W_ME, d]
+        pos = W[W_POS, d]
+        if W[W_SP, d] == 0:
             if pos == POS_INIT:
-                f = Me if W3[l, W_EDGE, d] else M
+                f = Me if W[W_EDGE, d] else M
             elif d == chg and not inited:
-                f = max(W3[l, W_UQ, d], 1)
+                f = max(W[W_UQ, d], 1)
             else:
                 f = M
             a *= f
@@ -412,19 +413,19 @@ def ingress_variants(t, W3, l, n, chg, ne_l):
                     b *= M
                     e *= Me
                 else:
-                    b *= W3[l, W_UQ, d]
-                    e *= W3[l, W_UQE, d]
+                    b *= W[W_UQ, d]
+                    e *= W[W_UQE, d]
             elif (not inited) and d == chg:
-                b *= W3[l, W_UQ, d]
-                e *= W3[l, W_UQE, d]
+                b *= W[W_UQ, d]
+                e *= W[W_UQE, d]
             else:
                 b *= M
                 e *= Me
     return a, b, c, e
 
 
-@njit(cache=True, _nrt=False)
-def egress_variants(W3, l, n, ne_l):
+@njit(cache=True, _nrt=False, inline="always")
+def egress_variants(W, n, ne_l):
     """5.3 ``PEEgress`` variants for the current case:
     (first, non-first, first edge-edge, non-first edge-edge) without partial sums, then with
     partial sums: (first, first edge-edge, non-first edge-edge without edge reuse)."""
@@ -437,20 +438,20 @@ def egress_variants(W3, l, n, ne_l):
     pe = 1
     # Partial-sum group: directives on variables not coupled to the output.
     for d in range(n):
-        if W3[l, W_C2, d] != 0:
+        if W[W_C2, d] != 0:
             continue
-        M = W3[l, W_M, d]
-        Me = W3[l, W_ME, d]
-        pos = W3[l, W_POS, d]
-        if W3[l, W_SP, d] == 0:
-            f = Me if W3[l, W_EDGE, d] else M
+        M = W[W_M, d]
+        Me = W[W_ME, d]
+        pos = W[W_POS, d]
+        if W[W_SP, d] == 0:
+            f = Me if W[W_EDGE, d] else M
             pa *= f
             pc *= f
             pe *= f
             continue
-        uq = W3[l, W_UQ, d]
+        uq = W[W_UQ, d]
         uq1 = uq if uq != 0 else 1
-        if pos == POS_STEADY or (pos == POS_INIT and W3[l, W_IE, d] == 0):
+        if pos == POS_STEADY or (pos == POS_INIT and W[W_IE, d] == 0):
             pa *= M
             pc *= M
             pe *= uq1
@@ -464,18 +465,18 @@ def egress_variants(W3, l, n, ne_l):
             pe *= Me
         else:
             pa *= M
-            pc *= W3[l, W_UQE, d]
-            pe *= W3[l, W_UQE, d]
+            pc *= W[W_UQE, d]
+            pe *= W[W_UQE, d]
     # Output group: each output variable once, through its first directive.
     for k in range(OUT0, OUT0 + 3):
-        if W3[l, W_SP, k] < 0:
+        if W[W_SP, k] < 0:
             continue
-        M = W3[l, W_M, k]
-        Me = W3[l, W_ME, k]
-        pos = W3[l, W_POS, k]
-        if W3[l, W_SP, k] == 0:
+        M = W[W_M, k]
+        Me = W[W_ME, k]
+        pos = W[W_POS, k]
+        if W[W_SP, k] == 0:
             if pos == POS_INIT:
-                f = Me if W3[l, W_EDGE, k] else M
+                f = Me if W[W_EDGE, k] else M
             elif pos == POS_STEADY:
                 f = M
             else:
@@ -488,9 +489,9 @@ def egress_variants(W3, l, n, ne_l):
             pc *= f
             pe *= f
             continue
-        uq = W3[l, W_UQ, k]
+        uq = W[W_UQ, k]
         uq1 = uq if uq != 0 else 1
-        if pos == POS_STEADY or (pos == POS_INIT and W3[l, W_IE, k] == 0):
+        if pos == POS_STEADY or (pos == POS_INIT and W[W_IE, k] == 0):
             a *= M
             b *= uq1
             c *= M
@@ -507,12 +508,12 @@ def egress_variants(W3, l, n, ne_l):
                 e *= Me
                 pc *= Me
             else:
-                c *= W3[l, W_UQE, k]
-                e *= W3[l, W_UQE, k]
-                pc *= W3[l, W_UQE, k]
+                c *= W[W_UQE, k]
+                e *= W[W_UQE, k]
+                pc *= W[W_UQE, k]
             pe *= Me  # no edge reuse
         elif ne_l == 1:  # Edge, one edge sub-cluster: Me of the variable as written
-            MeW = W3[l, W_MEW, k]
+            MeW = W[W_MEW, k]
             a *= MeW
             c *= MeW
             e *= MeW
@@ -522,11 +523,11 @@ def egress_variants(W3, l, n, ne_l):
         else:
             a *= M
             b *= uq1
-            c *= W3[l, W_UQE, k]
-            e *= W3[l, W_UQE, k]
+            c *= W[W_UQE, k]
+            e *= W[W_UQE, k]
             pa *= M
-            pc *= W3[l, W_UQE, k]
-            pe *= W3[l, W_UQE, k]
+            pc *= W[W_UQE, k]
+            pe *= W[W_UQE, k]
     return a, b, c, e, pa, pc, pe
 
 
@@ -643,6 +644,39 @@ def fill_level_array(l, W3, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tU
     W3[l, W_SCAL, 1] = nsub[l]
     W3[l, W_SCAL, 2] = ne[l]
     W3[l, W_SCAL, 3] = fsp[l]
+    # Whether every table entry a partial-sum product can use (M, Me, and Me as written of the
+    # output variables) is positive: then every case is processed (psums > 0).
+    positive = 1
+    for col in range(W_COLS):
+        if (col < n or col >= OUT0) and W3[l, W_SP, col] >= 0:
+            if W3[l, W_M, col] <= 0 or W3[l, W_ME, col] <= 0:
+                positive = 0
+            if col >= OUT0 and W3[l, W_MEW, col] <= 0:
+                positive = 0
+    W3[l, W_SCAL, 4] = positive
+    # Upper bounds (elements) of a case's ingress and egress traffic, for the lazy evaluation
+    # of inner levels (see analyze_level). Valid when no table entry is negative.
+    nonneg = 1
+    b_in, b_w, b_out = 1.0, 1.0, 1.0
+    for col in range(W_COLS):
+        if (col < n or col >= OUT0) and W3[l, W_SP, col] >= 0:
+            f = max(1, W3[l, W_M, col], W3[l, W_ME, col], W3[l, W_UQ, col], W3[l, W_UQE, col])
+            if min(W3[l, W_M, col], W3[l, W_ME, col], W3[l, W_UQ, col], W3[l, W_UQE, col]) < 0:
+                nonneg = 0
+            if col >= OUT0:
+                if W3[l, W_MEW, col] < 0:
+                    nonneg = 0
+                b_out *= max(f, W3[l, W_MEW, col])
+            else:
+                if W3[l, W_C0, col] == 1:
+                    b_in *= f
+                if W3[l, W_C1, col] == 1:
+                    b_w *= f
+    mult = max(nsub[l], ne[l] + 1)
+    cap = 4.0e18
+    W3[l, W_SCAL, 5] = nonneg
+    W3[l, W_SCAL, 6] = np.int64(min(cap, mult * (b_in + b_w)))
+    W3[l, W_SCAL, 7] = np.int64(min(cap, mult * b_out))
 
 
 @njit(cache=True, _nrt=False)
@@ -655,37 +689,42 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
     ``vvals``. Returns (runtime cycles, average active sub-clusters, sum of L1 requirements).
     At the top level in MODE_FULL it fills ``out``. ``info[2]`` receives an error code.
     """
-    n = W3[l, W_SCAL, 0]
-    ns = W3[l, W_SCAL, 1]
-    ne_l = W3[l, W_SCAL, 2]
-    fsp_l = W3[l, W_SCAL, 3]
+    W = W3[l]
+    n = W[W_SCAL, 0]
+    ns = W[W_SCAL, 1]
+    ne_l = W[W_SCAL, 2]
+    fsp_l = W[W_SCAL, 3]
     innermost = l == nlev - 1
     top = l == 0
     full = mode == MODE_FULL
     hops_lat, noc_bw, offchip_bw, simd = hwi[0], hwi[1], hwi[2], hwi[3]
     # Section 4: states per directive from the current dims.
     for d in range(n):
-        D = cur[W3[l, W_VAR, d]]
-        sz = W3[l, W_SZ, d]
-        ofs = W3[l, W_OFS, d]
-        for k in range(MAXST):
-            SC[SC_OCC + k, d] = 1
-            SC[SC_UNR + k, d] = 0
-            SC[SC_IE + k, d] = 0
-            SC[SC_EE + k, d] = 0
+        D = cur[W[W_VAR, d]]
+        sz = W[W_SZ, d]
+        ofs = W[W_OFS, d]
         SC[SC_POS, d] = POS_INIT
+        SC[SC_OCC, d] = 1
+        SC[SC_EE, d] = 0
+        SC[SC_EE + 1, d] = 0
+        SC[SC_EE + 2, d] = 0
         SC[SC_DIG, d] = 0
         k = 1
-        if W3[l, W_SP, d] == 0:
+        if W[W_SP, d] == 0:
             SC[SC_UNR, d] = D <= sz
             SC[SC_IE, d] = D < sz
             s = tdiv(D - sz, ofs)
             if sz < D and s > 0:
                 SC[SC_POS + k, d] = POS_STEADY
                 SC[SC_OCC + k, d] = s
+                SC[SC_UNR + k, d] = 0
+                SC[SC_IE + k, d] = 0
                 k += 1
             if not (D < sz) and s * ofs + sz < D:
                 SC[SC_POS + k, d] = POS_EDGE
+                SC[SC_OCC + k, d] = 1
+                SC[SC_UNR + k, d] = 0
+                SC[SC_IE + k, d] = 0
                 k += 1
         else:
             cov = sz + ofs * (ns - 1)
@@ -697,17 +736,32 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
             if cov < D and s > 0:
                 SC[SC_POS + k, d] = POS_STEADY
                 SC[SC_OCC + k, d] = s
+                SC[SC_UNR + k, d] = 0
+                SC[SC_IE + k, d] = 0
                 k += 1
             if D >= cov and not unr and (s + 1) * ofs * ns + cov > D and s * ofs * ns + cov != D:
                 rem = D - (s + 1) * ofs * ns
                 a = 1 if rem < sz else tdiv(rem - sz, ofs) + 1
                 SC[SC_POS + k, d] = POS_EDGE
+                SC[SC_OCC + k, d] = 1
+                SC[SC_UNR + k, d] = 0
+                SC[SC_IE + k, d] = 0
                 SC[SC_EE + k, d] = (a - 1) * ofs + sz < rem
                 k += 1
         SC[SC_NST, d] = k
     total = 1
     for d in range(n):
         total *= SC[SC_NST, d]
+    positive = W[W_SCAL, 4] == 1  # every factor of the partial sums is positive
+    # Lazy bandwidth: an inner level reports only its runtime (and activity), and a case's delay
+    # is max(ingress delay, compute, egress delay). Where the traffic bounds of the level cannot
+    # make a NoC delay exceed the compute delay, the traffic of the case is not needed (with
+    # GAMMA's NoC bandwidth of 81,920,000 this holds for every case). Exact, not an estimate.
+    lazy = full and innermost and not top and W[W_SCAL, 5] == 1
+    lazy_d = 0
+    if lazy:
+        lazy_d = max(hops_lat + ceil_div(W[W_SCAL, 6], noc_bw) - 1,
+                     hops_lat + ceil_div(W[W_SCAL, 7], noc_bw) - 1)
     for i in range(SC_ACC, SC_ACC + 10):
         for t in range(3):
             SC[i, t] = 0
@@ -748,8 +802,8 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
                 if k == SC[SC_NST, d]:
                     k = 0
             occ *= SC[SC_OCC + k, d]
-            if W3[l, W_LAST, d] == 1:  # a variable takes its last directive's state
-                v = W3[l, W_VAR, d]
+            if W[W_LAST, d] == 1:  # a variable takes its last directive's state
+                v = W[W_VAR, d]
                 pos = SC[SC_POS + k, d]
                 SC[SC_VPOS, v] = pos
                 SC[SC_VIE, v] = SC[SC_IE + k, d]
@@ -757,43 +811,54 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
                 SC[SC_VSPEE, v] = SC[SC_EE + k, d]
                 SC[SC_VEDGE, v] = 1 if (pos == POS_EDGE or SC[SC_IE + k, d] != 0) else 0
         chg = -1
-        for d in range(n):
-            v = W3[l, W_VAR, d]
-            W3[l, W_POS, d] = SC[SC_VPOS, v]
-            W3[l, W_EDGE, d] = SC[SC_VEDGE, v]
-            W3[l, W_UNR, d] = SC[SC_VUNR, v]
-            W3[l, W_IE, d] = SC[SC_VIE, v]
-            if SC[SC_VPOS, v] != POS_INIT:
-                chg = d
-        for col in range(OUT0, OUT0 + 3):
-            if W3[l, W_SP, col] >= 0:
-                v = W3[l, W_VAR, col]
-                W3[l, W_POS, col] = SC[SC_VPOS, v]
-                W3[l, W_EDGE, col] = SC[SC_VEDGE, v]
-                W3[l, W_IE, col] = SC[SC_VIE, v]
-        # 5.2 spatial situation of each tensor: mapped, edge, sp_ee.
-        for t in range(3):
-            cnt = W3[l, W_SMV + t, 4]
-            SC[SC_SIT, t] = 1 if cnt > 0 else 0
-            SC[SC_SIT + 1, t] = 0
-            SC[SC_SIT + 2, t] = 0
-            for k in range(cnt):
-                v = W3[l, W_SMV + t, k]
-                if SC[SC_VEDGE, v]:
-                    SC[SC_SIT + 1, t] = 1
-                SC[SC_SIT + 2, t] = SC[SC_VSPEE, v]
-        # 5.3 output side: critical-path partial sums decide whether the case is processed.
-        ea, eb, ec, ee_, pa, pc, pe = egress_variants(W3, l, n, ne_l)
-        omapped = SC[SC_SIT, 2] != 0
-        oedge = SC[SC_SIT + 1, 2] != 0
-        ospee = SC[SC_SIT + 2, 2] != 0
-        psums = pc if (omapped and oedge and ne_l == 1 and ospee) else pa
-        if not full and psums <= 0:
-            continue
+        psums = 1
+        omapped, oedge, ospee = False, False, False
+        if full or not positive:  # a COLLECT pass needs psums only when it can be <= 0
+            for d in range(n):
+                v = W[W_VAR, d]
+                W[W_POS, d] = SC[SC_VPOS, v]
+                W[W_EDGE, d] = SC[SC_VEDGE, v]
+                W[W_UNR, d] = SC[SC_VUNR, v]
+                W[W_IE, d] = SC[SC_VIE, v]
+                if SC[SC_VPOS, v] != POS_INIT:
+                    chg = d
+            for col in range(OUT0, OUT0 + 3):
+                if W[W_SP, col] >= 0:
+                    v = W[W_VAR, col]
+                    W[W_POS, col] = SC[SC_VPOS, v]
+                    W[W_EDGE, col] = SC[SC_VEDGE, v]
+                    W[W_IE, col] = SC[SC_VIE, v]
+            # 5.2 spatial situation of each tensor: mapped, edge, sp_ee.
+            for t in range(3):
+                cnt = W[W_SMV + t, 4]
+                SC[SC_SIT, t] = 1 if cnt > 0 else 0
+                SC[SC_SIT + 1, t] = 0
+                SC[SC_SIT + 2, t] = 0
+                for k in range(cnt):
+                    v = W[W_SMV + t, k]
+                    if SC[SC_VEDGE, v]:
+                        SC[SC_SIT + 1, t] = 1
+                    SC[SC_SIT + 2, t] = SC[SC_VSPEE, v]
+            # 5.3 output side: critical-path partial sums decide whether a case is processed.
+            ea, eb, ec, ee_, pa, pc, pe = egress_variants(W, n, ne_l)
+            omapped = SC[SC_SIT, 2] != 0
+            oedge = SC[SC_SIT + 1, 2] != 0
+            ospee = SC[SC_SIT + 2, 2] != 0
+            psums = pc if (omapped and oedge and ne_l == 1 and ospee) else pa
+            if not full and psums <= 0:
+                continue
+        if lazy and buf_done and chg != -1 and psums > 0:
+            compute = ceil_div(psums, simd)
+            if compute >= lazy_d:
+                runtime += occ * compute
+                sum_occ += occ
+                vf = W[W_VAR, fsp_l]
+                active += occ * float(ne_l if SC[SC_VEDGE, vf] else ns)
+                continue
         if full:
             # 5.2 spatial ingress of input and weight.
             for t in range(2):
-                a, b, c2, e2 = ingress_variants(t, W3, l, n, chg, ne_l)
+                a, b, c2, e2 = ingress_variants(t, W, n, chg, ne_l)
                 if SC[SC_SIT, t] == 0:
                     r = a
                 elif SC[SC_SIT + 1, t] == 0:
@@ -817,8 +882,8 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
             # Partial-sum mapping size (MACs over the sub-cluster array this step).
             pedge, pspee = oedge, ospee
             for d in range(n):
-                if W3[l, W_SP, d] == 1:
-                    v = W3[l, W_VAR, d]
+                if W[W_SP, d] == 1:
+                    v = W[W_VAR, d]
                     if SC[SC_VEDGE, v]:
                         pedge = True
                     pspee = SC[SC_VSPEE, v] != 0
@@ -834,8 +899,8 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
                 for t in range(3):
                     mv = 1
                     for d in range(n):
-                        if W3[l, W_C0 + t, d] == 1:
-                            mv *= W3[l, W_M, d]
+                        if W[W_C0 + t, d] == 1:
+                            mv *= W[W_M, d]
                     vol = 1
                     for k in range(tens[t, 4]):
                         v = tens[t, k]
@@ -865,17 +930,17 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
             compute = ceil_div(psums, simd)
         else:
             # 6.3 sub-cluster dims; an edge-edge sub-cluster gets its own analysis.
-            vf = W3[l, W_VAR, fsp_l]
+            vf = W[W_VAR, fsp_l]
             sp_edge = SC[SC_VEDGE, vf] != 0
             two = sp_edge and SC[SC_VSPEE, vf] != 0
             for v in range(NV):
                 SC[SC_SUB, v] = cur[v]
                 SC[SC_SUBEE, v] = cur[v]
             for d in range(n):
-                v = W3[l, W_VAR, d]
-                M = W3[l, W_M, d]
-                Me = W3[l, W_ME, d]
-                if W3[l, W_SP, d] == 0:
+                v = W[W_VAR, d]
+                M = W[W_M, d]
+                Me = W[W_ME, d]
+                if W[W_SP, d] == 0:
                     x = Me if SC[SC_VEDGE, v] else M
                     SC[SC_SUB, v] = x
                     SC[SC_SUBEE, v] = x
@@ -915,7 +980,7 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
         if not full:
             continue
         if act == 0.0:
-            act = float(ne_l if SC[SC_VEDGE, W3[l, W_VAR, fsp_l]] else ns)
+            act = float(ne_l if SC[SC_VEDGE, W[W_VAR, fsp_l]] else ns)
         ingress = SC[si, 0] + SC[si, 1]
         egress = se
         in_d = hops_lat + ceil_div(ingress, noc_bw) - 1
@@ -984,6 +1049,41 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
     return runtime, avg_active, l1_total
 
 
+_local = threading.local()
+
+
+def _workspace() -> list[np.ndarray]:
+    """The kernel's scratch arrays, allocated once per thread and reused across calls (the
+    per-mapping state is reset inside the kernel)."""
+    ws = getattr(_local, "ws", None)
+    if ws is None:
+        ws = _local.ws = _new_workspace()
+    return ws
+
+
+def _new_workspace() -> list[np.ndarray]:
+    return [np.zeros(MAXL, np.int64),  # nd
+            np.zeros((MAXL, MAXD), np.int64),  # dvar
+            np.zeros((MAXL, MAXD), np.int64),  # dsp
+            np.zeros((MAXL, MAXD), np.int64),  # dsz
+            np.zeros((MAXL, MAXD), np.int64),  # dofs
+            np.zeros((MAXL, NV), np.int64),  # sdim
+            np.zeros(MAXL, np.int64),  # nsub
+            np.zeros(MAXL, np.int64),  # ne
+            np.zeros(MAXL, np.int64),  # fsp
+            np.zeros((4, MAXL, NV), np.int64),  # tables M, Me, Uq, Uqe
+            np.zeros((2, MAXL, NV), np.int64),  # first / last directive per variable
+            np.zeros(3, np.int64),  # info
+            np.zeros((MAXL, VEC_CAP, NV), np.int64),  # vkeys
+            np.zeros((MAXL, VEC_CAP, 3), np.float64),  # vvals
+            np.zeros(MAXL, np.int64),  # vcount
+            np.full((MAXL, HASH_CAP), -1, np.int64),  # hslot
+            np.zeros((MAXL, VEC_CAP), np.int64),  # vslot
+            np.zeros((MAXL, W_ROWS, W_COLS), np.int64),  # W3
+            np.zeros((SC_ROWS, SC_COLS), np.int64),  # SC
+            np.zeros((5, MAXD), np.int64)]  # bscr
+
+
 def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw, dvar_raw,
                     dsp_raw, dsz_raw, dofs_raw, out, err):
     """Evaluate ``B`` packed mappings of one layer on one hardware.
@@ -1002,26 +1102,7 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
         outent[V_Y] = V_YP
         outent[V_X] = V_XP
     hwi = np.array([hw[3], hw[1], hw[2], hw[4]], np.int64)
-    ws = [np.zeros(MAXL, np.int64),  # nd
-          np.zeros((MAXL, MAXD), np.int64),  # dvar
-          np.zeros((MAXL, MAXD), np.int64),  # dsp
-          np.zeros((MAXL, MAXD), np.int64),  # dsz
-          np.zeros((MAXL, MAXD), np.int64),  # dofs
-          np.zeros((MAXL, NV), np.int64),  # sdim
-          np.zeros(MAXL, np.int64),  # nsub
-          np.zeros(MAXL, np.int64),  # ne
-          np.zeros(MAXL, np.int64),  # fsp
-          np.zeros((4, MAXL, NV), np.int64),  # tables M, Me, Uq, Uqe
-          np.zeros((2, MAXL, NV), np.int64),  # first / last directive per variable
-          np.zeros(3, np.int64),  # info
-          np.zeros((MAXL, VEC_CAP, NV), np.int64),  # vkeys
-          np.zeros((MAXL, VEC_CAP, 3), np.float64),  # vvals
-          np.zeros(MAXL, np.int64),  # vcount
-          np.full((MAXL, HASH_CAP), -1, np.int64),  # hslot
-          np.zeros((MAXL, VEC_CAP), np.int64),  # vslot
-          np.zeros((MAXL, W_ROWS, W_COLS), np.int64),  # W3
-          np.zeros((SC_ROWS, SC_COLS), np.int64),  # SC
-          np.zeros((5, MAXD), np.int64)]  # bscr
+    ws = _workspace()
     evaluate_kernel(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw, dvar_raw,
                     dsp_raw, dsz_raw, dofs_raw, out, err, tens, cpl, outent, hwi, *ws)
 
