@@ -63,14 +63,14 @@ L1_ACCESS = 1.68
 L2_ACCESS = 18.61
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def tdiv(a: int, b: int) -> int:
     """C++ integer division (truncates toward zero)."""
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b > 0) else -q
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def ceil_div(a: int, b: int) -> int:
     """C++ ``a/b + (a%b != 0)``."""
     q = tdiv(a, b)
@@ -112,7 +112,7 @@ UNROLL_ORDER = np.array([V_C, V_K, V_M, V_N, V_R, V_S, V_X, V_Y], np.int64)
 # --------------------------------------------------------------------------------------------
 # Section 2: building the cluster hierarchy for one mapping.
 # --------------------------------------------------------------------------------------------
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_raw, dvar_raw,
                  dsp_raw, dsz_raw, dofs_raw, nd, dvar, dsp, dsz, dofs, sdim, nsub, cpl, bscr):
     """Fill the per-level directive lists (conversion, inheritance, unrolling, stride) and the
@@ -263,7 +263,7 @@ def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_ra
 # --------------------------------------------------------------------------------------------
 # Section 3: static tables.
 # --------------------------------------------------------------------------------------------
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, tUqe, ne, fsp):
     """Mapping-size tables (3.1) per variable, and the first SpatialMap's edge info (3.2)."""
     n = nd[l]
@@ -337,14 +337,15 @@ def build_tables(ltype, l, nd, dvar, dsp, dsz, dofs, sdim, nsub, tM, tMe, tUq, t
 W_VAR, W_SP, W_M, W_ME, W_UQ, W_UQE, W_C0, W_C1, W_C2, W_POS, W_EDGE, W_UNR, W_IE, W_MEW = range(14)
 W_SZ, W_OFS, W_LAST = 14, 15, 16  # directive size, offset, last directive on its variable
 W_SMV = 17  # 3 rows: per tensor, its spatially mapped variables (column 4: count)
+W_OCOL = 21  # per directive: its output column (OUT0 + k) if it is its variable's first, else -1
 W_SCAL = 20  # level scalars: directives, sub-clusters, edge clusters, first SpatialMap,
 #              positive, non-negative, ingress and egress bounds
-W_ROWS = 21
+W_ROWS = 22
 OUT0 = MAXD
 W_COLS = MAXD + 3
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False, error_model="numpy", inline="always")
 def ingress_variants(t, W, n, chg, ne_l):
     """5.1 ``PEIngress`` of input/weight tensor ``t`` (row W_C0 + t) for the current case:
     (first PE, non-first PE, first edge-edge PE, non-first edge-edge PE)."""
@@ -424,7 +425,7 @@ def ingress_variants(t, W, n, chg, ne_l):
     return a, b, c, e
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False, error_model="numpy", inline="always")
 def egress_variants(W, n, ne_l):
     """5.3 ``PEEgress`` variants for the current case:
     (first, non-first, first edge-edge, non-first edge-edge) without partial sums, then with
@@ -562,7 +563,7 @@ SC_ROWS = 37
 SC_COLS = MAXD
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def vec_find(l, vec, add, vkeys, vcount, hslot, vslot):
     """Index of dim vector ``vec`` among level ``l``'s vectors; with ``add``, append it if new.
     Returns -1 if absent (or -2 if the table is full)."""
@@ -595,7 +596,7 @@ def vec_find(l, vec, add, vkeys, vcount, hslot, vslot):
     return i
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def fill_level_array(l, W3, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tUq, tUqe,
                      firstdir, lastdir, tens, cpl, outent):
     """The static rows of level ``l``'s packed array ``W3[l]`` (see section 5)."""
@@ -677,17 +678,118 @@ def fill_level_array(l, W3, nd, dvar, dsp, dsz, dofs, nsub, ne, fsp, tM, tMe, tU
     W3[l, W_SCAL, 5] = nonneg
     W3[l, W_SCAL, 6] = np.int64(min(cap, mult * (b_in + b_w)))
     W3[l, W_SCAL, 7] = np.int64(min(cap, mult * b_out))
+    # Whether the level has one SpatialMap and one directive per variable (see closed_form).
+    nsp = 0
+    simple = 1
+    for d in range(n):
+        W3[l, W_OCOL, d] = -1
+        nsp += dsp[l, d]
+        if lastdir[l, dvar[l, d]] != d:
+            simple = 0
+        for k in range(3):
+            if W3[l, W_SP, OUT0 + k] >= 0 and W3[l, W_VAR, OUT0 + k] == dvar[l, d] \
+                    and firstdir[l, dvar[l, d]] == d:
+                W3[l, W_OCOL, d] = OUT0 + k
+    W3[l, W_SCAL, 8] = 1 if (simple == 1 and nsp == 1) else 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
+def closed_form(W, SC, n, ns, ne_l, hops_lat):
+    """Runtime and average activity of an innermost level whose every case is lazy (see
+    analyze_level), without enumerating its cases.
+
+    There a case's delay is its partial-sum count (plus the NoC head latency in the all-Init
+    case), and the partial sums are a product of one factor per directive, each depending on
+    that directive's own state only (one directive per variable). Summing occurrence-weighted
+    products over the Cartesian product of states factorizes into a product of per-directive
+    sums, split by the state of the single SpatialMap (which selects the edge-edge variant).
+    Returns (runtime cycles, average active sub-clusters).
+    """
+    s = 0
+    for d in range(n):
+        if W[W_SP, d] == 1:
+            s = d
+    sum_a = 1  # per-directive sums for the plain variant ...
+    sum_c = 1  # ... and for the edge-edge variant
+    for d in range(n):
+        if d == s:
+            continue
+        fa_sum = 0
+        fc_sum = 0
+        for k in range(SC[SC_NST, d]):
+            fa, fc = directive_psum_factors(W, SC, d, k, ne_l)
+            occ = SC[SC_OCC + k, d]
+            fa_sum += occ * fa
+            fc_sum += occ * fc
+        sum_a *= fa_sum
+        sum_c *= fc_sum
+    runtime = 0
+    active = 0.0
+    occ_s = 0
+    for k in range(SC[SC_NST, s]):
+        fa, fc = directive_psum_factors(W, SC, s, k, ne_l)
+        occ = SC[SC_OCC + k, s]
+        edge = SC[SC_POS + k, s] == POS_EDGE or SC[SC_IE + k, s] != 0
+        # The edge-edge variant is CPsums' choice when the output's spatial map is edge with
+        # one edge sub-cluster and the edge-edge flag (5.3).
+        use_c = W[W_C2, s] == 1 and edge and ne_l == 1 and SC[SC_EE + k, s] != 0
+        runtime += occ * (fc * sum_c if use_c else fa * sum_a)
+        active += occ * (ne_l if edge else ns)
+        occ_s += occ
+    # Every other directive's occurrences multiply numerator and denominator of the average.
+    return runtime + hops_lat, active / occ_s
+
+
+@njit(cache=True, _nrt=False, error_model="numpy")
+def directive_psum_factors(W, SC, d, k, ne_l):
+    """Directive d's factor of CPsums in state k: (first PE, first edge-edge PE), as in
+    :func:`egress_variants` (pa, pc) with the directive's own state."""
+    pos = SC[SC_POS + k, d]
+    ie = SC[SC_IE + k, d] != 0
+    edge = pos == POS_EDGE or ie
+    col = W[W_OCOL, d]
+    if col < 0:  # partial-sum group: the directive's own entries
+        M = W[W_M, d]
+        Me = W[W_ME, d]
+        if W[W_SP, d] == 0:
+            f = Me if edge else M
+            return f, f
+        if pos == POS_STEADY or (pos == POS_INIT and not ie):
+            return M, M
+        if pos == POS_INIT:
+            return M, Me
+        if ne_l == 1:
+            return Me, Me
+        return M, W[W_UQE, d]
+    M = W[W_M, col]
+    Me = W[W_ME, col]
+    if W[W_SP, col] == 0:
+        if pos == POS_INIT:
+            f = Me if edge else M
+        elif pos == POS_STEADY:
+            f = M
+        else:
+            f = Me
+        return f, f
+    if pos == POS_STEADY or (pos == POS_INIT and not ie):
+        return M, M
+    if pos == POS_INIT:
+        return M, (Me if ne_l == 1 else W[W_UQE, col])
+    if ne_l == 1:
+        return W[W_MEW, col], W[W_MEW, col]
+    return M, W[W_UQE, col]
+
+
+@njit(cache=True, _nrt=False, error_model="numpy")
 def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, vvals, vcount,
-                  hslot, vslot, SC):
+                  hslot, vslot, SC, want_l1):
     """Analyze cluster level ``l`` with current dims ``cur`` (section 6.2).
 
     MODE_COLLECT (non-innermost levels): register the sub-cluster dim vectors that the processed
     cases need at level l+1. MODE_FULL: compute; results of level l+1 are looked up in
     ``vvals``. Returns (runtime cycles, average active sub-clusters, sum of L1 requirements).
     At the top level in MODE_FULL it fills ``out``. ``info[2]`` receives an error code.
+    ``want_l1``: the caller needs the L1 requirement (the first innermost analysis, 6.1).
     """
     W = W3[l]
     n = W[W_SCAL, 0]
@@ -757,11 +859,19 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
     # is max(ingress delay, compute, egress delay). Where the traffic bounds of the level cannot
     # make a NoC delay exceed the compute delay, the traffic of the case is not needed (with
     # GAMMA's NoC bandwidth of 81,920,000 this holds for every case). Exact, not an estimate.
+    # The all-Init case adds the ingress delay to the compute delay; when every entry is
+    # positive its ingress is at least 1 element, so a bound of at most noc_bw fixes that delay
+    # at hops * hop latency too.
     lazy = full and innermost and not top and W[W_SCAL, 5] == 1
     lazy_d = 0
+    lazy_init = False
     if lazy:
         lazy_d = max(hops_lat + ceil_div(W[W_SCAL, 6], noc_bw) - 1,
                      hops_lat + ceil_div(W[W_SCAL, 7], noc_bw) - 1)
+        lazy_init = positive and W[W_SCAL, 6] <= noc_bw
+        if (lazy_init and lazy_d <= 1 and simd == 1 and not want_l1 and W[W_SCAL, 8] == 1):
+            rt, aa = closed_form(W, SC, n, ns, ne_l, hops_lat)
+            return rt, aa, 0
     for i in range(SC_ACC, SC_ACC + 10):
         for t in range(3):
             SC[i, t] = 0
@@ -847,10 +957,10 @@ def analyze_level(mode, l, cur, nlev, W3, tens, outent, hwi, out, info, vkeys, v
             psums = pc if (omapped and oedge and ne_l == 1 and ospee) else pa
             if not full and psums <= 0:
                 continue
-        if lazy and buf_done and chg != -1 and psums > 0:
+        if lazy and (buf_done or not want_l1) and (chg != -1 or lazy_init) and psums > 0:
             compute = ceil_div(psums, simd)
             if compute >= lazy_d:
-                runtime += occ * compute
+                runtime += occ * (compute + hops_lat if chg == -1 else compute)
                 sum_occ += occ
                 vf = W[W_VAR, fsp_l]
                 active += occ * float(ne_l if SC[SC_VEDGE, vf] else ns)
@@ -1107,7 +1217,7 @@ def evaluate_packed(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
                     dsp_raw, dsz_raw, dofs_raw, out, err, tens, cpl, outent, hwi, *ws)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def evaluate_kernel(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw, dvar_raw,
                     dsp_raw, dsz_raw, dofs_raw, out, err, tens, cpl, outent, hwi, nd, dvar, dsp,
                     dsz, dofs, sdim, nsub, ne, fsp, tabs, fl, info, vkeys, vvals, vcount, hslot,
@@ -1152,7 +1262,7 @@ def evaluate_kernel(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
             i = 0
             while i < vcount[l] and info[2] == E_OK:
                 analyze_level(MODE_COLLECT, l, vkeys[l, i], L, W3, tens, outent, hwi, out[b],
-                              info, vkeys, vvals, vcount, hslot, vslot, SC)
+                              info, vkeys, vvals, vcount, hslot, vslot, SC, False)
                 i += 1
         # Bottom-up: analyze each vector once; the top level fills out[b].
         for l in range(L - 1, -1, -1):
@@ -1160,7 +1270,8 @@ def evaluate_kernel(ltype, ldims, stride_y, stride_x, hw, nlev, cluster, nd_raw,
                 if info[2] != E_OK:
                     break
                 rt, aa, l1 = analyze_level(MODE_FULL, l, vkeys[l, i], L, W3, tens, outent, hwi,
-                                           out[b], info, vkeys, vvals, vcount, hslot, vslot, SC)
+                                           out[b], info, vkeys, vvals, vcount, hslot, vslot, SC,
+                                           i == 0)
                 vvals[l, i, 0] = rt
                 vvals[l, i, 1] = aa
                 vvals[l, i, 2] = l1

@@ -6,6 +6,7 @@ uses) and, where MAESTRO ran, ``status``, ``gamma_valid`` and ``outputs`` (what 
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from gamma.workload import Layer
 
 
 def read_cases(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield the JSON objects of a JSONL file; a bad line raises an error naming file and line."""
-    with open(path, encoding="utf-8") as f:
+    """Yield the JSON objects of a JSONL file (``.gz`` too); a bad line raises an error naming
+    the file and the line."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
