@@ -101,6 +101,9 @@ class MapSpace:
 
     def __post_init__(self) -> None:
         lay = self.layer
+        if self.fixed_inner_cluster is not None and not 1 <= self.fixed_inner_cluster <= self.num_pes:
+            raise ValueError(f"fixed inner cluster {self.fixed_inner_cluster} must be within 1..num_pes "
+                             f"({self.num_pes})")
         if lay.type == "GEMM":
             raise ValueError("the GAMMA map space covers CONV and DSCONV layers; give GEMM/FC "
                              "layers as CONV (K=N, C=K, Y=M) as the model loader does")
@@ -143,12 +146,13 @@ class MapSpace:
         return t
 
     def random_cluster(self, rng: np.random.Generator, parent_par_tile: np.ndarray,
-                       level: int) -> np.ndarray:
-        """Cluster size of a new inner level: the fixed value, or min(parent tile of the new
-        level's parallel dim, num_pes) as in GAMMA."""
+                       level: int, pes_left: np.ndarray) -> np.ndarray:
+        """Cluster size of a new inner level: the fixed value (S1), or as in GAMMA the parent's
+        tile of the new level's parallel dim, capped by the PEs the levels above leave
+        (``pes_left`` = num_pes // product of the cluster sizes above)."""
         if level == 1 and self.fixed_inner_cluster is not None:
             return np.full(parent_par_tile.shape, self.fixed_inner_cluster, np.int64)
-        return np.minimum(parent_par_tile, self.num_pes)
+        return np.maximum(1, np.minimum(parent_par_tile, pes_left))
 
     def random(self, n: int, rng: np.random.Generator, levels: int | np.ndarray | None = None) -> Genome:
         """``n`` uniform random genomes; ``levels`` fixes the depth (default: uniform in range)."""
@@ -162,10 +166,12 @@ class MapSpace:
         tile = np.ones((n, L, 6), np.int64)
         cluster = np.zeros((n, L), np.int64)
         tile[:, 0] = self.random_top_tiles(rng, n)
+        above = np.ones(n, np.int64)
         for l in range(1, L):
             tile[:, l] = self.random_tiles(rng, tile[:, l - 1])
             ptile = np.take_along_axis(tile[:, l - 1], par[:, l, None], axis=1)[:, 0]
-            cluster[:, l] = self.random_cluster(rng, ptile, l)
+            cluster[:, l] = self.random_cluster(rng, ptile, l, self.num_pes // above)
+            above *= cluster[:, l]
         g = Genome(nlev, par, order, tile, cluster)
         self.clear_unused(g)
         return g

@@ -1,0 +1,168 @@
+"""The common objective: one layer on one platform, the same scorer for every optimizer.
+
+An optimizer hands the objective a batch of genomes; the objective decodes them, evaluates the
+batch in one cost-model call, applies the feasibility rule, counts every evaluation against a
+hard budget and keeps the best-so-far record. Optimizers never see the cost model.
+
+Feasibility (a cost of +inf otherwise; each infeasible mapping is counted once, under the
+first reason in this order):
+- the cost model ran the mapping (no rejection),
+- 1 <= L1 requirement <= L1 size and 1 <= L2 requirement <= L2 size (elements),
+- runtime >= 1 cycle,
+- and, with the guard on (default), the mapping does not win through a MAESTRO artifact: its
+  runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count equals
+  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gamma.costmodel import evaluate
+from gamma.costmodel.area_power import area_power
+from gamma.errors import GammaError
+from gamma.hardware import Hardware
+from gamma.mapping import Mapping
+from gamma.mapspace import Genome, MapSpace
+
+#: Objectives (all minimized) and their units.
+METRICS = {"latency": "cycles", "energy": "nJ", "power": "mW", "edp": "nJ*cycles", "area": "um^2"}
+
+#: Rejection reasons, as counted in ``Objective.rejections`` and results.json.
+R_COSTMODEL = "rejected by the cost model"
+R_RUNTIME = "runtime < 1"
+R_L1 = "L1 over capacity"
+R_L2 = "L2 over capacity"
+R_BOUND = "below the compute bound"
+R_MACS = "MAC count differs from the layer's"
+
+
+class BudgetExceeded(GammaError):
+    """An optimizer asked for more evaluations than the budget has left."""
+
+
+@dataclass
+class Best:
+    """The best feasible mapping so far."""
+
+    cost: float
+    second: float
+    genome: Genome  # a population of one
+    mapping: Mapping
+    outputs: dict[str, float]
+    samples: int  # evaluations used when it was found
+
+
+@dataclass
+class Objective:
+    """Scores genomes of ``space`` for ``layer`` on ``hw``; at most ``budget`` evaluations."""
+
+    space: MapSpace
+    hw: Hardware
+    budget: int = 10_000
+    metric: str = "latency"
+    tie_break: str | None = None
+    guard: bool = True
+    used: int = 0
+    best: Best | None = None
+    #: (evaluations used, best cost so far) after every batch.
+    history: list[tuple[int, float]] = field(default_factory=list)
+    rejections: Counter = field(default_factory=Counter)
+    feasible_count: int = 0
+    costmodel_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in (self.metric, self.tie_break):
+            if name is not None and name not in METRICS:
+                raise GammaError(f"unknown objective {name!r}; choose from {', '.join(METRICS)}")
+        if self.budget < 1:
+            raise GammaError(f"budget must be at least 1 evaluation, got {self.budget}")
+        self.true_macs = self.space.layer.macs
+        self.compute_bound = math.ceil(self.true_macs / self.hw.num_pes)
+
+    @property
+    def layer(self):
+        return self.space.layer
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.used
+
+    def evaluate(self, genomes: Genome) -> np.ndarray:
+        """Costs of a batch (+inf where infeasible); counts ``len(genomes)`` evaluations."""
+        n = len(genomes)
+        if n > self.remaining:
+            raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
+        t0 = time.perf_counter()
+        res = evaluate(self.layer, self.hw, self.space.decode(genomes))
+        self.costmodel_s += time.perf_counter() - t0
+        self.used += n
+        feasible = self._feasible(res)
+        cost = np.where(feasible, self._metric(res, self.metric), np.inf)
+        second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
+                  if self.tie_break else np.zeros(n))
+        self.feasible_count += int(feasible.sum())
+        if feasible.any():
+            i = int(np.lexsort((second, cost))[0])
+            if self.best is None or (cost[i], second[i]) < (self.best.cost, self.best.second):
+                g = genomes.take(np.array([i]))
+                self.best = Best(float(cost[i]), float(second[i]), g, self.space.to_mapping(g, 0),
+                                 res.outputs(i), self.used - n + i + 1)
+        self.history.append((self.used, self.best.cost if self.best else math.inf))
+        self._last_second = second
+        return cost
+
+    def evaluate_with_tie_break(self, genomes: Genome) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, tie-break cost) of a batch; the tie-break is 0 when none is configured."""
+        cost = self.evaluate(genomes)
+        return cost, self._last_second
+
+    # --- internals ----------------------------------------------------------------------------
+    def _feasible(self, res) -> np.ndarray:
+        ok = res.valid.copy()
+        self.rejections[R_COSTMODEL] += int(res.rejected.sum())
+        ran = ~res.rejected
+        rt, l1, l2 = res.runtime, res.l1_size_req, res.l2_size_req
+        self.rejections[R_RUNTIME] += int((ran & (rt < 1)).sum())
+        l1_bad = ran & (rt >= 1) & ((l1 < 1) | (l1 > self.hw.l1_size))
+        self.rejections[R_L1] += int(l1_bad.sum())
+        self.rejections[R_L2] += int((ran & (rt >= 1) & ~l1_bad & ((l2 < 1) | (l2 > self.hw.l2_size))).sum())
+        if self.guard:
+            below = ok & (rt < self.compute_bound)
+            macs = ok & ~below & (res.macs != self.true_macs)
+            self.rejections[R_BOUND] += int(below.sum())
+            self.rejections[R_MACS] += int(macs.sum())
+            ok &= ~below & ~macs
+        return ok
+
+    def _metric(self, res, name: str) -> np.ndarray:
+        rt = res.runtime
+        if name == "latency":
+            return rt
+        if name == "energy":
+            return res.energy
+        if name == "edp":
+            return res.energy * rt
+        terms = area_power(self.hw.num_pes, self.hw.noc_bw, self.hw.num_simd_lanes,
+                           np.nan_to_num(res.l1_size_req), np.nan_to_num(res.l2_size_req))
+        return terms["power"] if name == "power" else terms["area"]
+
+    def summary(self) -> dict[str, Any]:
+        """What results.json records for this layer's search."""
+        return {
+            "samples_used": self.used,
+            "feasible": self.best is not None,
+            "feasible_samples": self.feasible_count,
+            "rejections": {k: v for k, v in self.rejections.items() if v},
+            "compute_bound_cycles": self.compute_bound,
+            "costmodel_s": round(self.costmodel_s, 4),
+        }
+
+
+__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS"]

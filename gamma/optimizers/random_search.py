@@ -1,0 +1,28 @@
+"""Random search: uniform random genomes of the same map space, in batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gamma.objective import Objective
+from gamma.optimizers.base import Optimizer, ProgressCallback, register
+
+
+@register("random")
+class RandomSearch(Optimizer):
+    """Draws ``batch`` uniform random genomes at a time until the budget is spent."""
+
+    name = "random"
+
+    def __init__(self, batch: int = 1000) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.batch = batch
+
+    def optimize(self, objective: Objective, rng: np.random.Generator,
+                 on_progress: ProgressCallback | None = None) -> None:
+        while objective.remaining > 0:
+            n = min(self.batch, objective.remaining)
+            objective.evaluate(objective.space.random(n, rng))
+            if on_progress:
+                on_progress(objective.used, objective.best.cost if objective.best else np.inf)
