@@ -1,0 +1,125 @@
+"""Console output of a job: a progress bar per unique layer, the per-layer table, the totals, and
+the convergence plot. Units: cycles, nJ, elements (L1/L2 use), evaluations ("samples")."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from gamma.mapping import Mapping
+
+
+class LayerProgress:
+    """A tqdm bar over one unique layer's budget showing the best cost so far; use as a context
+    manager and pass the instance as the optimizer's ``on_progress`` callback."""
+
+    def __init__(self, label: str, budget: int, unit: str = "") -> None:
+        self.unit = unit
+        self.bar = tqdm(total=budget, desc=label, unit="eval", leave=False, dynamic_ncols=True,
+                        file=sys.stderr, disable=None, mininterval=0.2)
+
+    def __call__(self, used: int, best: float) -> None:
+        self.bar.update(max(0, used - self.bar.n))
+        self.bar.set_postfix_str(f"best {_num(best)} {self.unit}".rstrip(), refresh=False)
+
+    def __enter__(self) -> "LayerProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
+def _num(x: float | None, digits: int = 0) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def compact_mapping(mapping: Mapping | dict[str, Any] | None) -> str:
+    """One-line mapping, e.g. ``L1: S(K,4) T(C,16) ... | C14 L2: S(C,1) ...``
+    (S/T = Spatial/TemporalMap(dim, size); ``size,offset`` when they differ; C = cluster size)."""
+    if mapping is None:
+        return "-"
+    if isinstance(mapping, dict):
+        mapping = Mapping.from_dict(mapping)
+    parts = []
+    for n, level in enumerate(mapping.levels, 1):
+        head = f"C{level.cluster.size} " if level.cluster is not None else ""
+        dirs = " ".join(f"{d.kind[0]}({d.dim},{d.size}" + (f",{d.offset})" if d.offset != d.size else ")")
+                        for d in level.directives)
+        parts.append(f"{head}L{n}: {dirs}")
+    return " | ".join(parts)
+
+
+def layer_line(record: dict[str, Any], seconds: float) -> str:
+    """One line when a unique layer is done."""
+    best = record["best"]
+    if best is None:
+        return (f"layer {record['index']:>3} {record['shape']}: no feasible mapping in "
+                f"{record['samples_used']:,} samples ({seconds:.1f} s)")
+    return (f"layer {record['index']:>3} {record['shape']}: {_num(best['runtime_cycles'])} cycles, "
+            f"{_num(best['energy_nJ'], 1)} nJ ({record['samples_used']:,} samples, {seconds:.1f} s)")
+
+
+def print_table(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    """The per-layer table and the totals of a results.json dict."""
+    rows = [("#", "shape", "latency (cyc)", "energy (nJ)", "L1", "L2", "mapping")]
+    for r in results["layers"]:
+        b = r["best"] or {}
+        rows.append((str(r["index"]), r["shape"], _num(b.get("runtime_cycles")),
+                     _num(b.get("energy_nJ"), 1), _num(b.get("l1_size_req")),
+                     _num(b.get("l2_size_req")), compact_mapping(r["mapping"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    right = (False, False, True, True, True, True)
+    for row in rows:
+        cells = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)]
+        print("  ".join(cells + [row[6]]), file=out)
+    t = results["totals"]
+    if t["feasible"]:
+        print(f"total over {t['layers']} layers: latency {_num(t['latency_cycles'])} cycles, "
+              f"energy {_num(t['energy_nJ'], 1)} nJ; compute bound {_num(t['compute_bound_cycles'])} "
+              f"cycles; ratio to the bound {_num(t['ratio_to_compute_bound'], 3)}x", file=out)
+    else:
+        print(f"total over {t['layers']} layers: infeasible, no feasible mapping found for layers "
+              f"{', '.join(map(str, t['infeasible_layers']))}; compute bound "
+              f"{_num(t['compute_bound_cycles'])} cycles", file=out)
+
+
+def plot_convergence(results: dict[str, Any], path: str | Path) -> Path | None:
+    """PNG of best-so-far cost vs samples per unique layer (log y); None if nothing to plot."""
+    curves: dict[int, tuple[str, list[list]]] = {}
+    for r in results["layers"]:
+        pts = [p for p in r["history"] if p[1] is not None]
+        if pts and r["unique_index"] not in curves:
+            curves[r["unique_index"]] = (f"layer {r['index']} {r['shape']}", pts)
+    if not curves:
+        return None
+    import logging
+
+    import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    colors = plt.get_cmap("tab20").colors
+    for n, (label, pts) in enumerate(curves.values()):
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", label=label, lw=1.3,
+                color=colors[(2 * n) % 20 + (n // 10) % 2])
+    ax.set_yscale("log")
+    ax.set_xlabel("samples (cost-model evaluations)")
+    unit = results.get("objective_unit")
+    ax.set_ylabel(f"best {results.get('objective', 'cost')} so far" + (f" ({unit})" if unit else ""))
+    ax.set_title(f"{results.get('model')} on {results.get('platform')} ({results.get('system')}), "
+                 f"{results.get('optimizer')}, seed {results.get('seed')}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

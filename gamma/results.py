@@ -1,0 +1,135 @@
+"""results.json: the record of one job, rewritten atomically after every searched layer.
+
+Units: cycles (latency, compute bound), nJ (energy), elements (L1/L2 requirements), seconds
+(``wall_s``, ``costmodel_s``, ``search_s``), evaluations (``samples_used``, history x values).
+Non-finite numbers (no feasible mapping yet) are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gamma.maestro_io import format_maestro_input
+from gamma.mapping import Mapping
+from gamma.objective import Objective
+from gamma.workload import Layer
+
+#: At most about this many [samples, best_cost] points per layer history.
+HISTORY_POINTS = 200
+
+
+def finite_or_none(x: float | int | None) -> float | int | None:
+    """``x`` as a JSON-safe number: ``None`` for None, NaN and +/-inf."""
+    if x is None:
+        return None
+    if isinstance(x, int):
+        return x
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def thin_history(history: list[tuple[int, float]], max_points: int = HISTORY_POINTS) -> list[list]:
+    """[samples, best_cost] pairs: the first, the last and every improvement, evenly subsampled
+    to at most ``max_points`` (first and last always kept)."""
+    keep = [i for i, (_, c) in enumerate(history)
+            if i in (0, len(history) - 1) or c != history[i - 1][1]]
+    if len(keep) > max_points:
+        step = (len(keep) - 1) / (max_points - 1)
+        keep = sorted({keep[round(j * step)] for j in range(max_points)})
+    return [[int(history[i][0]), finite_or_none(history[i][1])] for i in keep]
+
+
+@dataclass
+class UniqueResult:
+    """The search of one unique layer shape (shared by every layer of that shape)."""
+
+    unique_index: int  # 0-based, among the model's unique shapes
+    layer: Layer
+    summary: dict[str, Any]  # Objective.summary()
+    best_cost: float | None  # in the objective's metric units
+    outputs: dict[str, float] | None  # cost-model outputs of the best mapping
+    mapping: Mapping | None
+    history: list[list]  # thinned [samples, best_cost]
+    search_s: float  # wall seconds in optimizer.optimize (cost model included)
+
+    @classmethod
+    def from_objective(cls, obj: Objective, unique_index: int, search_s: float) -> "UniqueResult":
+        best = obj.best
+        return cls(unique_index, obj.layer, obj.summary(), best.cost if best else None,
+                   best.outputs if best else None, best.mapping if best else None,
+                   thin_history(obj.history), search_s)
+
+    @property
+    def feasible(self) -> bool:
+        return self.mapping is not None
+
+
+def maestro_text(index: int, res: UniqueResult, network: str = "N0") -> str | None:
+    """The MAESTRO mapping file of layer ``index`` (1-based) with its best mapping, or None."""
+    if res.mapping is None:
+        return None
+    layer = res.layer if res.layer.name else replace(res.layer, name=f"L{index:02d}")
+    try:
+        return format_maestro_input(layer, res.mapping, network)
+    except ValueError:  # a layer/network name MAESTRO cannot read: use neutral names
+        return format_maestro_input(replace(layer, name=f"L{index:02d}"), res.mapping, "N0")
+
+
+def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str, Any]:
+    """The ``layers[]`` entry of results.json for model layer ``index`` (1-based)."""
+    s = res.summary
+    return {
+        "index": index,
+        "shape": res.layer.shape,
+        "unique_index": res.unique_index,
+        "feasible": res.feasible,
+        "samples_used": s["samples_used"],
+        "feasible_samples": s["feasible_samples"],
+        "rejections": s["rejections"],
+        "compute_bound_cycles": s["compute_bound_cycles"],
+        "best_cost": finite_or_none(res.best_cost),
+        "best": ({k: finite_or_none(v) for k, v in res.outputs.items()}
+                 if res.outputs is not None else None),
+        "mapping": res.mapping.to_dict() if res.mapping is not None else None,
+        "mapping_text": maestro_text(index, res, network),
+        "history": res.history,
+        "costmodel_s": s["costmodel_s"],
+        "search_s": round(res.search_s, 4),
+    }
+
+
+def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sums over ``records`` (every layer, duplicates included). Latency, energy and the ratio to
+    the compute bound are ``None`` when some layer has no feasible mapping."""
+    bound = sum(r["compute_bound_cycles"] for r in records)
+    infeasible = [r["index"] for r in records if not r["feasible"]]
+    out: dict[str, Any] = {"layers": len(records), "feasible": bool(records) and not infeasible,
+                           "infeasible_layers": infeasible, "latency_cycles": None,
+                           "energy_nJ": None, "compute_bound_cycles": bound,
+                           "ratio_to_compute_bound": None}
+    if records and not infeasible:
+        latency = sum(r["best"]["runtime_cycles"] for r in records)
+        out["latency_cycles"] = latency
+        out["energy_nJ"] = sum(r["best"]["energy_nJ"] for r in records)
+        out["ratio_to_compute_bound"] = latency / bound if bound else None
+    return out
+
+
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` via a temporary file and an atomic rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,184 @@
+"""The entry point end to end with the real cost model: results.json, MLflow, seeds, errors, Ctrl-C.
+
+MLflow goes to a temporary SQLite store (MLFLOW_TRACKING_URI); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from gamma.costmodel import evaluate
+from gamma.hardware import Hardware
+from gamma.maestro_io import parse_maestro_file
+from gamma.objective import Objective
+from gamma.optimizers import Optimizer, register
+from gamma.search import execute
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["budget=400", "optimizer=random", "optimizer.batch=100", "layers=[2,3]"]
+TIMINGS = {"wall_s", "costmodel_s", "search_s"}
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict]:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=overrides)
+    code = execute(cfg, out_dir)
+    return code, json.loads((out_dir / "results.json").read_text())
+
+
+def without_timings(results: dict) -> dict:
+    """results.json minus run-specific fields (timings, MLflow ids, tracking settings)."""
+    out = {k: v for k, v in results.items() if k not in TIMINGS | {"mlflow"}}
+    out["layers"] = [{k: v for k, v in r.items() if k not in TIMINGS} for r in results["layers"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """One real `python run.py` job with MLflow tracking into a temporary store."""
+    tmp = tmp_path_factory.mktemp("cli")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    proc = run_cli([*SMALL, f"hydra.run.dir={tmp / 'run'}"], env)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp / "run" / "results.json").read_text())
+    return proc, results, uri, tmp / "run"
+
+
+def test_results_json(cli_run):
+    proc, res, _, run_dir = cli_run
+    for key in ("model", "system", "platform", "optimizer", "objective", "seed", "budget",
+                "wall_s", "status", "layers", "totals"):
+        assert key in res
+    assert (res["model"], res["system"], res["platform"], res["optimizer"], res["objective"]) == \
+        ("resnet18", "s2", "edge", "random", "latency")
+    assert res["status"] == "finished" and res["seed"] == 0 and res["budget"] == 400
+    assert [r["index"] for r in res["layers"]] == [2, 3]
+    hw = Hardware.from_dict(res["hardware"])
+    for r in res["layers"]:
+        assert r["unique_index"] == 1 and r["shape"] == "CONV K64 C64 Y56 X56 R3 S3"
+        assert r["samples_used"] == 400 and r["feasible"]
+        assert sum(r["rejections"].values()) + r["feasible_samples"] == 400
+        assert r["history"][-1] == [400, r["best"]["runtime_cycles"]]
+        assert len(r["history"]) <= 200 and r["costmodel_s"] > 0 and r["search_s"] >= r["costmodel_s"]
+        assert r["best"]["runtime_cycles"] >= r["compute_bound_cycles"] == math.ceil(107495424 / 168)
+        assert r["best"]["l1_size_req"] <= hw.l1_size and r["best"]["l2_size_req"] <= hw.l2_size
+        # the MAESTRO text is the mapping: parsed and re-evaluated, it gives the same outputs
+        ((layer, mapping),) = parse_maestro_file(r["mapping_text"])
+        assert mapping.to_dict() == r["mapping"]
+        assert evaluate(layer, hw, [mapping]).outputs(0)["runtime_cycles"] == r["best"]["runtime_cycles"]
+        assert (run_dir / "mappings" / f"layer_{r['index']:02d}.m").read_text() == r["mapping_text"]
+    t = res["totals"]
+    assert t["feasible"] and t["layers"] == 2
+    assert t["latency_cycles"] == sum(r["best"]["runtime_cycles"] for r in res["layers"])
+    assert t["energy_nJ"] == pytest.approx(sum(r["best"]["energy_nJ"] for r in res["layers"]))
+    assert t["compute_bound_cycles"] == 2 * math.ceil(107495424 / 168)
+    assert t["ratio_to_compute_bound"] == pytest.approx(t["latency_cycles"] / t["compute_bound_cycles"])
+    assert t["ratio_to_compute_bound"] >= 1
+    assert "total over 2 layers" in proc.stdout and "L1: " in proc.stdout
+
+
+def test_mlflow_run(cli_run):
+    from mlflow.tracking import MlflowClient
+
+    _, res, uri, _ = cli_run
+    client = MlflowClient(uri)
+    run = client.get_run(res["mlflow"]["run_id"])
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "gamma"
+    p = run.data.params
+    assert p["budget"] == "400" and p["optimizer.name"] == "random" and p["optimizer.batch"] == "100"
+    assert p["system.max_levels"] == "2" and p["mapspace.parallel_dims"] == '["K", "C", "Y", "X"]'
+    m = run.data.metrics
+    assert m["total_latency_cycles"] == res["totals"]["latency_cycles"]
+    assert m["ratio_to_compute_bound"] == pytest.approx(res["totals"]["ratio_to_compute_bound"])
+    for i in (2, 3):
+        hist = client.get_metric_history(run.info.run_id, f"best_cost/layer_{i:02d}")
+        layer = res["layers"][i - 2]
+        assert [[h.step, h.value] for h in sorted(hist, key=lambda h: h.step)] == \
+            [pt for pt in layer["history"] if pt[1] is not None]
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"results.json", "config.yaml", "convergence.png", "mappings"} <= names
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "mappings")} == \
+        {"mappings/layer_02.m", "mappings/layer_03.m"}
+
+
+def test_same_seed_same_results(cli_run, tmp_path):
+    _, cli_res, _, _ = cli_run
+    overrides = [*SMALL, "tracking.enabled=false"]
+    code1, a = run_inprocess(overrides, tmp_path / "a")
+    code2, b = run_inprocess(overrides, tmp_path / "b")
+    assert code1 == code2 == 0 and a["mlflow"] is None
+    assert without_timings(a) == without_timings(b) == without_timings(cli_res)
+    _, c = run_inprocess([*overrides, "seed=1"], tmp_path / "c")
+    assert c["layers"][0]["mapping"] != a["layers"][0]["mapping"]
+
+
+def test_unknown_optimizer(tmp_path, capsys):
+    code, res = run_inprocess([*SMALL, "optimizer.name=nope", "tracking.enabled=false"], tmp_path)
+    err = capsys.readouterr().err
+    assert code == 1 and res["status"] == "failed"
+    assert "error: unknown optimizer 'nope'; available: " in err and "random" in err
+    proc = run_cli(["optimizer=nope", f"hydra.run.dir={tmp_path / 'cli'}"])
+    assert proc.returncode != 0
+    assert "Available options in 'optimizer'" in proc.stderr and "random" in proc.stderr
+
+
+def test_bad_model_file(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("K,C,Y,X,R,S,T\n64,3,224,224,7,7,1\n64,x,56,56,3,3,1\n")
+    proc = run_cli(["model=file", f"model.path={bad}", "optimizer=random", "tracking.enabled=false",
+                    f"hydra.run.dir={tmp_path / 'run'}"])
+    assert proc.returncode == 1
+    assert f"error: {bad}: row 2 (line 3): column C: 'x' is not an integer" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+class InterruptOnSecondLayer(Optimizer):
+    """Random search on the first layer it is given, Ctrl-C in the middle of the second."""
+
+    calls = 0
+
+    def __init__(self, batch: int = 100) -> None:
+        self.batch = batch
+
+    def optimize(self, objective: Objective, rng: np.random.Generator, on_progress=None) -> None:
+        InterruptOnSecondLayer.calls += 1
+        while objective.remaining > 0:
+            objective.evaluate(objective.space.random(min(self.batch, objective.remaining), rng))
+            if InterruptOnSecondLayer.calls == 2:
+                raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    register("interrupt_test")(InterruptOnSecondLayer)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code, res = run_inprocess(["budget=300", "optimizer=random", "optimizer.name=interrupt_test",
+                               "layers=[1,2]", "experiment=interrupted"], tmp_path / "run")
+    assert code == 130 and res["status"] == "killed"
+    assert [r["index"] for r in res["layers"]] == [1]
+    assert res["layers"][0]["samples_used"] == 300 and res["totals"]["layers"] == 1
+    client = MlflowClient(uri)
+    run = client.get_run(res["mlflow"]["run_id"])
+    assert run.info.status == "KILLED"
+    assert client.get_experiment(run.info.experiment_id).name == "interrupted"
+    assert client.get_metric_history(run.info.run_id, "best_cost/layer_01")
+    assert not client.get_metric_history(run.info.run_id, "best_cost/layer_02")
+    assert "results.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
