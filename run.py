@@ -14,6 +14,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 try:  # more optimizers (baselines register themselves); optional
@@ -28,9 +29,23 @@ OUTPUTS = Path(__file__).resolve().parent / "outputs"
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    code = execute(cfg, HydraConfig.get().runtime.output_dir, OUTPUTS)
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        code = execute(cfg, hc.runtime.output_dir, OUTPUTS)
+        if code:
+            sys.exit(code)
+        return
+    # In a sweep a failed job (bad settings, an exception inside an optimizer library) is
+    # recorded as failed, with its error, in results.json and MLflow; the sweep goes on.
+    try:
+        code = execute(cfg, hc.runtime.output_dir, OUTPUTS)
+    except Exception as e:  # noqa: BLE001 - already marked failed by execute
+        print(f"job {hc.job.num} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        return
+    if code == 130:
+        raise KeyboardInterrupt
     if code:
-        sys.exit(code)
+        print(f"job {hc.job.num} failed (exit code {code})", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

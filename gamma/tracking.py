@@ -167,6 +167,56 @@ def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
     return MlflowTracker(uri, str(cfg.get("experiment", "gamma")), run_name, out_dir)
 
 
+# --- reading an experiment back (scripts/compare.py) --------------------------------------------
+def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, Any]]:
+    """Every job run of ``experiment``: ``{"run_id", "status", "error", "results"}`` where
+    ``results`` is the run's results.json (None if it never logged one). Summary runs (tag
+    ``gamma.summary``) are left out."""
+    import tempfile
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    client = MlflowClient(tracking_uri=tracking_uri(uri))
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise GammaError(f"no MLflow experiment {experiment!r} at {tracking_uri(uri)}")
+    runs = client.search_runs([exp.experiment_id], max_results=50_000)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in runs:
+            if run.data.tags.get("gamma.summary"):
+                continue
+            results = None
+            try:
+                path = client.download_artifacts(run.info.run_id, "results.json", tmp)
+                results = json.loads(Path(path).read_text(encoding="utf-8"))
+            except Exception:  # noqa: BLE001 - a run that failed before logging artifacts
+                results = None
+            out.append({"run_id": run.info.run_id, "status": run.info.status,
+                        "error": (results or {}).get("error"), "results": results,
+                        "params": dict(run.data.params)})
+    return out
+
+
+def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | None = None) -> str:
+    """A summary run in ``experiment`` holding ``files`` as artifacts; returns its id."""
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    u = tracking_uri(uri)
+    client = MlflowClient(tracking_uri=u)
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(
+        experiment, artifact_location=artifact_location(u, experiment))
+    run_id = client.create_run(exp_id, run_name=run_name, tags={"gamma.summary": "1"}).info.run_id
+    for f in files:
+        client.log_artifact(run_id, str(f))
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
 # --- the helper process -------------------------------------------------------------------------
 class RunLogger:
     """Logs one run from the files of a run folder (in the helper process)."""
