@@ -6,7 +6,10 @@ Usage: python scripts/compare.py --experiment NAME [--out DIR] [--uri TRACKING_U
 Writes to DIR (default reports/compare/NAME/) and as artifacts of a summary MLflow run:
 - table.md / table.csv: end-to-end latency (cycles) and energy (nJ) per optimizer x system x
   platform, median over seeds ("infeasible" where the median run had a layer without a feasible
-  mapping within the budget), with the ratio to GAMMA's median and the seeds counted;
+  mapping within the budget), with the ratio to GAMMA's median and the seeds counted; and, so
+  that a platform where some layer has no feasible mapping at all still compares, the median
+  number of infeasible layers and the latency summed over the feasible layers (its ratio to
+  GAMMA only where both miss the same number of layers);
 - convergence_<system>_<platform>.png: end-to-end best-so-far latency against samples per unique
   layer (median over seeds; log scales);
 - bars_<system>_<platform>.png: median latency per optimizer.
@@ -43,6 +46,18 @@ def end_to_end(results: dict[str, Any], field: str) -> float:
     t = results.get("totals") or {}
     v = t.get(field)
     return math.inf if v is None or not t.get("feasible", False) else float(v)
+
+
+def feasible_part(results: dict[str, Any], field: str) -> tuple[float, int]:
+    """(sum of ``field`` over the layers with a feasible mapping, number of infeasible layers)."""
+    key = {"latency_cycles": "runtime_cycles", "energy_nJ": "energy_nJ"}[field]
+    total, bad = 0.0, 0
+    for layer in results["layers"]:
+        if layer.get("feasible") and layer.get("best"):
+            total += float(layer["best"][key])
+        else:
+            bad += 1
+    return total, bad
 
 
 def curve(results: dict[str, Any], grid: np.ndarray) -> np.ndarray:
@@ -93,13 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         lat = median([end_to_end(x, "latency_cycles") for x in res])
         en = median([end_to_end(x, "energy_nJ") for x in res])
         bound = res[0]["totals"]["compute_bound_cycles"]
+        part = [feasible_part(x, "latency_cycles") for x in res]
         rows.append({"optimizer": opt, "system": system, "platform": platform, "seeds": len(res),
-                     "latency_cycles": lat, "energy_nJ": en, "ratio_to_bound": lat / bound})
+                     "latency_cycles": lat, "energy_nJ": en, "ratio_to_bound": lat / bound,
+                     "infeasible_layers": median([b for _, b in part]),
+                     "latency_feasible_layers": median([t for t, _ in part])})
     gamma = {(r["system"], r["platform"]): r for r in rows if r["optimizer"] == "gamma"}
     for r in rows:
         g = gamma.get((r["system"], r["platform"]))
         r["latency_vs_gamma"] = r["latency_cycles"] / g["latency_cycles"] if g else math.nan
         r["energy_vs_gamma"] = r["energy_nJ"] / g["energy_nJ"] if g else math.nan
+        same = g and g["infeasible_layers"] == r["infeasible_layers"]
+        r["feasible_layers_vs_gamma"] = (r["latency_feasible_layers"] / g["latency_feasible_layers"]
+                                         if same and g["latency_feasible_layers"] else math.nan)
 
     files = write_tables(rows, failed, out)
     files += plot(groups, out)
@@ -111,20 +132,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], out: Path) -> list[Path]:
     cols = ["optimizer", "system", "platform", "seeds", "latency_cycles", "ratio_to_bound",
-            "latency_vs_gamma", "energy_nJ", "energy_vs_gamma"]
+            "latency_vs_gamma", "energy_nJ", "energy_vs_gamma", "infeasible_layers",
+            "latency_feasible_layers", "feasible_layers_vs_gamma"]
     with open(out / "table.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for r in rows:
             w.writerow({c: r[c] for c in cols})
     lines = ["| optimizer | system | platform | seeds | latency (cycles) | x bound | x GAMMA | "
-             "energy (nJ) | x GAMMA |", "|---|---|---|---|---|---|---|---|---|"]
+             "energy (nJ) | x GAMMA | infeasible layers | latency of feasible layers | x GAMMA |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["platform"], r["system"], r["latency_cycles"])):
         ratio = lambda v: "-" if math.isnan(v) or math.isinf(v) else f"{v:.3f}"  # noqa: E731
         lines.append(f"| {r['optimizer']} | {r['system']} | {r['platform']} | {r['seeds']} | "
                      f"{fmt(r['latency_cycles'])} | {ratio(r['ratio_to_bound'])} | "
                      f"{ratio(r['latency_vs_gamma'])} | {fmt(r['energy_nJ'])} | "
-                     f"{ratio(r['energy_vs_gamma'])} |")
+                     f"{ratio(r['energy_vs_gamma'])} | {r['infeasible_layers']:g} | "
+                     f"{fmt(r['latency_feasible_layers'])} | {ratio(r['feasible_layers_vs_gamma'])} |")
     if failed:
         lines += ["", "Failed or unfinished jobs:"]
         for r in failed:
