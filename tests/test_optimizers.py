@@ -22,7 +22,11 @@ except ImportError:  # pragma: no cover
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
 RESNET_L2 = Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3)
-SMALL_PARAMS = {"gamma": {"population": 40}, "random": {"batch": 100}}
+SMALL_PARAMS = {"gamma": {"population": 40}, "random": {"batch": 100},
+                # baselines (see conf/optimizer/): DE with 100 members (30 found no feasible
+                # mapping in 600 samples on S2); BO with fewer random and scored points
+                "stdga": {}, "pso": {}, "cma": {}, "de": {"batch": 100},
+                "tbpsa": {}, "bo": {"batch": 100, "initial": 100, "candidates": 2000}}
 
 
 def objective(layer: Layer = RESNET_L2, hw: Hardware = EDGE, levels=(1, 2), budget: int = 600, **kw) -> Objective:

@@ -1,0 +1,187 @@
+"""The baselines' codec (box -> GAMMA genome), their losses, configs and batching. The shared
+optimizer contract (tests/test_optimizers.py) runs every baseline on S2 and S3 as well."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nevergrad as ng
+import numpy as np
+import pytest
+import yaml
+
+import baselines.bayesopt as bayesopt
+from baselines.bayesopt import surrogate_targets
+from baselines.codec import ORDERS, Codec
+from baselines.loss import PENALTY, to_loss
+from gamma.hardware import Hardware
+from gamma.mapspace import G_R, G_S, Genome, MapSpace
+from gamma.objective import Objective
+from gamma.optimizers import make_optimizer
+from gamma.optimizers.operators import cluster_bound, repair
+from gamma.workload import Layer
+
+EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
+RESNET_L2 = Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3)
+DWCONV = Layer("DSCONV", K=1, C=96, Y=113, X=113, R=3, S=3, stride_y=2, stride_x=2)
+CONF = Path(__file__).resolve().parents[1] / "conf" / "optimizer"
+BASELINES = ["stdga", "pso", "cma", "de", "tbpsa", "bo"]
+
+SPACES = {
+    "s1": MapSpace(RESNET_L2, 168, 2, 2, fixed_inner_cluster=14),
+    "s2": MapSpace(RESNET_L2, 168, 1, 2),
+    "s3": MapSpace(RESNET_L2, 168, 2, 3),
+    "any": MapSpace(RESNET_L2, 168, 1, 3, inner_tiles="any"),
+    "dw": MapSpace(DWCONV, 168, 1, 2),
+}
+
+
+def points(dim: int, n: int = 3000) -> np.ndarray:
+    """Random points plus the box's corners and edges (0, and values at or next to 1)."""
+    x = np.random.default_rng(7).random((n, dim))
+    x[:3] = 0.0
+    x[3:6] = 1.0
+    x[6:9] = np.nextafter(1.0, 0.0)
+    x[9:400:2, ::2] = 0.0
+    x[10:400:2, 1::2] = 1.0
+    return x
+
+
+def check_invariants(g: Genome, sp: MapSpace) -> None:
+    """The invariants that ``repair`` restores, checked directly."""
+    n, L = g.par.shape
+    assert ((sp.min_levels <= g.nlev) & (g.nlev <= sp.max_levels)).all()
+    assert np.isin(g.par[:, 0], sp.par_choices).all()
+    assert (np.sort(g.order, axis=2) == np.arange(6)).all()
+    assert ((1 <= g.tile[:, 0]) & (g.tile[:, 0] <= sp.dims)).all()
+    used = np.arange(L)[None, :] < g.nlev[:, None]
+    assert (g.tile[used][:, [G_R, G_S]] == sp.dims[[G_R, G_S]]).all()  # R and S full
+    for l in range(1, L):
+        i = np.flatnonzero(g.nlev > l)
+        child, parent = g.tile[i, l], g.tile[i, l - 1]
+        assert ((1 <= child) & (child <= parent)).all()
+        if sp.inner_tiles == "divisors":
+            assert (parent % child == 0).all()
+        assert np.isin(g.par[i, l], sp.par_choices).all()
+        bound = cluster_bound(g, sp, i, np.full(len(i), l))
+        assert ((1 <= g.cluster[i, l]) & (g.cluster[i, l] <= bound)).all()
+        if sp.fixed_inner_cluster is not None and l == 1:
+            assert (g.cluster[i, l] == sp.fixed_inner_cluster).all()
+        unused = np.flatnonzero(g.nlev <= l)
+        assert (g.cluster[unused, l] == 0).all() and (g.tile[unused, l] == 1).all()
+    assert (g.cluster[:, 0] == 0).all()
+
+
+# --- the codec -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", list(SPACES))
+def test_codec_decodes_every_point_into_the_map_space(key: str) -> None:
+    sp = SPACES[key]
+    codec = Codec(sp)
+    g = codec.decode(points(codec.dim))
+    check_invariants(g, sp)
+    repaired = copy.deepcopy(g)
+    repair(repaired, sp)  # repair changes nothing on a decoded genome
+    for f in ("nlev", "par", "order", "tile", "cluster"):
+        np.testing.assert_array_equal(getattr(repaired, f), getattr(g, f))
+    again = codec.decode(points(codec.dim))  # deterministic
+    assert all(g.key(i) == again.key(i) for i in range(len(g)))
+    assert len(sp.decode(g).nlev) == len(g)  # the cost model's format accepts them
+
+
+def test_codec_layout_and_coverage() -> None:
+    assert [Codec(SPACES[k]).dim for k in ("s1", "s2", "s3")] == [13, 14, 21]
+    assert len(ORDERS) == 720 and len({tuple(o) for o in ORDERS}) == 720
+    assert list(ORDERS[0]) == [0, 1, 2, 3, 4, 5] and list(ORDERS[-1]) == [5, 4, 3, 2, 1, 0]
+    sp = SPACES["s3"]
+    codec = Codec(sp)
+    g = codec.decode(points(codec.dim, 20000))
+    assert set(np.unique(g.nlev)) == {2, 3}
+    assert set(np.unique(g.par[:, 0])) == set(sp.par_choices)
+    assert len(np.unique(g.tile[:, 0, 0])) == 64  # every top-level K tile 1..64 is reachable
+    lo, hi = codec.decode(np.zeros((1, codec.dim))), codec.decode(np.ones((1, codec.dim)))
+    assert hi.nlev[0] == 3 and lo.nlev[0] == 2
+    assert (lo.tile[0, :, :4] == 1).all() and (hi.tile[0, 0, :4] == sp.dims[:4]).all()
+    assert (hi.tile[0, 1:, :4] == hi.tile[0, 0, :4]).all()  # u = 1: the parent's largest divisor
+    with pytest.raises(ValueError, match="shape"):
+        codec.decode(np.zeros((2, codec.dim + 1)))
+    with pytest.raises(ValueError, match="finite"):
+        codec.decode(np.full((1, codec.dim), np.nan))
+
+
+def test_inactive_coordinates_do_not_change_the_genome() -> None:
+    sp = SPACES["s2"]
+    codec = Codec(sp)
+    x = points(codec.dim, 200)
+    x[:, codec.depth_col] = 0.0  # one level: level 2's coordinates are inactive
+    y = x.copy()
+    y[:, 6:13] = np.random.default_rng(1).random((len(x), 7))
+    a, b = codec.decode(x), codec.decode(y)
+    assert all(a.key(i) == b.key(i) for i in range(len(a)))
+
+
+# --- losses ----------------------------------------------------------------------------------------
+def test_losses_are_finite_and_keep_the_order() -> None:
+    cost = np.array([np.inf, 1.0, 3.5e6, 1e300, 2.0])
+    loss = to_loss(cost)
+    assert np.isfinite(loss).all() and loss[0] == PENALTY and (loss[1:] < PENALTY).all()
+    assert list(np.argsort(loss[1:])) == list(np.argsort(cost[1:]))
+    y = surrogate_targets(cost)
+    assert y[0] == pytest.approx(300 + 1) and y[1] == 0.0
+    assert (surrogate_targets(np.full(3, np.inf)) == 0.0).all()
+
+
+# --- the baselines -----------------------------------------------------------------------------------
+def small(name: str) -> dict:
+    """The baseline's small settings, shared with the optimizer contract."""
+    from test_optimizers import SMALL_PARAMS  # tests/ is on sys.path under pytest
+
+    return SMALL_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_config_builds_the_baseline(name: str) -> None:
+    cfg = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    assert cfg.pop("name") == name
+    opt = make_optimizer(name, **cfg)
+    assert opt.name == name and opt.batch == cfg["batch"]
+    default = make_optimizer(name)  # the constructor's defaults are the config's
+    assert vars(default).keys() == vars(opt).keys()
+    assert all(repr(vars(default)[k]) == repr(vars(opt)[k]) for k in vars(opt))
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_batches_spend_the_budget_exactly_on_s1(name: str) -> None:
+    params = small(name)
+    opt = make_optimizer(name, **params)
+    batch = opt.batch
+    budget = 2 * batch + batch // 2 + 1  # the last batch is truncated
+    obj = Objective(SPACES["s1"], EDGE, budget)
+    seen: list[int] = []
+    opt.optimize(obj, np.random.default_rng(3), on_progress=lambda used, best: seen.append(used))
+    assert obj.used == budget and seen[-1] == budget
+    steps = np.diff([0] + seen)
+    assert len(obj.history) == len(seen) and (steps <= batch).all() and steps[-1] < batch
+
+
+@pytest.mark.parametrize("name", ["de", "bo"])
+def test_library_failures_propagate(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args, **kwargs):
+        raise RuntimeError("library failure")
+
+    if name == "bo":
+        monkeypatch.setattr(bayesopt, "gaussian_ei", boom)
+    else:
+        monkeypatch.setattr(ng.optimizers.base.Optimizer, "tell", boom)
+    obj = Objective(SPACES["s2"], EDGE, 400)
+    with pytest.raises(RuntimeError, match="library failure"):
+        make_optimizer(name, **small(name)).optimize(obj, np.random.default_rng(0))
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="no optimizer 'NoSuchOpt'"):
+        make_optimizer("de", optimizer="NoSuchOpt")
+    with pytest.raises(ValueError, match="takes no options"):
+        make_optimizer("de", options={"popsize": 40})
+    with pytest.raises(ValueError, match="surrogate"):
+        make_optimizer("bo", surrogate="GP")
