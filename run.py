@@ -17,18 +17,24 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-try:  # more optimizers (baselines register themselves); optional
-    import baselines  # noqa: F401
-except ImportError:
-    pass
-
 from gamma.search import execute
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 
 
+def register_baselines() -> None:
+    """Import the ``baselines`` package, which registers more optimizers. Done inside the job:
+    a launcher's worker process (joblib) runs ``main`` without this module's top level."""
+    try:
+        import baselines  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name != "baselines":
+            raise
+
+
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    register_baselines()
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         code = execute(cfg, hc.runtime.output_dir, OUTPUTS)

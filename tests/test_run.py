@@ -182,3 +182,20 @@ def test_keyboard_interrupt(tmp_path, monkeypatch):
     assert client.get_metric_history(run.info.run_id, "best_cost/layer_01")
     assert not client.get_metric_history(run.info.run_id, "best_cost/layer_02")
     assert "results.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_joblib_sweep_runs_baselines_and_survives_a_failed_job(tmp_path):
+    """A sweep on both cores: the joblib workers register the baselines, a job that fails is
+    recorded as failed and the other jobs still run."""
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de", "budget=200", "layers=[2]",
+                    "hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
+    assert proc.returncode == 0, proc.stderr
+    jobs = {}
+    for f in (tmp_path / "sweep").glob("*/results.json"):
+        r = json.loads(f.read_text())
+        jobs[r["optimizer"]] = r
+    assert jobs["nosuch"]["status"] == "failed"
+    assert "unknown optimizer 'nosuch'; available:" in jobs["nosuch"]["error"]
+    assert "de" in jobs["nosuch"]["error"] and "bo" in jobs["nosuch"]["error"]
+    assert jobs["de"]["status"] == "finished" and jobs["de"]["layers"][0]["samples_used"] == 200
