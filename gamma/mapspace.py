@@ -145,8 +145,8 @@ class MapSpace:
         t[:, G_R], t[:, G_S] = self.dims[G_R], self.dims[G_S]
         return t
 
-    def random_cluster(self, rng: np.random.Generator, parent_par_tile: np.ndarray,
-                       level: int, pes_left: np.ndarray) -> np.ndarray:
+    def initial_cluster(self, parent_par_tile: np.ndarray, level: int,
+                        pes_left: np.ndarray) -> np.ndarray:
         """Cluster size of a new inner level: the fixed value (S1), or as in GAMMA the parent's
         tile of the new level's parallel dim, capped by the PEs the levels above leave
         (``pes_left`` = num_pes // product of the cluster sizes above)."""
@@ -170,7 +170,7 @@ class MapSpace:
         for l in range(1, L):
             tile[:, l] = self.random_tiles(rng, tile[:, l - 1])
             ptile = np.take_along_axis(tile[:, l - 1], par[:, l, None], axis=1)[:, 0]
-            cluster[:, l] = self.random_cluster(rng, ptile, l, self.num_pes // above)
+            cluster[:, l] = self.initial_cluster(ptile, l, self.num_pes // above)
             above *= cluster[:, l]
         g = Genome(nlev, par, order, tile, cluster)
         self.clear_unused(g)

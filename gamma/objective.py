@@ -96,6 +96,11 @@ class Objective:
 
     def evaluate(self, genomes: Genome) -> np.ndarray:
         """Costs of a batch (+inf where infeasible); counts ``len(genomes)`` evaluations."""
+        return self.evaluate_with_tie_break(genomes)[0]
+
+    def evaluate_with_tie_break(self, genomes: Genome) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, tie-break cost) of a batch; the tie-break is 0 when none is configured.
+        Counts ``len(genomes)`` evaluations."""
         n = len(genomes)
         if n > self.remaining:
             raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
@@ -115,13 +120,7 @@ class Objective:
                 self.best = Best(float(cost[i]), float(second[i]), g, self.space.to_mapping(g, 0),
                                  res.outputs(i), self.used - n + i + 1)
         self.history.append((self.used, self.best.cost if self.best else math.inf))
-        self._last_second = second
-        return cost
-
-    def evaluate_with_tie_break(self, genomes: Genome) -> tuple[np.ndarray, np.ndarray]:
-        """(cost, tie-break cost) of a batch; the tie-break is 0 when none is configured."""
-        cost = self.evaluate(genomes)
-        return cost, self._last_second
+        return cost, second
 
     # --- internals ----------------------------------------------------------------------------
     def _feasible(self, res) -> np.ndarray:
