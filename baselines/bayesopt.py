@@ -21,9 +21,16 @@ Targets: ``log10(cost)``; an infeasible mapping gets the worst feasible target s
 decade worse), recomputed at every fit, so the surrogate's scale stays that of the feasible
 costs. Before any feasible point every target is equal, EI is zero everywhere and the batch is
 the first candidates, i.e. uniform random points. Errors raised by skopt/scikit-learn propagate.
+
+Speed: skopt's ``predict(X, return_std=True)`` walks every tree three times per candidate (the
+forest mean, then each tree's ``apply`` and ``predict``, each validating X again); that was
+half of this baseline's time. :class:`OnePassForest` walks each tree once and computes the
+same mean and standard deviation (skopt's ``_return_std`` formula, bit-identical, tested).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from skopt.acquisition import gaussian_ei
@@ -32,6 +39,36 @@ from skopt.utils import cook_estimator
 from baselines.codec import Codec
 from gamma.objective import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback, register
+
+
+class OnePassForest:
+    """A fitted skopt tree ensemble whose ``predict(X, return_std=True)`` walks each tree once.
+
+    Mean: the average of the trees' leaf values (scikit-learn's forest mean). Std: skopt's
+    ``sqrt(mean over trees of (leaf variance, at least min_variance, + leaf value^2) - mean^2)``,
+    clipped at 0 (arXiv:1211.0906, section 4.3.2), summed in the same order as skopt's."""
+
+    def __init__(self, forest: Any) -> None:
+        self.forest = forest
+
+    def predict(self, X: np.ndarray, return_std: bool = False):
+        trees = self.forest.estimators_
+        X32 = np.ascontiguousarray(X, dtype=np.float32)  # scikit-learn trees split on float32
+        mean, second = np.zeros(len(X)), np.zeros(len(X))
+        for tree in trees:
+            leaf = tree.tree_.apply(X32)
+            value = tree.tree_.value[leaf, 0, 0]
+            var = tree.tree_.impurity[leaf]
+            var[var < self.forest.min_variance] = self.forest.min_variance
+            mean += value
+            second += var + value**2
+        mean /= len(trees)
+        if not return_std:
+            return mean
+        second /= len(trees)
+        second -= mean**2.0
+        second[second < 0.0] = 0.0
+        return mean, second**0.5
 
 
 def surrogate_targets(cost: np.ndarray) -> np.ndarray:
@@ -90,7 +127,7 @@ class BayesOpt(Optimizer):
         model = cook_estimator(self.surrogate, random_state=int(rng.integers(2**31)))
         model.fit(X[keep], y[keep])
         cand = self._candidates(X, y, codec.dim, rng)
-        ei = gaussian_ei(cand, model, y_opt=float(y.min()), xi=self.xi)
+        ei = gaussian_ei(cand, OnePassForest(model), y_opt=float(y.min()), xi=self.xi)
         genomes = codec.decode(cand)
         chosen: list[int] = []
         keys = set(seen)

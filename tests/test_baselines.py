@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 import yaml
 
+from nevergrad.optimization import optimizerlib
+from skopt.utils import cook_estimator
+
 import baselines.bayesopt as bayesopt
-from baselines.bayesopt import surrogate_targets
+from baselines.bayesopt import OnePassForest, surrogate_targets
 from baselines.codec import ORDERS, Codec
 from baselines.loss import PENALTY, to_loss
+from baselines.nevergrad_opt import CachedCMA, with_cached_cma
 from gamma.hardware import Hardware
 from gamma.mapspace import G_R, G_S, Genome, MapSpace
 from gamma.objective import Objective
@@ -185,3 +189,49 @@ def test_bad_settings_are_refused() -> None:
         make_optimizer("de", options={"popsize": 40})
     with pytest.raises(ValueError, match="surrogate"):
         make_optimizer("bo", surrogate="GP")
+
+
+class RecordingObjective(Objective):
+    """The real objective, keeping every batch's costs."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.costs: list[np.ndarray] = []
+
+    def evaluate(self, genomes: Genome) -> np.ndarray:
+        cost = super().evaluate(genomes)
+        self.costs.append(cost)
+        return cost
+
+
+def test_cached_cma_is_nevergrads_cma() -> None:
+    """CachedCMA skips nevergrad's per-access Normalizer only: same samples, same costs."""
+    runs = []
+    for cached in (True, False):
+        opt = make_optimizer("cma")
+        assert isinstance(opt.factory, ng.optimizers.base.ConfiguredOptimizer)
+        assert opt.factory._OptimizerClass is CachedCMA
+        if not cached:
+            opt.factory = copy.copy(opt.factory)
+            opt.factory._OptimizerClass = optimizerlib._CMA
+        obj = RecordingObjective(SPACES["s2"], EDGE, 13 * 40)
+        opt.optimize(obj, np.random.default_rng(5))
+        runs.append(np.concatenate(obj.costs))
+    assert np.isfinite(runs[0]).sum() > 0
+    assert np.array_equal(runs[0], runs[1])
+    assert with_cached_cma(ng.optimizers.registry["DE"]) is ng.optimizers.registry["DE"]
+    assert with_cached_cma(ng.optimizers.registry["DiagonalCMA"])._OptimizerClass is CachedCMA
+
+
+@pytest.mark.parametrize("surrogate", ["ET", "RF"])
+def test_one_pass_forest_predicts_as_skopt(surrogate: str) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 17))
+    y = surrogate_targets(np.where(rng.random(600) < 0.2, np.inf, 1e5 + 1e6 * rng.random(600)))
+    model = cook_estimator(surrogate, random_state=3).fit(X, y)
+    cand = rng.random((3000, 17))
+    mean, std = model.predict(cand, return_std=True)
+    fast_mean, fast_std = OnePassForest(model).predict(cand, return_std=True)
+    assert np.array_equal(mean, fast_mean) and np.array_equal(std, fast_std)
+    assert np.array_equal(model.predict(cand), OnePassForest(model).predict(cand))
+    assert std.min() >= 0 and std.max() > 0
