@@ -73,6 +73,11 @@ def curve(results: dict[str, Any], grid: np.ndarray) -> np.ndarray:
     return total
 
 
+def ratio_to(value: float, gamma: float) -> float:
+    """``value / gamma``; NaN (no ratio) unless GAMMA's value is finite and positive."""
+    return value / gamma if math.isfinite(gamma) and gamma > 0 else math.nan
+
+
 def median(values: list[float]) -> float:
     return float(np.median(values)) if values else math.nan
 
@@ -116,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     gamma = {(r["system"], r["platform"]): r for r in rows if r["optimizer"] == "gamma"}
     for r in rows:
         g = gamma.get((r["system"], r["platform"]))
-        r["latency_vs_gamma"] = r["latency_cycles"] / g["latency_cycles"] if g else math.nan
-        r["energy_vs_gamma"] = r["energy_nJ"] / g["energy_nJ"] if g else math.nan
+        r["latency_vs_gamma"] = ratio_to(r["latency_cycles"], g["latency_cycles"] if g else math.nan)
+        r["energy_vs_gamma"] = ratio_to(r["energy_nJ"], g["energy_nJ"] if g else math.nan)
         same = g and g["infeasible_layers"] == r["infeasible_layers"]
         r["feasible_layers_vs_gamma"] = (r["latency_feasible_layers"] / g["latency_feasible_layers"]
                                          if same and g["latency_feasible_layers"] else math.nan)
