@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 
+from gamma import tracking
 from gamma.costmodel import evaluate
 from gamma.hardware import Hardware
 from gamma.maestro_io import parse_maestro_file
@@ -184,18 +186,37 @@ def test_keyboard_interrupt(tmp_path, monkeypatch):
     assert "results.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def test_joblib_sweep_runs_baselines_and_survives_a_failed_job(tmp_path):
-    """A sweep on both cores: the joblib workers register the baselines, a job that fails is
-    recorded as failed and the other jobs still run."""
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de", "budget=200", "layers=[2]",
-                    "hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
+def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
+    """A sweep on both cores: the joblib workers register the baselines; a job with bad settings
+    and a job where nevergrad itself raises (DE with a negative population: "Both asked and told
+    queues are empty") are recorded as failed, with their errors, in results.json and MLflow, and
+    the other jobs still run."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de",
+                    "optimizer.optimizer=DifferentialEvolution",
+                    "optimizer.options={popsize:-3},{popsize:30}", "budget=200", "layers=[2]",
+                    "experiment=failures", "hydra/launcher=joblib",
+                    f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
     jobs = {}
     for f in (tmp_path / "sweep").glob("*/results.json"):
         r = json.loads(f.read_text())
-        jobs[r["optimizer"]] = r
-    assert jobs["nosuch"]["status"] == "failed"
-    assert "unknown optimizer 'nosuch'; available:" in jobs["nosuch"]["error"]
-    assert "de" in jobs["nosuch"]["error"] and "bo" in jobs["nosuch"]["error"]
-    assert jobs["de"]["status"] == "finished" and jobs["de"]["layers"][0]["samples_used"] == 200
+        cfg = yaml.safe_load((f.parent / "config.yaml").read_text())
+        jobs[r["optimizer"], cfg["optimizer"]["options"]["popsize"]] = r
+    assert len(jobs) == 4
+    for popsize in (-3, 30):
+        bad = jobs["nosuch", popsize]
+        assert bad["status"] == "failed" and "unknown optimizer 'nosuch'; available:" in bad["error"]
+        assert "de" in bad["error"] and "bo" in bad["error"]
+    lib = jobs["de", -3]
+    assert lib["status"] == "failed"
+    assert lib["error"] == "RuntimeError: Both asked and told queues are empty."
+    ok = jobs["de", 30]
+    assert ok["status"] == "finished" and ok["layers"][0]["samples_used"] == 200
+    assert "failed: RuntimeError: Both asked and told queues are empty." in proc.stderr
+    runs = {r["run_id"]: r for r in tracking.experiment_runs("failures", uri)}
+    assert len(runs) == 4
+    by_status = sorted((r["status"], r["error"] or "") for r in runs.values())
+    assert [s for s, _ in by_status] == ["FAILED", "FAILED", "FAILED", "FINISHED"]
+    assert "RuntimeError: Both asked and told queues are empty." in [e for _, e in by_status]
