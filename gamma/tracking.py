@@ -169,7 +169,8 @@ def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
 
 # --- reading an experiment back (scripts/compare.py) --------------------------------------------
 def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, Any]]:
-    """Every job run of ``experiment``: ``{"run_id", "status", "error", "results"}`` where
+    """Every job run of ``experiment``: ``{"run_id", "status", "start_time", "error", "results",
+    "params"}`` where
     ``results`` is the run's results.json (None if it never logged one). Summary runs (tag
     ``gamma.summary``) are left out."""
     import tempfile
@@ -195,6 +196,7 @@ def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, A
             except Exception:  # noqa: BLE001 - a run that failed before logging artifacts
                 results = None
             out.append({"run_id": run.info.run_id, "status": run.info.status,
+                        "start_time": run.info.start_time,  # ms since the epoch
                         "error": (results or {}).get("error"), "results": results,
                         "params": dict(run.data.params)})
     return out

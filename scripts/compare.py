@@ -13,7 +13,8 @@ Writes to DIR (default reports/compare/NAME/) and as artifacts of a summary MLfl
 - convergence_<system>_<platform>.png: end-to-end best-so-far latency against samples per unique
   layer (median over seeds; log scales);
 - bars_<system>_<platform>.png: median latency per optimizer.
-Failed jobs are listed with their error. Exit 1 if the experiment has no runs.
+Failed jobs are listed with their error. A job run again (the same config) counts once, by its newest run. Exit 1 if the experiment has
+no runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,23 @@ Key = tuple[str, str, str]  # optimizer, system, platform
 
 def run_key(results: dict[str, Any]) -> Key:
     return results["optimizer"], results["system"], results["platform"]
+
+
+def job_key(run: dict[str, Any]) -> tuple:
+    """What a job computes: its whole flattened config (the run's params); a run without
+    params is a job of its own."""
+    return tuple(sorted(run["params"].items())) if run["params"] else (run["run_id"],)
+
+
+def latest_runs(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The newest run of each job (a job run again supersedes its older runs), and how many
+    runs that left out."""
+    newest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in runs:
+        k = job_key(r)
+        if k not in newest or (r["start_time"] or 0) > (newest[k]["start_time"] or 0):
+            newest[k] = r
+    return list(newest.values()), len(runs) - len(newest)
 
 
 def end_to_end(results: dict[str, Any], field: str) -> float:
@@ -99,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except GammaError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    runs, superseded = latest_runs(runs)
     done = [r for r in runs if r["results"] and r["results"].get("status") == "finished"]
     failed = [r for r in runs if r not in done]
     if not done:
@@ -131,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     files += plot(groups, out)
     run_id = tracking.log_summary(args.experiment, files, f"compare {args.experiment}", args.uri)
     print((out / "table.md").read_text(encoding="utf-8"))
+    if superseded:
+        print(f"left out {superseded} older runs of jobs that were run again")
     print(f"wrote {len(files)} files to {out}; summary run {run_id}")
     return 0
 

@@ -117,3 +117,14 @@ def test_end_to_end_helpers_count_infeasible_layers():
     assert math.isnan(compare.ratio_to(150.0, math.inf))  # GAMMA infeasible: no ratio
     assert math.isnan(compare.ratio_to(math.inf, math.inf))
     assert compare.ratio_to(math.inf, 100.0) == math.inf  # shown as "-" next to "infeasible"
+
+
+def test_a_job_run_again_counts_once_by_its_newest_run():
+    def run(run_id: str, start: int, seed: str) -> dict:
+        return {"run_id": run_id, "start_time": start, "params": {"optimizer.name": "gamma", "seed": seed},
+                "results": None, "status": "FINISHED", "error": None}
+
+    runs = [run("a", 10, "0"), run("b", 30, "0"), run("c", 20, "0"), run("d", 5, "1"),
+            {**run("e", 1, "0"), "params": {}}]
+    kept, left_out = compare.latest_runs(runs)
+    assert sorted(r["run_id"] for r in kept) == ["b", "d", "e"] and left_out == 2

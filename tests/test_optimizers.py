@@ -135,3 +135,26 @@ def test_gamma_beats_random_on_resnet_layer_2() -> None:
         results[name] = obj.best.cost / obj.compute_bound
     assert 1.0 <= results["gamma"] < results["random"]
     assert results["gamma"] <= 1.25
+
+
+# --- GAMMA's operators ------------------------------------------------------------------------------
+def test_mutation_recomputes_the_cluster_of_a_mutated_parallel_gene() -> None:
+    """As in the reference code, a mutated inner parallel gene gets the cluster size
+    min(parent's tile of the new parallel dim, PEs left); other genes keep their cluster."""
+    from gamma.optimizers.operators import Mutation, cluster_bound
+
+    space = MapSpace(RESNET_L2, 168, 2, 3)
+    rng = np.random.default_rng(4)
+    pop = space.random(400, rng)
+    pop.cluster[:, 1:] = 1  # every bound is above 1 here: a recomputed cluster shows
+    before = pop.take(np.arange(len(pop)))
+    Mutation(rate=1.0, loci=1)(pop, space, rng)
+    changed = np.argwhere(pop.cluster != before.cluster)
+    assert len(changed) > 10
+    for i, l in changed:
+        assert l >= 1
+        idx = np.array([i])
+        assert pop.cluster[i, l] == cluster_bound(pop, space, idx, np.array([l]))[0]
+        assert (pop.tile[i] == before.tile[i]).all()  # one locus: the parallel gene
+    retiled = ~(pop.tile == before.tile).all(axis=(1, 2))  # a tile gene was the locus
+    assert retiled.sum() > 100 and (pop.cluster[retiled] == before.cluster[retiled]).all()

@@ -51,9 +51,10 @@ class Crossover:
 @dataclass
 class Mutation:
     """``loci`` times per individual, with probability ``rate``: pick a random gene of a random
-    level. A parallel gene gets a new parallel dim (and, below the top, a new cluster size in
-    [1, bound]); a tile gene a new tile (top: uniform in [1, dim]; below: a tile of the parent's);
-    R and S genes stay full."""
+    level. A parallel gene gets a new parallel dim and, below the top, the cluster size is
+    recomputed as the reference code does: its bound, i.e. the parent's tile of the new parallel
+    dim (within the PEs the levels above leave; S1: the fixed cluster). A tile gene gets a new
+    tile (top: uniform in [1, dim]; below: a tile of the parent's); R and S genes stay full."""
 
     rate: float = 0.52
     loci: int = 3
@@ -70,8 +71,7 @@ class Mutation:
             i, l = hit[par], level[par]
             pop.par[i, l] = space.par_choices[rng.integers(0, len(space.par_choices), len(i))]
             inner = l > 0
-            bound = cluster_bound(pop, space, i[inner], l[inner])
-            pop.cluster[i[inner], l[inner]] = 1 + (rng.random(len(bound)) * bound).astype(np.int64)
+            pop.cluster[i[inner], l[inner]] = cluster_bound(pop, space, i[inner], l[inner])
             i, l = hit[~par], level[~par]
             d = pop.order[i, l, gene[~par] - 1]
             keep = (d != G_R) & (d != G_S)
