@@ -11,7 +11,8 @@ Writes to DIR (default reports/compare/NAME/) and as artifacts of a summary MLfl
   number of infeasible layers and the latency summed over the feasible layers (its ratio to
   GAMMA only where both miss the same number of layers);
 - convergence_<system>_<platform>.png: end-to-end best-so-far latency against samples per unique
-  layer (median over seeds; log scales);
+  layer (median over seeds; log scales); an optimizer with a layer that never got a feasible
+  mapping is drawn dashed over its feasible layers, with the number left out in the legend;
 - bars_<system>_<platform>.png: median latency per optimizer.
 Failed jobs are listed with their error. A job run again (the same config) counts once, by its newest run. Exit 1 if the experiment has
 no runs.
@@ -78,11 +79,14 @@ def feasible_part(results: dict[str, Any], field: str) -> tuple[float, int]:
     return total, bad
 
 
-def curve(results: dict[str, Any], grid: np.ndarray) -> np.ndarray:
+def curve(results: dict[str, Any], grid: np.ndarray, feasible_only: bool = False) -> np.ndarray:
     """End-to-end best-so-far latency on ``grid`` (samples per unique layer): every layer takes
-    its unique shape's best so far; inf until every layer has a feasible mapping."""
+    its unique shape's best so far; inf until every layer has a feasible mapping. With
+    ``feasible_only``, the layers that never got one are left out."""
     total = np.zeros(len(grid))
     for layer in results["layers"]:
+        if feasible_only and not (layer.get("feasible") and layer.get("best")):
+            continue
         hist = [(s, c) for s, c in layer.get("history", []) if c is not None]
         best = np.full(len(grid), np.inf)
         for s, c in hist:
@@ -203,9 +207,14 @@ def plot(groups: dict[Key, list[dict[str, Any]]], out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for opt, res in sorted(mine.items()):
             med = np.median(np.stack([curve(x, grid) for x in res]), axis=0)
+            style, label = "-", opt
+            if not np.isfinite(med[-1]):  # some layer never feasible: the feasible layers, dashed
+                med = np.median(np.stack([curve(x, grid, feasible_only=True) for x in res]), axis=0)
+                missing = median([feasible_part(x, "latency_cycles")[1] for x in res])
+                style, label = "--", f"{opt} ({missing:g} layers infeasible, left out)"
             ok = np.isfinite(med)
             if ok.any():
-                ax.step(grid[ok], med[ok], where="post", label=opt)
+                ax.step(grid[ok], med[ok], style, where="post", label=label)
         ax.set(xscale="log", yscale="log", xlabel="samples per unique layer",
                ylabel="end-to-end best latency (cycles)", title=f"{system}, {platform}: median over seeds")
         if ax.get_legend_handles_labels()[0]:  # every run may be infeasible end to end

@@ -113,6 +113,8 @@ def test_end_to_end_helpers_count_infeasible_layers():
     assert compare.end_to_end(ok, "latency_cycles") == 107.0
     grid = np.array([5, 10, 20, 30, 40])
     assert compare.curve(ok, grid).tolist() == [math.inf, math.inf, 159.0, 159.0, 107.0]
+    assert compare.curve(res, grid).tolist() == [math.inf] * 5
+    assert compare.curve(res, grid, feasible_only=True).tolist() == [math.inf, math.inf, 150.0, 150.0, 100.0]
     assert compare.ratio_to(150.0, 100.0) == 1.5
     assert math.isnan(compare.ratio_to(150.0, math.inf))  # GAMMA infeasible: no ratio
     assert math.isnan(compare.ratio_to(math.inf, math.inf))
