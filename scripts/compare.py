@@ -14,8 +14,8 @@ Writes to DIR (default reports/compare/NAME/) and as artifacts of a summary MLfl
   layer (median over seeds; log scales); an optimizer with a layer that never got a feasible
   mapping is drawn dashed over its feasible layers, with the number left out in the legend;
 - bars_<system>_<platform>.png: median latency per optimizer.
-Failed jobs are listed with their error. A job run again (the same config) counts once, by its newest run. Exit 1 if the experiment has
-no runs.
+Failed jobs are listed with their error. A job run again (the same config) counts once, by its
+newest run. Exit 1 if the experiment has no runs.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def job_key(run: dict[str, Any]) -> tuple:
 def latest_runs(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """The newest run of each job (a job run again supersedes its older runs), and how many
     runs that left out."""
-    newest: dict[tuple[str, ...], dict[str, Any]] = {}
+    newest: dict[tuple, dict[str, Any]] = {}
     for r in runs:
         k = job_key(r)
         if k not in newest or (r["start_time"] or 0) > (newest[k]["start_time"] or 0):

@@ -16,16 +16,17 @@ Bugs of the reference code (see ../shared/docs/gamma-algorithm.md, section 8) an
 5. Elites were re-evaluated every generation (10,500 calls for "10K") and the random initial
    population was never scored as drawn: fixed. Generation 1 evaluates the random population,
    later generations evaluate only their children, so population x generations = the budget.
-A mutated inner parallel gene recomputes its cluster size as the reference code does: the
-parent's tile of the new parallel dim, within the PEs the levels above leave (an earlier version
-drew it uniformly below that bound; over seeds 0-4 on ResNet-18 the reference rule gave median
-end-to-end latencies 1.2 % lower on S2/edge and 8-24 % lower on the cloud platform, equal within
-0.1 % on S1 and S3 edge). The V1 operator rates are kept (crossover 0.57, mutation 3 x 0.52, reorder 0.47, growth 0.57,
-aging 0.27, elites 5 %). Parents are the best 40 % (the reference code's V2 value; V1 used 15 %):
-over 5 seeds on ResNet-18 layers 7 and 15 (S2) and 2 (S1), the worst best/bound ratio fell from
-1.262, 1.149 and 1.215 with 15 % to 1.111, 1.094 and 1.167 with 40 %. The initial population
-starts at the system's shallowest depth, as in V1, and after an all-infeasible generation a new
-random population is bred by the operators (growth included) before it is evaluated, as in V1.
+A mutated inner parallel gene recomputes its cluster size as the reference code does: the parent's
+tile of the new parallel dim, within the PEs the levels above leave (an earlier version drew it
+uniformly below that bound; over seeds 0-4 on ResNet-18 the reference rule gave median end-to-end
+latencies 1.2 % lower on S2/edge and 8-24 % lower on the cloud platform, equal within 0.1 % on S1
+and S3 edge). The V1 operator rates are kept (crossover 0.57, mutation 3 x 0.52, reorder 0.47,
+growth 0.57, aging 0.27, elites 5 %). Parents are the best 40 % (the reference code's V2 value; V1
+used 15 %): over 5 seeds on ResNet-18 layers 7 and 15 (S2) and 2 (S1), the worst best/bound ratio
+fell from 1.262, 1.149 and 1.215 with 15 % to 1.111, 1.094 and 1.167 with 40 % (measured with the
+earlier cluster draw). The initial population starts at the system's shallowest depth, as in V1,
+and after an all-infeasible generation a new random population is bred by the operators (growth
+included) before it is evaluated, as in V1.
 """
 
 from __future__ import annotations
