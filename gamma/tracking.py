@@ -202,6 +202,36 @@ def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, A
     return out
 
 
+def experiment_id(client: Any, name: str, uri: str) -> str:
+    """The id of experiment ``name``; created (artifacts beside a SQLite store) if missing."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location(uri, name))
+    except MlflowException:  # created meanwhile by a parallel job
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def prepare_store(cfg: dict[str, Any], outputs: Path = DEFAULT_OUTPUTS) -> str | None:
+    """Create the store's tables and the experiment of ``cfg`` (``tracking``, ``experiment``)
+    before parallel jobs start: jobs that create a brand-new SQLite store at the same time
+    collide ("table already exists") and can leave it half-migrated. Returns the URI (None
+    without tracking)."""
+    tr = cfg.get("tracking") or {}
+    if not tr.get("enabled", True):
+        return None
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    uri = tracking_uri(tr.get("uri"), outputs)
+    experiment_id(MlflowClient(tracking_uri=uri), str(cfg.get("experiment", "gamma")), uri)
+    return uri
+
+
 def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | None = None) -> str:
     """A summary run in ``experiment`` holding ``files`` as artifacts; returns its id."""
     from mlflow.tracking import MlflowClient
@@ -209,9 +239,7 @@ def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | No
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     u = tracking_uri(uri)
     client = MlflowClient(tracking_uri=u)
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(
-        experiment, artifact_location=artifact_location(u, experiment))
+    exp_id = experiment_id(client, experiment, u)
     run_id = client.create_run(exp_id, run_name=run_name, tags={"gamma.summary": "1"}).info.run_id
     for f in files:
         client.log_artifact(run_id, str(f))
@@ -230,12 +258,13 @@ class RunLogger:
         for name in ("mlflow", "alembic"):  # after the import: mlflow sets its level on import
             logging.getLogger(name).setLevel(logging.WARNING)
         self.out_dir, self.logged = out_dir, set()
-        # Parallel jobs creating a brand-new SQLite store can collide ("table already exists").
+        # Parallel jobs creating a brand-new SQLite store can collide ("table already exists");
+        # a sweep creates it first (prepare_store, from gamma/hydra_callbacks.py).
         attempts = 3 if uri.startswith("sqlite:") else 1
         for attempt in range(1, attempts + 1):
             try:
                 self.client = MlflowClient(tracking_uri=uri)
-                exp_id = self._experiment_id(experiment, uri)
+                exp_id = experiment_id(self.client, experiment, uri)
                 tags = {"output_dir": str(out_dir)}
                 self.run_id = self.client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
                 break
@@ -245,18 +274,6 @@ class RunLogger:
                     raise GammaError(f"MLflow tracking at {uri}: {str(reason).strip()}") from None
                 time.sleep(0.5 + random.random())
         self._params()
-
-    def _experiment_id(self, name: str, uri: str) -> str:
-        """The experiment's id; created (artifacts beside a SQLite store) if missing."""
-        from mlflow.exceptions import MlflowException
-
-        exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            return exp.experiment_id
-        try:
-            return self.client.create_experiment(name, artifact_location=artifact_location(uri, name))
-        except MlflowException:  # created meanwhile by a parallel job
-            return self.client.get_experiment_by_name(name).experiment_id
 
     def _params(self) -> None:
         import yaml

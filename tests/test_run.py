@@ -186,6 +186,26 @@ def test_keyboard_interrupt(tmp_path, monkeypatch):
     assert "results.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
+def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monkeypatch):
+    """Parallel jobs creating a brand-new SQLite store collide and can leave it half-migrated;
+    the sweep's callback creates it first, in the launching process."""
+    from mlflow.tracking import MlflowClient
+
+    from gamma.hydra_callbacks import PrepareTracking
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=["experiment=prepared"], return_hydra_config=True)
+    targets = [c["_target_"] for c in cfg.hydra.callbacks.values()]
+    assert targets == ["gamma.hydra_callbacks.PrepareTracking"]
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    PrepareTracking().on_multirun_start(cfg)
+    exp = MlflowClient(tracking_uri=uri).get_experiment_by_name("prepared")
+    assert exp is not None and exp.artifact_location == (tmp_path / "mlartifacts" / "prepared").as_uri()
+    PrepareTracking().on_multirun_start(cfg)  # an existing store and experiment are kept
+    assert MlflowClient(tracking_uri=uri).get_experiment_by_name("prepared").experiment_id == exp.experiment_id
+
+
 def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
     """A sweep on both cores: the joblib workers register the baselines; a job with bad settings
     and a job where nevergrad itself raises (DE with a negative population: "Both asked and told
