@@ -117,7 +117,7 @@ class BayesOpt(Optimizer):
             seen.update(g.key(i) for i in range(len(g)))
             X, cost = np.vstack([X, x]), np.concatenate([cost, c])
             if on_progress:
-                on_progress(objective.used, objective.best.cost if objective.best else np.inf)
+                on_progress(objective.used, objective.best_cost)
 
     def _propose(self, codec: Codec, X: np.ndarray, cost: np.ndarray, seen: set[bytes], n: int,
                  rng: np.random.Generator):

@@ -20,8 +20,9 @@ so d = 6 + 7 (L - 1) (+ 1): S1 13, S2 14, S3 21. A coordinate ``u`` picks item
 * top-level tiles: 1 .. the layer's dim (uniform, as GAMMA's top-level draws);
 * inner tiles: relative to the parent tile: with ``inner_tiles="divisors"`` the divisors of the
   parent tile (ascending), else 1 .. parent tile;
-* cluster (inner levels): 1 .. ``cluster_bound`` (the parent's tile of the level's parallel dim,
-  and no more PEs than the levels above leave); S1's fixed inner cluster ignores its coordinate;
+* cluster (inner levels): 1 .. ``MapSpace.cluster_bound`` (the parent's tile of the level's
+  parallel dim, and no more PEs than the levels above leave); S1's fixed inner cluster ignores
+  its coordinate;
 * depth: min_levels .. max_levels.
 
 R and S tiles are always full (no coordinate). :func:`~gamma.optimizers.operators.repair` runs at
@@ -45,7 +46,7 @@ import itertools
 import numpy as np
 
 from gamma.mapspace import G_R, G_S, Genome, MapSpace
-from gamma.optimizers.operators import cluster_bound, repair
+from gamma.optimizers.operators import repair
 
 #: The 720 loop orders (genome dim indices, outermost first), lexicographic.
 ORDERS = np.array(list(itertools.permutations(range(6))), np.int64)
@@ -105,7 +106,7 @@ class Codec:
                     tile[:, l, :4] = 1 + pick(u, parent)
             tile[:, l, G_R], tile[:, l, G_S] = sp.dims[G_R], sp.dims[G_S]
             if l > 0:
-                bound = cluster_bound(g, sp, idx, np.full(n, l))
+                bound = sp.cluster_bound(g, idx, l)
                 fixed = sp.fixed_inner_cluster is not None and l == 1
                 cluster[:, l] = bound if fixed else 1 + pick(c[:, 6], bound)
         sp.clear_unused(g)

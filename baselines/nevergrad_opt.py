@@ -116,7 +116,7 @@ class NevergradOptimizer(Optimizer):
                 for cand, loss in zip(cands, to_loss(cost)):
                     opt.tell(cand, float(loss))
             if on_progress:
-                on_progress(objective.used, objective.best.cost if objective.best else np.inf)
+                on_progress(objective.used, objective.best_cost)
 
 
 @register("stdga")

@@ -145,14 +145,20 @@ class MapSpace:
         t[:, G_R], t[:, G_S] = self.dims[G_R], self.dims[G_S]
         return t
 
-    def initial_cluster(self, parent_par_tile: np.ndarray, level: int,
-                        pes_left: np.ndarray) -> np.ndarray:
-        """Cluster size of a new inner level: the fixed value (S1), or as in GAMMA the parent's
-        tile of the new level's parallel dim, capped by the PEs the levels above leave
-        (``pes_left`` = num_pes // product of the cluster sizes above)."""
-        if level == 1 and self.fixed_inner_cluster is not None:
-            return np.full(parent_par_tile.shape, self.fixed_inner_cluster, np.int64)
-        return np.maximum(1, np.minimum(parent_par_tile, pes_left))
+    def cluster_bound(self, g: Genome, i: np.ndarray, l: np.ndarray | int) -> np.ndarray:
+        """Cluster size of level ``l`` (>= 1) of individuals ``i`` at its bound, as GAMMA sets
+        it: the parent's tile of the level's parallel dim, and no more PEs than the levels above
+        leave (the product of all cluster sizes must not exceed num_pes); S1's fixed cluster on
+        level 1."""
+        l = np.broadcast_to(np.asarray(l, np.int64), np.shape(i))
+        ptile = g.tile[i, l - 1, g.par[i, l]]
+        above = np.ones(len(i), np.int64)
+        for k in range(1, g.cluster.shape[1]):
+            above *= np.where(k < l, np.maximum(g.cluster[i, k], 1), 1)
+        bound = np.maximum(1, np.minimum(ptile, self.num_pes // above))
+        if self.fixed_inner_cluster is not None:
+            bound = np.where(l == 1, self.fixed_inner_cluster, bound)
+        return bound
 
     def random(self, n: int, rng: np.random.Generator, levels: int | np.ndarray | None = None) -> Genome:
         """``n`` uniform random genomes; ``levels`` fixes the depth (default: uniform in range)."""
@@ -166,13 +172,10 @@ class MapSpace:
         tile = np.ones((n, L, 6), np.int64)
         cluster = np.zeros((n, L), np.int64)
         tile[:, 0] = self.random_top_tiles(rng, n)
-        above = np.ones(n, np.int64)
+        g = Genome(nlev, par, order, tile, cluster)
         for l in range(1, L):
             tile[:, l] = self.random_tiles(rng, tile[:, l - 1])
-            ptile = np.take_along_axis(tile[:, l - 1], par[:, l, None], axis=1)[:, 0]
-            cluster[:, l] = self.initial_cluster(ptile, l, self.num_pes // above)
-            above *= cluster[:, l]
-        g = Genome(nlev, par, order, tile, cluster)
+            cluster[:, l] = self.cluster_bound(g, np.arange(n), l)
         self.clear_unused(g)
         return g
 

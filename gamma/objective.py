@@ -91,6 +91,11 @@ class Objective:
         return self.space.layer
 
     @property
+    def best_cost(self) -> float:
+        """The best feasible cost so far (+inf before any feasible mapping)."""
+        return self.best.cost if self.best else math.inf
+
+    @property
     def remaining(self) -> int:
         return self.budget - self.used
 
@@ -119,7 +124,7 @@ class Objective:
                 g = genomes.take(np.array([i]))
                 self.best = Best(float(cost[i]), float(second[i]), g, self.space.to_mapping(g, 0),
                                  res.outputs(i), self.used - n + i + 1)
-        self.history.append((self.used, self.best.cost if self.best else math.inf))
+        self.history.append((self.used, self.best_cost))
         return cost, second
 
     # --- internals ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from gamma.hardware import Hardware
 from gamma.mapspace import G_R, G_S, Genome, MapSpace
 from gamma.objective import Objective
 from gamma.optimizers import make_optimizer
-from gamma.optimizers.operators import cluster_bound, repair
+from gamma.optimizers.operators import repair
 from gamma.workload import Layer
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
@@ -68,7 +68,7 @@ def check_invariants(g: Genome, sp: MapSpace) -> None:
         if sp.inner_tiles == "divisors":
             assert (parent % child == 0).all()
         assert np.isin(g.par[i, l], sp.par_choices).all()
-        bound = cluster_bound(g, sp, i, np.full(len(i), l))
+        bound = sp.cluster_bound(g, i, np.full(len(i), l))
         assert ((1 <= g.cluster[i, l]) & (g.cluster[i, l] <= bound)).all()
         if sp.fixed_inner_cluster is not None and l == 1:
             assert (g.cluster[i, l] == sp.fixed_inner_cluster).all()

@@ -141,7 +141,7 @@ def test_gamma_beats_random_on_resnet_layer_2() -> None:
 def test_mutation_recomputes_the_cluster_of_a_mutated_parallel_gene() -> None:
     """As in the reference code, a mutated inner parallel gene gets the cluster size
     min(parent's tile of the new parallel dim, PEs left); other genes keep their cluster."""
-    from gamma.optimizers.operators import Mutation, cluster_bound
+    from gamma.optimizers.operators import Mutation
 
     space = MapSpace(RESNET_L2, 168, 2, 3)
     rng = np.random.default_rng(4)
@@ -154,7 +154,7 @@ def test_mutation_recomputes_the_cluster_of_a_mutated_parallel_gene() -> None:
     for i, l in changed:
         assert l >= 1
         idx = np.array([i])
-        assert pop.cluster[i, l] == cluster_bound(pop, space, idx, np.array([l]))[0]
+        assert pop.cluster[i, l] == space.cluster_bound(pop, idx, np.array([l]))[0]
         assert (pop.tile[i] == before.tile[i]).all()  # one locus: the parallel gene
     retiled = ~(pop.tile == before.tile).all(axis=(1, 2))  # a tile gene was the locus
     assert retiled.sum() > 100 and (pop.cluster[retiled] == before.cluster[retiled]).all()

@@ -95,4 +95,4 @@ class Gamma(Optimizer):
     @staticmethod
     def _report(objective: Objective, on_progress: ProgressCallback | None) -> None:
         if on_progress:
-            on_progress(objective.used, objective.best.cost if objective.best else np.inf)
+            on_progress(objective.used, objective.best_cost)

@@ -71,7 +71,7 @@ class Mutation:
             i, l = hit[par], level[par]
             pop.par[i, l] = space.par_choices[rng.integers(0, len(space.par_choices), len(i))]
             inner = l > 0
-            pop.cluster[i[inner], l[inner]] = cluster_bound(pop, space, i[inner], l[inner])
+            pop.cluster[i[inner], l[inner]] = space.cluster_bound(pop, i[inner], l[inner])
             i, l = hit[~par], level[~par]
             d = pop.order[i, l, gene[~par] - 1]
             keep = (d != G_R) & (d != G_S)
@@ -120,7 +120,7 @@ class Growth:
         pop.order[who, l] = np.argsort(rng.random((len(who), 6)), axis=1)
         pop.tile[who, l] = space.random_tiles(rng, pop.tile[who, l - 1])
         pop.nlev[who] += 1
-        pop.cluster[who, l] = cluster_bound(pop, space, who, l)
+        pop.cluster[who, l] = space.cluster_bound(pop, who, l)
 
 
 @dataclass
@@ -136,22 +136,6 @@ class Aging:
         who = who[pop.nlev[who] > space.min_levels]
         pop.nlev[who] -= 1
         space.clear_unused(pop)
-
-
-def cluster_bound(pop: Genome, space: MapSpace, i: np.ndarray, l: np.ndarray) -> np.ndarray:
-    """Largest sensible cluster size of level ``l`` (>= 1) of individuals ``i``: the parent's
-    tile of the level's parallel dim, and no more PEs than the levels above leave (the product
-    of all cluster sizes must not exceed num_pes). S1's fixed cluster overrides it."""
-    if space.fixed_inner_cluster is not None:
-        fixed = np.where(l == 1, space.fixed_inner_cluster, 0)
-    else:
-        fixed = np.zeros(len(i), np.int64)
-    ptile = pop.tile[i, l - 1, pop.par[i, l]]
-    above = np.ones(len(i), np.int64)
-    for k in range(1, pop.cluster.shape[1]):
-        above *= np.where(k < l, np.maximum(pop.cluster[i, k], 1), 1)
-    bound = np.maximum(1, np.minimum(ptile, space.num_pes // above))
-    return np.where(fixed > 0, fixed, bound)
 
 
 def repair(pop: Genome, space: MapSpace) -> None:
@@ -171,8 +155,7 @@ def repair(pop: Genome, space: MapSpace) -> None:
         pop.tile[:, l, :] = np.where(used[:, None], t, 1)
         if used.any():
             i = idx[used]
-            lv = np.full(len(i), l)
-            bound = cluster_bound(pop, space, i, lv)
+            bound = space.cluster_bound(pop, i, l)
             c = pop.cluster[i, l]
             pop.cluster[i, l] = bound if space.fixed_inner_cluster is not None and l == 1 else np.clip(c, 1, bound)
     pop.tile[:, :, G_R] = space.dims[G_R]

@@ -25,4 +25,4 @@ class RandomSearch(Optimizer):
             n = min(self.batch, objective.remaining)
             objective.evaluate(objective.space.random(n, rng))
             if on_progress:
-                on_progress(objective.used, objective.best.cost if objective.best else np.inf)
+                on_progress(objective.used, objective.best_cost)
