@@ -225,8 +225,9 @@ def plot(groups: dict[Key, list[dict[str, Any]]], out: Path) -> list[Path]:
         plt.close(fig)
         files.append(f)
         fig, ax = plt.subplots(figsize=(7, 4))
-        names = sorted(mine, key=lambda o: median([end_to_end(x, "latency_cycles") for x in mine[o]]))
-        vals = [median([end_to_end(x, "latency_cycles") for x in mine[o]]) for o in names]
+        latency = {o: median([end_to_end(x, "latency_cycles") for x in res]) for o, res in mine.items()}
+        names = sorted(latency, key=latency.get)
+        vals = [latency[o] for o in names]
         finite = [v for v in vals if math.isfinite(v)]
         top = max(finite) * 2 if finite else 1.0
         bars = ax.bar(names, [v if math.isfinite(v) else top for v in vals],
