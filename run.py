@@ -15,11 +15,13 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from gamma.labels import job_label
 from gamma.search import execute
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
+OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
 
 
 def register_baselines() -> None:
@@ -32,10 +34,26 @@ def register_baselines() -> None:
             raise
 
 
+def set_label(cfg: DictConfig, overrides: list[str]) -> None:
+    """Fill ``cfg.label`` (unless the user set one) from the optimizer settings that differ from
+    its config file and the other overrides (see :mod:`gamma.labels`)."""
+    if cfg.get("label") is not None:
+        return
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - a bad interpolation is reported by execute()
+        return
+    name = str(plain["optimizer"].get("name"))
+    path = OPTIMIZER_CONFIGS / f"{name}.yaml"
+    defaults = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+    cfg.label = job_label(plain["optimizer"], defaults, overrides, plain)
+
+
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     register_baselines()
     hc = HydraConfig.get()
+    set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
         code = execute(cfg, hc.runtime.output_dir, OUTPUTS)
         if code:

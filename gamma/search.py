@@ -120,7 +120,7 @@ class Job:
                  t0: float) -> None:
         self.cfg, self.out_dir, self.tracker, self.t0 = cfg, out_dir, tracker, t0
         self.results: dict[str, Any] = {
-            "status": "running", "model": cfg["model"].get("name"), "system": cfg["system"]["name"],
+            "status": "running", "label": job_label_of(cfg), "model": cfg["model"].get("name"), "system": cfg["system"]["name"],
             "platform": cfg["platform"]["name"], "optimizer": cfg["optimizer"]["name"],
             "objective": cfg["objective"]["name"],
             "objective_unit": METRICS.get(cfg["objective"]["name"], ""),
@@ -207,10 +207,16 @@ class Job:
         return error
 
 
+def job_label_of(cfg: dict[str, Any]) -> str:
+    """The job's label (run.py fills ``label``; the optimizer's name where none is set)."""
+    return str(cfg.get("label") or cfg["optimizer"]["name"])
+
+
 def run_name(cfg: dict[str, Any]) -> str:
-    return "-".join(str(x) for x in (cfg["model"].get("name"), cfg["system"]["name"],
-                                     cfg["platform"]["name"], cfg["optimizer"]["name"],
-                                     f"s{cfg['seed']}"))
+    """The label first (MLflow's runs table cuts long names), then model, system, platform, seed."""
+    where = "-".join(str(x) for x in (cfg["model"].get("name"), cfg["system"]["name"],
+                                      cfg["platform"]["name"], f"s{cfg['seed']}"))
+    return f"{job_label_of(cfg)} | {where}"
 
 
 def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> int:

@@ -1,0 +1,71 @@
+"""A job's label: which arm of a comparison it is, e.g. ``gamma``, ``gamma mutation=off``,
+``gamma population=50``, ``cma inner_tiles=any``.
+
+The label is the optimizer's name, then every optimizer setting that differs from the defaults of
+its config file (``conf/optimizer/<name>.yaml``), then the other command-line overrides that are
+not already a column of the comparison (model, system, platform, objective, budget, layers) and
+not the seed. Jobs that differ only in their seed share a label; jobs whose settings differ never
+do. Settings are written short: ``optimizer.`` and the ``operators.``/``selection.`` levels are
+dropped, and ``X.enabled=false`` reads ``X=off``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Override keys that never enter a label: the comparison's own columns, the seed, and keys
+#: that do not change what is searched. A key matches itself and everything below it.
+NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers",
+                "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
+                "ablation", "parallel", "resume")
+#: Config levels left out of a setting's short name.
+SILENT_LEVELS = ("operators", "selection")
+
+
+def flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{"a.b": value}`` (lists and scalars are leaves)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def short_setting(key: str, value: Any) -> str:
+    """``operators.mutation.enabled``, False -> ``mutation=off``; ``population``, 50 ->
+    ``population=50``; ``mapspace.inner_tiles``, "any" -> ``inner_tiles=any``."""
+    parts = [p for p in key.split(".") if p not in SILENT_LEVELS]
+    if parts and parts[-1] == "enabled" and isinstance(value, bool) and len(parts) > 1:
+        return f"{'.'.join(parts[:-1])}={'on' if value else 'off'}"
+    if len(parts) > 1 and parts[0] in ("mapspace",):
+        parts = parts[1:]
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{'.'.join(parts)}={text}"
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _excluded(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") or key.startswith(k + "/") for k in NOT_IN_LABEL)
+
+
+def job_label(optimizer: dict[str, Any], optimizer_defaults: dict[str, Any],
+              overrides: list[str], config: dict[str, Any] | None = None) -> str:
+    """The label of a job with optimizer config ``optimizer`` (its ``name`` first), the defaults
+    of that optimizer's config file, and the job's command-line ``overrides`` ("key=value").
+    ``config`` (the job's plain config) gives the resolved value of each override."""
+    mine, base = flat(optimizer), flat(optimizer_defaults)
+    parts = [str(optimizer.get("name", "?"))]
+    parts += [short_setting(k, v) for k, v in mine.items()
+              if k != "name" and (k not in base or base[k] != v)]
+    cfg = flat(config or {})
+    for ov in overrides:
+        key = _override_key(ov)
+        if "=" not in ov or _excluded(key):
+            continue
+        value = cfg.get(key, ov.split("=", 1)[1])
+        parts.append(short_setting(key, value))
+    return " ".join(dict.fromkeys(parts))
