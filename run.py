@@ -1,14 +1,18 @@
 """gamma's entry point (Hydra): search mappings for every layer of a model and record them.
 
     python run.py [model=resnet18] [system=s2] [platform=edge] [optimizer=gamma] [budget=10000] ...
+    python run.py -m experiment=NAME [overrides]      (a sweep, conf/experiment/NAME.yaml)
+    python run.py -m hparams_search=gamma_rates      (tune GAMMA's rates, conf/hparams_search/)
 
 Configuration: conf/config.yaml. Output: the Hydra run folder (outputs/<date>/<time>/) with
 results.json, mappings/layer_XX.m, convergence.png, and an MLflow run (gamma/tracking.py).
-Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctrl-C).
+Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctrl-C). ``main``
+returns the job's objective value, so a Hydra sweeper (Optuna) can minimize it.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gamma.labels import job_label
-from gamma.search import execute
+from gamma.search import run_job, say
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
@@ -50,26 +54,29 @@ def set_label(cfg: DictConfig, overrides: list[str]) -> None:
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
+    """One job; returns its objective (the sum over layers of the best cost, in the objective's
+    unit; inf if a layer is infeasible or the job failed), which Hydra's sweepers minimize."""
     register_baselines()
     hc = HydraConfig.get()
     set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
-        code = execute(cfg, hc.runtime.output_dir, OUTPUTS)
-        if code:
-            sys.exit(code)
-        return
+        outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
+        if outcome.code:
+            sys.exit(outcome.code)
+        return outcome.cost
     # In a sweep a failed job (bad settings, an exception inside an optimizer library) is
     # recorded as failed, with its error, in results.json and MLflow; the sweep goes on.
     try:
-        code = execute(cfg, hc.runtime.output_dir, OUTPUTS)
-    except Exception as e:  # noqa: BLE001 - already marked failed by execute
-        print(f"job {hc.job.num} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        return
-    if code == 130:
+        outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
+    except Exception as e:  # noqa: BLE001 - already marked failed by run_job
+        say(f"job {hc.job.num} failed: {type(e).__name__}: {e}", error=True)
+        return math.inf
+    if outcome.code == 130:
         raise KeyboardInterrupt
-    if code:
-        print(f"job {hc.job.num} failed (exit code {code})", file=sys.stderr, flush=True)
+    if outcome.code:
+        say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)
+    return outcome.cost
 
 
 if __name__ == "__main__":

@@ -65,8 +65,27 @@ def layer_line(record: dict[str, Any], seconds: float) -> str:
             f"{_num(best['energy_nJ'], 1)} nJ ({record['samples_used']:,} samples, {seconds:.1f} s)")
 
 
-def print_table(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
-    """The per-layer table and the totals of a results.json dict."""
+#: Columns of the console table: the mapping column wraps to fit.
+TABLE_WIDTH = 120
+#: The mapping column never gets narrower than this (wider tables then exceed TABLE_WIDTH).
+MIN_MAPPING_WIDTH = 30
+
+
+def wrap_tokens(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken only between space-separated
+    tokens (a token longer than ``width`` stays whole on its own line)."""
+    lines: list[str] = []
+    for token in text.split():
+        if lines and len(lines[-1]) + 1 + len(token) <= width:
+            lines[-1] += " " + token
+        else:
+            lines.append(token)
+    return lines or [""]
+
+
+def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = TABLE_WIDTH) -> None:
+    """The per-layer table and the totals of a results.json dict, in ``width`` columns: the
+    mapping wraps between its tokens onto indented continuation lines."""
     rows = [("#", "shape", "latency (cyc)", "energy (nJ)", "L1", "L2", "mapping")]
     for r in results["layers"]:
         b = r["best"] or {}
@@ -75,18 +94,31 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
                      _num(b.get("l2_size_req")), compact_mapping(r["mapping"])))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     right = (False, False, True, True, True, True)
+    indent = sum(widths) + 2 * len(widths)
     for row in rows:
         cells = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)]
-        print("  ".join(cells + [row[6]]), file=out)
+        first, *rest = wrap_tokens(row[6], max(MIN_MAPPING_WIDTH, width - indent))
+        print("  ".join(cells + [first]), file=out)
+        for line in rest:
+            print(" " * indent + line, file=out)
     t = results["totals"]
     if t["feasible"]:
-        print(f"total over {t['layers']} layers: latency {_num(t['latency_cycles'])} cycles, "
-              f"energy {_num(t['energy_nJ'], 1)} nJ; compute bound {_num(t['compute_bound_cycles'])} "
-              f"cycles; ratio to the bound {_num(t['ratio_to_compute_bound'], 3)}x", file=out)
+        total = (f"total over {t['layers']} layers: latency {_num(t['latency_cycles'])} cycles, "
+                 f"energy {_num(t['energy_nJ'], 1)} nJ; compute bound "
+                 f"{_num(t['compute_bound_cycles'])} cycles; ratio to the bound "
+                 f"{_num(t['ratio_to_compute_bound'], 3)}x")
     else:
-        print(f"total over {t['layers']} layers: infeasible, no feasible mapping found for layers "
-              f"{', '.join(map(str, t['infeasible_layers']))}; compute bound "
-              f"{_num(t['compute_bound_cycles'])} cycles", file=out)
+        total = (f"total over {t['layers']} layers: infeasible, no feasible mapping found for "
+                 f"layers {', '.join(map(str, t['infeasible_layers']))}; compute bound "
+                 f"{_num(t['compute_bound_cycles'])} cycles")
+    lines = [""]
+    for clause in total.split("; "):  # break between clauses, continuation lines indented
+        if lines[-1] and len(lines[-1]) + 2 + len(clause) > width:
+            lines[-1] += ";"
+            lines.append("  " + clause)
+        else:
+            lines[-1] += ("; " if lines[-1] else "") + clause
+    print("\n".join(lines), file=out)
 
 
 def plot_convergence(results: dict[str, Any], path: str | Path) -> Path | None:

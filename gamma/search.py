@@ -1,30 +1,32 @@
 """One mapping-search job: every selected layer of a model on one platform, one optimizer.
 
-Each unique layer shape is searched once with a budget of ``budget`` cost-model evaluations and
-its own generator ``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the
-model's unique shapes, so a layer's result does not depend on ``layers``). Every layer then takes
+The search itself is :mod:`gamma.api` (in memory); a :class:`Job` adds the files, the console
+output (copied to Hydra's job log) and the MLflow run around it. Each unique layer shape is
+searched once with a budget of ``budget`` cost-model evaluations and its own generator ``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the model's unique shapes, so a layer's result does not depend on ``layers``). Every layer then takes
 its shape's result. results.json (see :mod:`gamma.results`) is rewritten after each unique layer.
 Units: cycles, nJ, elements, seconds.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from gamma import report, results as R, tracking
+from gamma.api import LayerResult, Setup, build_setup, search_unique, total_cost
 from gamma.errors import GammaError
-from gamma.hardware import Hardware
-from gamma.mapspace import MapSpace
-from gamma.objective import METRICS, Objective
-from gamma.optimizers import Optimizer, ProgressCallback, make_optimizer
-from gamma.workload import Layer, Model, model_from_config
+from gamma.objective import METRICS
+
+#: The job log (Hydra's run.log); see :func:`say`.
+JOB_LOG = logging.getLogger("gamma.job")
 
 
 def plain_config(cfg: Any) -> dict[str, Any]:
@@ -36,81 +38,26 @@ def plain_config(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
-def select_layers(model: Model, layers: Any) -> list[int]:
-    """The 1-based layer indices to search (``None`` = all), sorted, without duplicates."""
-    n = len(model)
-    if layers is None:
-        return list(range(1, n + 1))
-    items = [layers] if isinstance(layers, int) else layers
-    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)) or not items:
-        raise GammaError(f"layers must be null or a list of 1-based layer indices, got {layers!r}")
-    bad = [i for i in items if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= n]
-    if bad:
-        raise GammaError(f"layers: {bad} not in 1..{n} ({model.name} has {n} layers)")
-    return sorted(set(items))
+def say(text: str, error: bool = False) -> None:
+    """Print ``text`` (stdout, or stderr for an error) and copy it to the job log: under Hydra
+    the logger ``gamma.job`` writes only to ``<run folder>/run.log``
+    (conf/hydra/job_logging/gamma.yaml); elsewhere it has no handler and this just prints."""
+    print(text, file=sys.stderr if error else sys.stdout, flush=True)
+    JOB_LOG.log(logging.ERROR if error else logging.INFO, text)
 
 
-def optimizer_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(registered name, constructor params) from ``cfg['optimizer']``."""
-    opt = dict(cfg["optimizer"])
-    return str(opt.pop("name")), opt
+def unique_result(u: int, res: LayerResult) -> R.UniqueResult:
+    """What results.json records of unique layer ``u``'s search."""
+    return R.UniqueResult(u, res.layer, res.summary, res.cost if res.feasible else None,
+                          res.outputs, res.mapping, R.thin_history(res.history), res.search_s)
 
 
 @dataclass
-class Setup:
-    """What a job searches: the model, the hardware and the layers."""
+class Outcome:
+    """How a job ended: the process exit code and the job's objective value."""
 
-    model: Model
-    hw: Hardware
-    selected: list[int]  # 1-based model layer indices
-    unique: list[Layer]  # the model's unique shapes
-    which: list[int]  # per model layer (0-based), its unique index
-
-    @property
-    def todo(self) -> list[int]:
-        """Unique indices to search, in order of first appearance among the selected layers."""
-        return list(dict.fromkeys(self.which[i - 1] for i in self.selected))
-
-    def layers_of(self, u: int) -> list[int]:
-        return [i for i in self.selected if self.which[i - 1] == u]
-
-
-def build_setup(cfg: dict[str, Any]) -> Setup:
-    """Model, hardware and layer selection; checks the seed, budget and optimizer settings."""
-    for key in ("seed", "budget"):
-        if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int) or cfg[key] < 0:
-            raise GammaError(f"{key} must be a non-negative integer, got {cfg.get(key)!r}")
-    model = model_from_config(cfg["model"])
-    hw = Hardware.from_dict(cfg["platform"])
-    name, params = optimizer_spec(cfg)
-    make_optimizer(name, **params)  # fail before searching
-    unique, which = model.unique_layers()
-    return Setup(model, hw, select_layers(model, cfg.get("layers")), unique, which)
-
-
-def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:
-    """The objective of one layer: its map space under the system's level limits."""
-    sysc, ms, obj = cfg["system"], cfg["mapspace"], cfg["objective"]
-    try:
-        space = MapSpace(layer, hw.num_pes, sysc["min_levels"], sysc["max_levels"],
-                         tuple(ms["parallel_dims"]), ms["inner_tiles"],
-                         fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
-    except ValueError as e:
-        raise GammaError(f"map space of {layer.shape}: {e}") from None
-    return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
-                     tie_break=obj.get("tie_break"), guard=bool(cfg.get("guard", True)))
-
-
-def search_unique(cfg: dict[str, Any], setup: Setup, u: int,
-                  on_progress: ProgressCallback | None = None) -> R.UniqueResult:
-    """Search unique layer ``u`` with a fresh optimizer and generator."""
-    objective = make_objective(cfg, setup.unique[u], setup.hw)
-    name, params = optimizer_spec(cfg)
-    optimizer: Optimizer = make_optimizer(name, **params)
-    rng = np.random.default_rng([int(cfg["seed"]), u])
-    t0 = time.perf_counter()
-    optimizer.optimize(objective, rng, on_progress)
-    return R.UniqueResult.from_objective(objective, u, time.perf_counter() - t0)
+    code: int  # 0 done, 1 bad input, 130 interrupted
+    cost: float  # sum over layers of the best cost (objective's unit); inf if any is infeasible
 
 
 class Job:
@@ -154,17 +101,17 @@ class Job:
         self.results.update(model=setup.model.name, hardware=setup.hw.to_dict(),
                             selected_layers=setup.selected)
         todo = setup.todo
-        print(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
-              f"({len(todo)} unique shapes); {self.results['platform']} ({setup.hw.num_pes} PEs), "
-              f"{self.results['system']}, {self.results['optimizer']}, {self.results['objective']}, "
-              f"{self.cfg['budget']:,} samples per unique layer, seed {self.cfg['seed']}", flush=True)
+        say(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
+            f"({len(todo)} unique shapes); {self.results['platform']} ({setup.hw.num_pes} PEs), "
+            f"{self.results['system']}, {self.results['label']}, {self.results['objective']}, "
+            f"{self.cfg['budget']:,} samples per unique layer, seed {self.cfg['seed']}")
         self.save()
         for n, u in enumerate(todo, 1):
             label = f"[{n}/{len(todo)}] layer {setup.layers_of(u)[0]}"
             with report.LayerProgress(label, int(self.cfg["budget"]),
                                       self.results["objective_unit"]) as bar:
                 res = search_unique(self.cfg, setup, u, bar)
-            self.add(setup, res)
+            self.add(setup, unique_result(u, res))
 
     def add(self, setup: Setup, res: R.UniqueResult) -> None:
         """Record a finished unique layer for each of its layers; save; tell the tracker."""
@@ -176,7 +123,7 @@ class Job:
             if r["mapping_text"] is not None:
                 (mdir / f"layer_{r['index']:02d}.m").write_text(r["mapping_text"], encoding="utf-8")
         self.save()
-        print(report.layer_line(records[0], res.search_s), flush=True)
+        say(report.layer_line(records[0], res.search_s))
         self.tracker.layer_done()
 
     def finish(self, status: str) -> str | None:
@@ -193,18 +140,24 @@ class Job:
             self.results["mlflow"]["error"] = self.tracker.error
         self.save()
         if self.results["layers"]:
-            print()
-            report.print_table(self.results)
+            table = io.StringIO()
+            report.print_table(self.results, table)
+            say("\n" + table.getvalue().rstrip("\n"))
         if self.tracker.uri is None:  # otherwise the tracking helper draws it
             report.plot_convergence(self.results, self.out_dir / "convergence.png")
-        print(f"results: {self.results_path}", flush=True)
+        say(f"results: {self.results_path}")
         try:
             self.tracker.finish(status)
         except GammaError as e:
             error = error or str(e)
         if self.tracker.run_id and error is None:
-            print(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}", flush=True)
+            say(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}")
         return error
+
+    def cost(self) -> float:
+        """The job's objective: the sum over its layers of the best cost; inf if a layer is
+        infeasible or no layer was searched."""
+        return total_cost([r["best_cost"] for r in self.results["layers"]])
 
 
 def job_label_of(cfg: dict[str, Any]) -> str:
@@ -220,15 +173,20 @@ def run_name(cfg: dict[str, Any]) -> str:
 
 
 def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> int:
-    """Run the job of ``cfg`` writing to ``out_dir``; the process exit code: 0 done, 1 on a
-    :class:`GammaError` (printed as ``error: ...``), 130 on Ctrl-C. Other exceptions propagate
-    after the run is marked failed."""
+    """Run the job of ``cfg`` writing to ``out_dir``; the process exit code (see :func:`run_job`)."""
+    return run_job(cfg, out_dir, outputs).code
+
+
+def run_job(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> Outcome:
+    """Run the job of ``cfg`` writing to ``out_dir``. Exit code 0 done, 1 on a
+    :class:`GammaError` (printed as ``error: ...``), 130 on Ctrl-C; the cost is inf unless the
+    job finished. Other exceptions propagate after the run is marked failed."""
     t0 = time.perf_counter()
     try:
         plain = plain_config(cfg)
     except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
-        print(f"error: config: {e}", file=sys.stderr, flush=True)
-        return 1
+        say(f"error: config: {e}", error=True)
+        return Outcome(1, math.inf)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
@@ -238,10 +196,10 @@ def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTP
         job.run()
         status, code = "finished", 0
     except GammaError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        say(f"error: {e}", error=True)
         job.results["error"] = str(e)
     except KeyboardInterrupt:
-        print("interrupted: results.json keeps the finished layers", file=sys.stderr, flush=True)
+        say("interrupted: results.json keeps the finished layers", error=True)
         status, code = "killed", 130
     except BaseException as e:
         job.results["error"] = f"{type(e).__name__}: {e}"
@@ -249,6 +207,6 @@ def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTP
         raise
     error = job.finish(status)
     if error is not None and error != job.results.get("error"):
-        print(f"error: {error}", file=sys.stderr, flush=True)
+        say(f"error: {error}", error=True)
         code = code or 1
-    return code
+    return Outcome(code, job.cost() if code == 0 else math.inf)

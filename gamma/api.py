@@ -1,0 +1,264 @@
+"""The library API: search one layer or a whole model in memory (no files, no printing, no MLflow).
+
+    from gamma.api import search_model
+    res = search_model("resnet18", "edge", system="s2", budget=2000, seed=0, layers=[2, 7])
+    res.total_cost                      # cycles (the objective's unit); inf if a layer is infeasible
+    res.layers[2].mapping, res.layers[2].outputs["energy_nJ"], res.layers[2].history
+
+Settings not given come from ``conf/`` as ``python run.py`` composes them (Hydra's compose API),
+so ``search_model(..., seed=s)`` finds the same mappings as ``python run.py ... seed=s``: every
+unique layer shape is searched once with its own generator ``np.random.default_rng([seed,
+unique_index])``. :class:`gamma.search.Job` is the shell that adds results.json, mapping files,
+progress bars and MLflow around :func:`search_unique`. Units: cycles, nJ, elements, seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gamma.errors import GammaError
+from gamma.hardware import Hardware
+from gamma.mapping import Mapping
+from gamma.mapspace import MapSpace
+from gamma.objective import Objective
+from gamma.optimizers import Optimizer, ProgressCallback, make_optimizer
+from gamma.workload import Layer, Model, model_from_config
+
+#: The project's Hydra configuration (conf/config.yaml and its groups).
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("model", "platform", "system", "optimizer", "objective")
+
+Choice = str | dict[str, Any] | None
+
+
+@dataclass
+class LayerResult:
+    """The search of one layer shape: the best mapping found, its cost-model outputs, the
+    best-so-far history."""
+
+    layer: Layer
+    cost: float  # best cost in the objective's unit (e.g. cycles); inf if nothing feasible
+    mapping: Mapping | None  # None if no sampled mapping was feasible
+    outputs: dict[str, float] | None  # the cost model's outputs for ``mapping``
+    history: list[tuple[int, float]]  # (evaluations used, best cost so far) after every batch
+    summary: dict[str, Any]  # Objective.summary(): samples used, rejections, compute bound, ...
+    search_s: float  # wall seconds of the search, cost model included
+
+    @property
+    def feasible(self) -> bool:
+        return self.mapping is not None
+
+    @classmethod
+    def from_objective(cls, objective: Objective, search_s: float) -> "LayerResult":
+        best = objective.best
+        return cls(objective.layer, best.cost if best else math.inf,
+                   best.mapping if best else None, best.outputs if best else None,
+                   list(objective.history), objective.summary(), search_s)
+
+
+@dataclass
+class ModelResult:
+    """The search of a model's selected layers; layers of the same shape share one result."""
+
+    model: Model
+    hardware: Hardware
+    config: dict[str, Any]  # the settings used, as run.py's composed config
+    layers: dict[int, LayerResult]  # 1-based model layer index -> its shape's result
+
+    @property
+    def total_cost(self) -> float:
+        """Sum over the selected layers of the best cost (objective's unit); inf if any layer
+        is infeasible."""
+        return total_cost([r.cost for r in self.layers.values()])
+
+    @property
+    def feasible(self) -> bool:
+        return all(r.feasible for r in self.layers.values())
+
+
+def total_cost(costs: Sequence[float | None]) -> float:
+    """Sum of per-layer best costs; inf for no layers or any infeasible (None/inf) layer."""
+    if not costs or any(c is None or not math.isfinite(c) for c in costs):
+        return math.inf
+    return float(sum(costs))  # type: ignore[arg-type]
+
+
+# --- the settings -------------------------------------------------------------------------------
+def compose(overrides: Sequence[str] = ()) -> Any:
+    """conf/config.yaml composed with Hydra ``overrides`` (an unresolved OmegaConf config)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def settings(*, model: Choice = None, platform: Hardware | Choice = None,
+             system: Choice = None, optimizer: Choice = None, objective: Choice = None,
+             overrides: Sequence[str] = (), **keys: Any) -> dict[str, Any]:
+    """A job's plain config as run.py composes it. Each group is a name from ``conf/<group>/``,
+    a dict (its ``name`` picks the file, the other entries replace the file's), or None (the
+    default); ``platform`` may be a :class:`Hardware`. ``keys`` are
+    top-level keys (``budget``, ``seed``, ``layers``, ``guard``, ...); ``overrides`` are Hydra
+    overrides as on the command line."""
+    from omegaconf import OmegaConf
+
+    choices = {"model": model, "platform": platform, "system": system, "optimizer": optimizer,
+               "objective": objective}
+    names, merges = [], {}
+    for group, value in choices.items():
+        if isinstance(value, Hardware):
+            value = value.to_dict()
+        if isinstance(value, str):
+            names.append(f"{group}={value}")
+        elif isinstance(value, dict):
+            if (CONF / group / f"{value.get('name')}.yaml").is_file():
+                names.append(f"{group}={value['name']}")
+            merges[group] = value
+        elif value is not None:
+            raise GammaError(f"{group}: expected a name from conf/{group}/ or a dict, got {value!r}")
+    cfg = compose([*names, *overrides])
+    OmegaConf.set_struct(cfg, False)
+    for group, value in merges.items():
+        cfg[group] = OmegaConf.merge(cfg[group], value)
+    for key, value in keys.items():
+        cfg[key] = value
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
+        raise GammaError(f"config: {e}") from None
+    return plain  # type: ignore[return-value]
+
+
+# --- the search ---------------------------------------------------------------------------------
+def select_layers(model: Model, layers: Any) -> list[int]:
+    """The 1-based layer indices to search (``None`` = all), sorted, without duplicates."""
+    n = len(model)
+    if layers is None:
+        return list(range(1, n + 1))
+    items = [layers] if isinstance(layers, int) else layers
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)) or not items:
+        raise GammaError(f"layers must be null or a list of 1-based layer indices, got {layers!r}")
+    bad = [i for i in items if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= n]
+    if bad:
+        raise GammaError(f"layers: {bad} not in 1..{n} ({model.name} has {n} layers)")
+    return sorted(set(items))
+
+
+def optimizer_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(registered name, constructor params) from ``cfg['optimizer']``."""
+    opt = dict(cfg["optimizer"])
+    return str(opt.pop("name")), opt
+
+
+@dataclass
+class Setup:
+    """What a job searches: the model, the hardware and the layers."""
+
+    model: Model
+    hw: Hardware
+    selected: list[int]  # 1-based model layer indices
+    unique: list[Layer]  # the model's unique shapes
+    which: list[int]  # per model layer (0-based), its unique index
+
+    @property
+    def todo(self) -> list[int]:
+        """Unique indices to search, in order of first appearance among the selected layers."""
+        return list(dict.fromkeys(self.which[i - 1] for i in self.selected))
+
+    def layers_of(self, u: int) -> list[int]:
+        return [i for i in self.selected if self.which[i - 1] == u]
+
+
+def check_seed_budget(cfg: dict[str, Any]) -> None:
+    for key in ("seed", "budget"):
+        if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int) or cfg[key] < 0:
+            raise GammaError(f"{key} must be a non-negative integer, got {cfg.get(key)!r}")
+
+
+def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
+    """Model (``cfg['model']`` unless given), hardware and layer selection; checks the seed,
+    budget and optimizer settings."""
+    check_seed_budget(cfg)
+    model = model if model is not None else model_from_config(cfg["model"])
+    hw = Hardware.from_dict(cfg["platform"])
+    name, params = optimizer_spec(cfg)
+    make_optimizer(name, **params)  # fail before searching
+    unique, which = model.unique_layers()
+    return Setup(model, hw, select_layers(model, cfg.get("layers")), unique, which)
+
+
+def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:
+    """The objective of one layer: its map space under the system's level limits."""
+    sysc, ms, obj = cfg["system"], cfg["mapspace"], cfg["objective"]
+    try:
+        space = MapSpace(layer, hw.num_pes, sysc["min_levels"], sysc["max_levels"],
+                         tuple(ms["parallel_dims"]), ms["inner_tiles"],
+                         fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
+    except ValueError as e:
+        raise GammaError(f"map space of {layer.shape}: {e}") from None
+    return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
+                     tie_break=obj.get("tie_break"), guard=bool(cfg.get("guard", True)))
+
+
+def run_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.Generator,
+              on_progress: ProgressCallback | None = None) -> LayerResult:
+    """Search ``layer`` on ``hw`` with the settings of ``cfg`` and a fresh optimizer."""
+    objective = make_objective(cfg, layer, hw)
+    name, params = optimizer_spec(cfg)
+    optimizer: Optimizer = make_optimizer(name, **params)
+    t0 = time.perf_counter()
+    optimizer.optimize(objective, rng, on_progress)
+    return LayerResult.from_objective(objective, time.perf_counter() - t0)
+
+
+def search_unique(cfg: dict[str, Any], setup: Setup, u: int,
+                  on_progress: ProgressCallback | None = None) -> LayerResult:
+    """Search unique layer ``u`` with its own generator ``default_rng([seed, u])``."""
+    rng = np.random.default_rng([int(cfg["seed"]), u])
+    return run_layer(cfg, setup.unique[u], setup.hw, rng, on_progress)
+
+
+def search_layer(layer: Layer, hardware: Hardware | Choice = None, *, optimizer: Choice = None,
+                 budget: int | None = None, seed: int | Sequence[int] | None = None,
+                 rng: np.random.Generator | None = None, system: Choice = None,
+                 objective: Choice = None, overrides: Sequence[str] = (),
+                 on_progress: ProgressCallback | None = None) -> LayerResult:
+    """Search the mappings of one layer. ``hardware``: a :class:`Hardware`, a platform name
+    (``edge``, ``cloud``) or None (the default platform); ``optimizer``, ``system``,
+    ``objective``: names from ``conf/`` or dicts (see :func:`settings`); ``budget``:
+    cost-model evaluations (default from conf/config.yaml). The generator is ``rng``, else
+    ``np.random.default_rng(seed)``; a model job searches its unique layer ``u`` with
+    ``seed=[seed, u]``."""
+    keys = {k: v for k, v in (("budget", budget),) if v is not None}
+    cfg = settings(platform=hardware, optimizer=optimizer, system=system, objective=objective,
+                   overrides=overrides, **keys)
+    check_seed_budget({**cfg, "seed": 0})
+    hw = hardware if isinstance(hardware, Hardware) else Hardware.from_dict(cfg["platform"])
+    if rng is None:
+        rng = np.random.default_rng(cfg["seed"] if seed is None else seed)
+    return run_layer(cfg, layer, hw, rng, on_progress)
+
+
+def search_model(model: Model | str | None = None, hardware: Hardware | Choice = None, *,
+                 layers: Sequence[int] | None = None, optimizer: Choice = None,
+                 budget: int | None = None, seed: int | None = None, system: Choice = None,
+                 objective: Choice = None, overrides: Sequence[str] = ()) -> ModelResult:
+    """Search every selected layer (1-based ``layers``, None = all) of ``model`` (a
+    :class:`Model`, a name from conf/model/, or None for the default) on ``hardware`` (see
+    :func:`search_layer`); each unique shape once, with ``default_rng([seed, unique_index])``,
+    exactly as ``python run.py``."""
+    keys = {k: v for k, v in (("budget", budget), ("seed", seed)) if v is not None}
+    if layers is not None:
+        keys["layers"] = list(layers)
+    cfg = settings(model=None if isinstance(model, Model) else model, platform=hardware, optimizer=optimizer, system=system,
+                   objective=objective, overrides=overrides, **keys)
+    setup = build_setup(cfg, model if isinstance(model, Model) else None)
+    found = {u: search_unique(cfg, setup, u) for u in setup.todo}
+    return ModelResult(setup.model, setup.hw, cfg,
+                       {i: found[setup.which[i - 1]] for i in setup.selected})
