@@ -5,6 +5,7 @@ MLflow goes to a temporary SQLite store (MLFLOW_TRACKING_URI); nothing is mocked
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from gamma import tracking
+from gamma import report, tracking
 from gamma.costmodel import evaluate
 from gamma.hardware import Hardware
 from gamma.maestro_io import parse_maestro_file
@@ -92,6 +93,51 @@ def test_results_json(cli_run):
     assert t["ratio_to_compute_bound"] == pytest.approx(t["latency_cycles"] / t["compute_bound_cycles"])
     assert t["ratio_to_compute_bound"] >= 1
     assert "total over 2 layers" in proc.stdout and "L1: " in proc.stdout
+    # what the job prints also reaches Hydra's job log
+    log = (run_dir / "run.log").read_text()
+    assert "total over 2 layers" in log and "L1: " in log and "#  shape" in log
+    assert f"[gamma.job][INFO] - layer   2 {res['layers'][0]['shape']}: " in log
+
+
+def test_table_fits_120_columns_and_wraps_between_tokens(cli_run):
+    """The mapping column wraps onto indented lines, never inside a token such as S(K,4)."""
+    _, res, _, _ = cli_run
+    out = io.StringIO()
+    report.print_table(res, out, width=120)
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 120 for line in lines), [len(line) for line in lines]
+    start = lines[0].index("mapping")
+    rows: list[list[str]] = []
+    for line in lines[1:]:
+        if line.startswith("total over"):
+            break
+        if not line[:start].strip():  # a continuation line of the mapping
+            rows[-1].append(line[start:])
+        else:
+            rows.append([line[start:]])
+    assert len(rows) == 2 and all(len(parts) >= 2 for parts in rows)  # ~90 characters each: wrapped
+    for parts, r in zip(rows, res["layers"]):
+        assert " ".join(parts).split() == report.compact_mapping(r["mapping"]).split()
+        assert all(p == p.strip() and p for p in parts)
+    narrow = io.StringIO()
+    report.print_table(res, narrow, width=10_000)
+    assert len(narrow.getvalue().splitlines()) == len(res["layers"]) + 2  # no wrapping needed
+
+
+def test_help_names_the_groups_and_main_keys():
+    proc = run_cli(["--help"])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 45  # not the composed config (231 lines, mostly ResNet-18's layers)
+    text = proc.stdout
+    assert text.startswith("gamma: search how to map every layer of a DNN")
+    for group in ("model", "system", "platform", "optimizer", "objective", "experiment",
+                  "hparams_search", "ablation"):
+        assert any(line.startswith(f"{group}: ") for line in lines), group
+    assert "experiment: ablation_operators, ablation_popgen, ablation_rates, fig6" in lines
+    assert "seed            same seed => same mappings [0]" in lines
+    assert "budget          cost-model evaluations per unique layer [10000]" in lines
+    assert "K: 64" not in text  # no layer table
 
 
 def test_mlflow_run(cli_run):
@@ -173,7 +219,7 @@ def test_keyboard_interrupt(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     code, res = run_inprocess(["budget=300", "optimizer=random", "optimizer.name=interrupt_test",
-                               "layers=[1,2]", "experiment=interrupted"], tmp_path / "run")
+                               "layers=[1,2]", "tracking.experiment=interrupted"], tmp_path / "run")
     assert code == 130 and res["status"] == "killed"
     assert [r["index"] for r in res["layers"]] == [1]
     assert res["layers"][0]["samples_used"] == 300 and res["totals"]["layers"] == 1
@@ -194,7 +240,7 @@ def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monk
     from gamma.hydra_callbacks import PrepareTracking
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["experiment=prepared"], return_hydra_config=True)
+        cfg = compose("config", overrides=["tracking.experiment=prepared"], return_hydra_config=True)
     targets = [c["_target_"] for c in cfg.hydra.callbacks.values()]
     assert targets == ["gamma.hydra_callbacks.PrepareTracking"]
     uri = f"sqlite:///{tmp_path / 'fresh.db'}"
@@ -216,7 +262,7 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
     proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de",
                     "optimizer.optimizer=DifferentialEvolution",
                     "optimizer.options={popsize:-3},{popsize:30}", "budget=200", "layers=[2]",
-                    "experiment=failures", "hydra/launcher=joblib",
+                    "tracking.experiment=failures", "hydra/launcher=joblib",
                     f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
     jobs = {}
@@ -225,6 +271,12 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
         cfg = yaml.safe_load((f.parent / "config.yaml").read_text())
         jobs[r["optimizer"], cfg["optimizer"]["options"]["popsize"]] = r
     assert len(jobs) == 4
+    # job folders are named by the job's overrides (Hydra's override_dirname), not 0..3
+    folders = {f.parent.name for f in (tmp_path / "sweep").glob("*/results.json")}
+    assert {d for d in folders if "optimizer.name=nosuch" in d and "optimizer.options={popsize:-3}" in d} \
+        == {"budget=200,layers=[2],optimizer.name=nosuch,optimizer.optimizer=DifferentialEvolution,"
+            "optimizer.options={popsize:-3},optimizer=de,tracking.experiment=failures"}
+    assert len(folders) == 4 and all("layers=[2]" in d for d in folders)
     for popsize in (-3, 30):
         bad = jobs["nosuch", popsize]
         assert bad["status"] == "failed" and "unknown optimizer 'nosuch'; available:" in bad["error"]

@@ -1,0 +1,193 @@
+"""Experiment configs (conf/experiment/), their arms (conf/ablation/), the Optuna search
+(conf/hparams_search/) and what main returns, composed and run as a user does (real cost model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from gamma.labels import job_label
+from gamma.search import run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+OPERATORS = ("crossover", "mutation", "reorder", "growth", "aging")
+GAMMA_DEFAULTS = yaml.safe_load((ROOT / "conf" / "optimizer" / "gamma.yaml").read_text())
+
+
+def composed(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def label_of(cfg) -> str:
+    return job_label(OmegaConf.to_container(cfg.optimizer, resolve=True), GAMMA_DEFAULTS, [])
+
+
+def run_cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def sweep_jobs(sweep_dir: Path) -> dict[str, dict]:
+    """results.json of every job of a sweep, by job folder name."""
+    return {f.parent.name: json.loads(f.read_text()) for f in sweep_dir.glob("*/results.json")}
+
+
+def test_the_experiments():
+    assert EXPERIMENTS == ["ablation_operators", "ablation_popgen", "ablation_rates", "fig6"]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes(name):
+    cfg = composed([f"experiment={name}"])
+    assert cfg.tracking.experiment == name  # the MLflow experiment is the experiment's name
+    assert cfg.model.name == "resnet18" and cfg.budget == 10_000 and cfg.label is None
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    params = cfg.hydra.sweeper.params
+    assert params.seed == "0,1,2" and params.system == "s1,s2,s3"
+    if name == "fig6":
+        assert params.optimizer == "gamma,stdga,pso,cma,de,tbpsa,bo,random"
+        assert params.platform == "edge,cloud"
+    else:
+        assert cfg.optimizer.name == "gamma" and cfg.platform.name == "edge"
+    # --cfg job, as a user checks it
+    proc = run_cli([f"experiment={name}", "--cfg", "job", "-p", "tracking"])
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load(proc.stdout)["experiment"] == name
+
+
+def test_without_an_experiment_the_mlflow_experiment_is_gamma():
+    cfg = composed([])
+    assert cfg.tracking.experiment == "gamma" and "experiment" not in cfg
+
+
+def test_ablation_operator_arms_and_their_labels():
+    arms = composed(["experiment=ablation_operators"]).hydra.sweeper.params.ablation.split(",")
+    assert arms == ["full", *(f"{op}_off" for op in OPERATORS), "no_elites"]
+    labels = {}
+    for arm in arms:
+        cfg = composed(["experiment=ablation_operators", f"ablation={arm}"])
+        labels[arm] = label_of(cfg)
+        ops = OmegaConf.to_container(cfg.optimizer).get("operators", {})
+        for op in OPERATORS:
+            switched = ops.get(op, {}).get("enabled", True)
+            assert switched is (arm != f"{op}_off"), (arm, op)
+    assert labels == {"full": "gamma", "crossover_off": "gamma crossover=off",
+                      "mutation_off": "gamma mutation=off", "reorder_off": "gamma reorder=off",
+                      "growth_off": "gamma growth=off", "aging_off": "gamma aging=off",
+                      "no_elites": "gamma elite_ratio=0.0"}
+
+
+def test_ablation_rate_arms_are_half_and_one_and_a_half_times_the_default():
+    arms = composed(["experiment=ablation_rates"]).hydra.sweeper.params.ablation.split(",")
+    assert arms[0] == "full" and len(arms) == 11
+    seen = set()
+    for arm in arms[1:]:
+        op, _, level = arm.split("_")
+        cfg = composed(["experiment=ablation_rates", f"ablation={arm}"])
+        rate = cfg.optimizer.operators[op].rate
+        default = GAMMA_DEFAULTS.get(f"{op}_rate") or GAMMA_DEFAULTS["operators"][op]["rate"]
+        assert rate == pytest.approx(default * (0.5 if level == "low" else 1.5), abs=5e-4)
+        assert label_of(cfg) == f"gamma {op}.rate={rate}"
+        seen.add((op, level))
+    assert seen == {(op, level) for op in OPERATORS for level in ("low", "high")}
+
+
+def test_popgen_splits_the_same_budget():
+    cfg = composed(["experiment=ablation_popgen"])
+    pops = [int(p) for p in cfg.hydra.sweeper.params["optimizer.population"].split(",")]
+    assert [(p, cfg.budget // p) for p in pops] == \
+        [(20, 500), (50, 200), (100, 100), (200, 50), (500, 20), (1000, 10)]
+    assert all(p * (cfg.budget // p) == cfg.budget for p in pops)
+
+
+def test_a_tiny_popgen_sweep_command_line_values_win_over_the_grid(tmp_path):
+    """seed=0 and system=s2 on the command line replace the experiment's grids: 6 jobs, one per
+    population, in folders named by their overrides, each labelled by its population."""
+    proc = run_cli(["-m", "experiment=ablation_popgen", "seed=0", "system=s2", "layers=[2]",
+                    "budget=300", "tracking.enabled=false", "hydra/launcher=basic",
+                    f"hydra.sweep.dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr
+    jobs = sweep_jobs(tmp_path)
+    assert sorted(jobs) == sorted(f"budget=300,layers=[2],optimizer.population={p},seed=0,"
+                                  "system=s2,tracking.enabled=False"
+                                  for p in (20, 50, 100, 200, 500, 1000))
+    assert {r["label"] for r in jobs.values()} == \
+        {f"gamma population={p}" for p in (20, 50, 100, 500, 1000)} | {"gamma"}
+    assert {(r["seed"], r["system"], r["status"], r["budget"]) for r in jobs.values()} == \
+        {(0, "s2", "finished", 300)}
+    costs = {r["label"]: r["layers"][0]["best_cost"] for r in jobs.values()}
+    assert len(set(costs.values())) >= 2
+
+
+def test_a_tiny_operator_ablation_runs_seven_labelled_arms(tmp_path):
+    """Needs GAMMA's operator layout (optimizer.operators.<op>.enabled, parts helper)."""
+    proc = run_cli(["-m", "experiment=ablation_operators", "seed=0", "system=s2", "layers=[2]",
+                    "budget=400", "optimizer.population=50", "tracking.enabled=false",
+                    "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr
+    jobs = sweep_jobs(tmp_path)
+    assert len(jobs) == 7 and all(r["status"] == "finished" for r in jobs.values())
+    assert sorted(r["label"] for r in jobs.values()) == sorted(
+        ["gamma", "gamma elite_ratio=0.0", *(f"gamma {op}=off" for op in OPERATORS)])
+    assert all(name.startswith("ablation=") for name in jobs)
+    mappings = {json.dumps(r["layers"][0]["mapping"], sort_keys=True) for r in jobs.values()}
+    assert len(mappings) >= 2  # switching parts off changes the search
+
+
+def test_the_rate_search_is_optuna_over_the_five_rates():
+    cfg = composed(["hparams_search=gamma_rates"])
+    sweeper = cfg.hydra.sweeper
+    assert "optuna" in sweeper._target_.lower() and sweeper.direction == "minimize"
+    assert sorted(sweeper.params) == sorted(f"optimizer.operators.{op}.rate" for op in OPERATORS)
+    assert all(v == "interval(0.0, 1.0)" for v in sweeper.params.values())
+    assert sweeper.n_trials == 40 and cfg.tracking.experiment == "gamma_rates"
+
+
+def test_a_tiny_rate_search_finishes_trials(tmp_path):
+    """main returns each trial's total cost, which Optuna minimizes. Needs GAMMA's operator
+    layout (optimizer.operators.<op>.rate, parts helper)."""
+    proc = run_cli(["-m", "hparams_search=gamma_rates", "layers=[2]", "budget=400",
+                    "optimizer.population=50", "tracking.enabled=false", "hydra.sweeper.n_trials=4",
+                    "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr
+    jobs = sweep_jobs(tmp_path)
+    assert sorted(jobs) == [f"trial_{n}" for n in range(4)]
+    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    costs = [r["totals"]["latency_cycles"] for r in jobs.values()]
+    assert best["best_value"] == min(costs)
+    assert sorted(best["best_params"]) == sorted(f"optimizer.operators.{op}.rate" for op in OPERATORS)
+
+
+def test_run_job_returns_the_total_cost_or_inf(tmp_path):
+    """The objective main returns: the sum of the layers' best costs; inf when a layer has no
+    feasible mapping (ResNet-18's first layer does not fit the cloud platform's L1)."""
+    small = ["optimizer=random", "optimizer.batch=100", "budget=200", "tracking.enabled=false"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        ok = compose("config", overrides=[*small, "layers=[2,3,7]"])
+        bad = compose("config", overrides=[*small, "layers=[1,2]", "platform=cloud"])
+        energy = compose("config", overrides=[*small, "layers=[2,7]", "objective=energy"])
+    out = run_job(ok, tmp_path / "ok")
+    res = json.loads((tmp_path / "ok" / "results.json").read_text())
+    assert out.code == 0 and out.cost == res["totals"]["latency_cycles"]
+    assert out.cost == sum(r["best"]["runtime_cycles"] for r in res["layers"])  # 3 layers, 2 shapes
+    out = run_job(bad, tmp_path / "bad")
+    res = json.loads((tmp_path / "bad" / "results.json").read_text())
+    assert out.code == 0 and out.cost == math.inf and res["totals"]["infeasible_layers"] == [1]
+    out = run_job(energy, tmp_path / "energy")
+    res = json.loads((tmp_path / "energy" / "results.json").read_text())
+    assert out.cost == pytest.approx(res["totals"]["energy_nJ"])
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        unknown = compose("config", overrides=[*small, "optimizer.name=nope"])
+    out = run_job(unknown, tmp_path / "unknown")
+    assert out.code == 1 and out.cost == math.inf
