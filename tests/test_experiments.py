@@ -183,7 +183,7 @@ def test_run_job_returns_the_total_cost_or_inf(tmp_path):
     assert out.cost == sum(r["best"]["runtime_cycles"] for r in res["layers"])  # 3 layers, 2 shapes
     out = run_job(bad, tmp_path / "bad")
     res = json.loads((tmp_path / "bad" / "results.json").read_text())
-    assert out.code == 0 and out.cost == math.inf and res["totals"]["infeasible_layers"] == [1]
+    assert out.code == 0 and out.cost == math.inf and 1 in res["totals"]["infeasible_layers"]
     out = run_job(energy, tmp_path / "energy")
     res = json.loads((tmp_path / "energy" / "results.json").read_text())
     assert out.cost == pytest.approx(res["totals"]["energy_nJ"])

@@ -44,8 +44,9 @@ def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict]:
 
 
 def without_timings(results: dict) -> dict:
-    """results.json minus run-specific fields (timings, MLflow ids, tracking settings)."""
-    out = {k: v for k, v in results.items() if k not in TIMINGS | {"mlflow"}}
+    """results.json minus run-specific fields (timings, MLflow ids, tracking settings, and the
+    label, which run.py derives from the command line)."""
+    out = {k: v for k, v in results.items() if k not in TIMINGS | {"mlflow", "label"}}
     out["layers"] = [{k: v for k, v in r.items() if k not in TIMINGS} for r in results["layers"]]
     return out
 
@@ -172,6 +173,7 @@ def test_same_seed_same_results(cli_run, tmp_path):
     code2, b = run_inprocess(overrides, tmp_path / "b")
     assert code1 == code2 == 0 and a["mlflow"] is None
     assert without_timings(a) == without_timings(b) == without_timings(cli_res)
+    assert cli_res["label"] == "random batch=100" and a["label"] == "random"
     _, c = run_inprocess([*overrides, "seed=1"], tmp_path / "c")
     assert c["layers"][0]["mapping"] != a["layers"][0]["mapping"]
 
