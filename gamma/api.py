@@ -176,6 +176,7 @@ class Setup:
 
 
 def check_seed_budget(cfg: dict[str, Any]) -> None:
+    """``seed`` and ``budget`` (evaluations per unique layer) are non-negative integers."""
     for key in ("seed", "budget"):
         if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int) or cfg[key] < 0:
             raise GammaError(f"{key} must be a non-negative integer, got {cfg.get(key)!r}")
@@ -238,7 +239,7 @@ def search_layer(layer: Layer, hardware: Hardware | Choice = None, *, optimizer:
     keys = {k: v for k, v in (("budget", budget),) if v is not None}
     cfg = settings(platform=hardware, optimizer=optimizer, system=system, objective=objective,
                    overrides=overrides, **keys)
-    check_seed_budget({**cfg, "seed": 0})
+    check_seed_budget(cfg)
     hw = hardware if isinstance(hardware, Hardware) else Hardware.from_dict(cfg["platform"])
     if rng is None:
         rng = np.random.default_rng(cfg["seed"] if seed is None else seed)
