@@ -133,7 +133,7 @@ def test_a_tiny_popgen_sweep_command_line_values_win_over_the_grid(tmp_path):
 def test_a_tiny_operator_ablation_runs_seven_labelled_arms(tmp_path):
     """Needs GAMMA's operator layout (optimizer.operators.<op>.enabled, parts helper)."""
     proc = run_cli(["-m", "experiment=ablation_operators", "seed=0", "system=s2", "layers=[2]",
-                    "budget=400", "optimizer.population=50", "tracking.enabled=false",
+                    "budget=600", "tracking.enabled=false",
                     "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"])
     assert proc.returncode == 0, proc.stderr
     jobs = sweep_jobs(tmp_path)
