@@ -20,7 +20,8 @@ from gamma.mapspace import MapSpace
 from gamma.workload import Layer
 
 HERE = Path(__file__).resolve().parent
-PUBLIC = HERE.parents[1] / "shared" / "reference" / "maestro_public.jsonl"
+#: The public MAESTRO reference cases (see tests/data/README.md).
+PUBLIC = HERE / "data" / "maestro_public.jsonl.gz"
 #: Cases evaluated by our first, straightforward (recursive, scalar) transcription of the model
 #: doc, which matched every public MAESTRO case; they pin the optimized kernel's shortcuts
 #: (lazy NoC traffic, memoized inner levels) on 1- to 3-level mappings and small bandwidths.
