@@ -176,12 +176,15 @@ def build_operators(settings: dict[str, Any] | None) -> tuple[dict[str, Operator
     ``enabled`` plus its settings; a missing operator or setting takes the class default), and
     whether each is enabled. A switched-off operator is still built, so its settings are
     checked and kept, but the GA never applies it."""
+    if settings is not None and not isinstance(settings, dict):
+        raise SettingError("operators", settings, "must be a mapping of operator names to settings")
     settings = dict(settings or {})
     check_keys("operators", settings, list(OPERATORS))
     built: dict[str, Operator] = {}
     enabled: dict[str, bool] = {}
     for name, cls in OPERATORS.items():
-        given = settings.get(name) or {}
+        given = settings.get(name)
+        given = {} if given is None else given
         if not isinstance(given, dict):
             raise SettingError(f"operators.{name}", given, "must be a mapping of settings, e.g. "
                                f"optimizer.operators.{name}.enabled=false to switch it off")

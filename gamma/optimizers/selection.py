@@ -72,6 +72,9 @@ SELECTIONS: dict[str, type[Selection]] = {"truncation": Truncation}
 
 def build_selection(settings: dict[str, Any] | None) -> Selection:
     """The selection of ``optimizer.selection`` (``name`` plus its settings; default truncation)."""
+    if settings is not None and not isinstance(settings, dict):
+        raise SettingError("selection", settings, "must be a mapping, e.g. {name: truncation, "
+                           "elite_ratio: 0.05, parents_ratio: 0.4}")
     params = dict(settings or {})
     name = params.pop("name", "truncation")
     if name not in SELECTIONS:
