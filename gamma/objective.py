@@ -34,6 +34,9 @@ from gamma.mapspace import Genome, MapSpace
 #: Objectives (all minimized) and their units.
 METRICS = {"latency": "cycles", "energy": "nJ", "power": "mW", "edp": "nJ*cycles", "area": "um^2"}
 
+#: The best-so-far curve is recorded at about this many sample counts per layer (``grid_points``).
+CURVE_POINTS = 200
+
 #: Rejection reasons, as counted in ``Objective.rejections`` and results.json.
 R_COSTMODEL = "rejected by the cost model"
 R_RUNTIME = "runtime < 1"
@@ -41,6 +44,24 @@ R_L1 = "L1 over capacity"
 R_L2 = "L2 over capacity"
 R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
+
+
+def grid_step(budget: int) -> int:
+    """Samples between two points of the recording grid of a search of ``budget`` samples."""
+    return max(1, math.ceil(budget / CURVE_POINTS))
+
+
+def grid_points(budget: int, lo: int, hi: int) -> list[int]:
+    """The recording grid's sample counts ``s`` with ``lo < s <= hi``. The grid of a search of
+    ``budget`` samples is the first sample, every ``grid_step(budget)``-th sample and the last
+    (``budget``): at most ``CURVE_POINTS + 2`` points, the same for every optimizer."""
+    step = grid_step(budget)
+    pts = list(range((lo // step + 1) * step, min(hi, budget) + 1, step))
+    if lo < 1 <= hi and step > 1:
+        pts.insert(0, 1)
+    if lo < budget <= hi and (not pts or pts[-1] != budget):
+        pts.append(budget)
+    return pts
 
 
 class BudgetExceeded(GammaError):
@@ -73,6 +94,9 @@ class Objective:
     best: Best | None = None
     #: (evaluations used, best cost so far) after every batch.
     history: list[tuple[int, float]] = field(default_factory=list)
+    #: (samples, best cost after that many samples) at every point of the recording grid
+    #: reached (``grid_points``): per sample, not per batch, so every optimizer has the same steps.
+    curve: list[tuple[int, float]] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     feasible_count: int = 0
     costmodel_s: float = 0.0
@@ -118,6 +142,7 @@ class Objective:
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
         self.feasible_count += int(feasible.sum())
+        self._record_curve(cost)
         if feasible.any():
             i = int(np.lexsort((second, cost))[0])
             if self.best is None or (cost[i], second[i]) < (self.best.cost, self.best.second):
@@ -127,7 +152,24 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second
 
+    @property
+    def best_curve(self) -> list[tuple[int, float]]:
+        """``curve``, ending with the samples used if the search stopped off the grid (before
+        its budget)."""
+        if self.used and (not self.curve or self.curve[-1][0] != self.used):
+            return [*self.curve, (self.used, self.best_cost)]
+        return list(self.curve)
+
     # --- internals ----------------------------------------------------------------------------
+    def _record_curve(self, cost: np.ndarray) -> None:
+        """Add the grid points inside the batch just counted (``cost`` in evaluation order, the
+        best record not yet updated): the best so far after each point's sample."""
+        start = self.used - len(cost)
+        pts = grid_points(self.budget, start, self.used)
+        if pts:
+            run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
+            self.curve += [(s, float(run[s - start - 1])) for s in pts]
+
     def _feasible(self, res) -> np.ndarray:
         ok = res.valid.copy()
         self.rejections[R_COSTMODEL] += int(res.rejected.sum())
@@ -169,4 +211,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS"]
+__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS", "CURVE_POINTS", "grid_points"]
