@@ -183,7 +183,8 @@ def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, A
     latest value, i.e. a step metric's last step). ``results`` is the run's results.json only
     for runs that did not finish (for their error; None if they never logged one) and None for
     finished runs: :func:`run_results` reads it where needed. Summary runs (tag
-    ``gamma.summary``) are left out."""
+    ``gamma.summary``) and sweep parents (the ``mlflow.parentRunId`` of another run) are left
+    out."""
     import math
 
     import mlflow
@@ -194,21 +195,24 @@ def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, A
         raise GammaError(f"no MLflow experiment {experiment!r} at {tracking_uri(uri)}")
     mlflow.set_tracking_uri(tracking_uri(uri))
     df = mlflow.search_runs([exp.experiment_id], max_results=50_000, output_format="pandas")
-    out = []
-    for row in df.to_dict("records"):
-        def part(prefix: str) -> dict[str, Any]:
-            return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)
-                    and v is not None and not (isinstance(v, float) and math.isnan(v))}
+    rows = df.to_dict("records")
 
-        tags = part("tags.")
-        if tags.get("gamma.summary"):
+    def part(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+        return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)
+                and v is not None and not (isinstance(v, float) and math.isnan(v))}
+
+    parents = {row.get("tags.mlflow.parentRunId") for row in rows}
+    out = []
+    for row in rows:
+        tags = part(row, "tags.")
+        if tags.get("gamma.summary") or row["run_id"] in parents:
             continue
         start = row.get("start_time")
         results = None if row["status"] == "FINISHED" else run_results(row["run_id"], uri)
         out.append({"run_id": row["run_id"], "status": row["status"],
                     "start_time": int(start.timestamp() * 1000) if start == start and start is not None
                     else None,  # NaT != NaT
-                    "params": part("params."), "metrics": part("metrics."), "tags": tags,
+                    "params": part(row, "params."), "metrics": part(row, "metrics."), "tags": tags,
                     "results": results, "error": (results or {}).get("error")})
     return out
 

@@ -249,7 +249,7 @@ def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[di
                      "energy_nJ": median([t["energy"] for t in tot]),
                      "infeasible_layers": median([t["infeasible"] for t in tot]),
                      "cost_feasible_layers": median([t["cost_feasible"] for t in tot]),
-                     "_ctx": ctx, "_costs": cost})
+                     "_ctx": ctx})
     base = {r["_ctx"]: r for r in rows if r["label"] == baseline}
     for r in rows:
         b = base.get(r["_ctx"])
@@ -368,10 +368,13 @@ def bar_chart(ax: Any, names: list[str], medians: list[float], lows: list[float]
                     [h - m if math.isfinite(h) and math.isfinite(m) else 0.0
                      for m, h in zip(medians, highs)]])
     ax.bar(x, heights, yerr=err, capsize=4, color="C0", ecolor="black")
-    top = max([h for h, m in zip(highs, medians) if math.isfinite(h)] + heights + [1.0])
+    top = max([h for h in highs if math.isfinite(h)] + heights) or 1.0
     for i, (m, h) in enumerate(zip(medians, highs)):
-        text = "infeasible" if not math.isfinite(m) else (f"{m:,.0f}" if m >= 100 else f"{m:.3g}") + ("" if math.isfinite(h) else
-                                                                        "\n(max infeasible)")
+        if math.isfinite(m):
+            text = (f"{m:,.0f}" if m >= 100 else f"{m:.3g}") + ("" if math.isfinite(h) else
+                                                              "\n(max infeasible)")
+        else:
+            text = "infeasible"
         ax.annotate(text, (i, (m if math.isfinite(m) else 0.0) + 0.01 * top), ha="center",
                     va="bottom", fontsize=7)
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)

@@ -314,3 +314,38 @@ def test_best_so_far_per_sample_on_the_grid_whatever_the_batches():
     part.evaluate(genomes.take(np.arange(100)))
     assert part.best_curve[-1] == (100, float(costs[:100].min()))
     assert [s for s, _ in part.best_curve][:-1] == [1, *range(3, 100, 3)]
+
+
+def test_sweep_parent_is_not_a_job_and_holds_the_summary(tmp_path):
+    """A sweep's parent run (the mlflow.parentRunId of its jobs) is left out of the jobs; the
+    table comes from the jobs' metrics alone (no results.json logged here)."""
+    from mlflow.tracking import MlflowClient
+
+    from gamma import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = tracking.experiment_id(client, "par", uri)
+    parent = client.create_run(exp, run_name="sweep").info.run_id
+    for seed, cycles in ((0, 300.0), (1, 500.0), (2, 350.0)):
+        run = client.create_run(exp, run_name=f"gamma s{seed}", tags={
+            "mlflow.parentRunId": parent, "label": "gamma", "optimizer": "gamma", "system": "s2",
+            "platform": "edge", "model": "resnet18", "objective": "latency", "seed": str(seed)})
+        rid = run.info.run_id
+        for k, v in {"optimizer.name": "gamma", "seed": seed, "budget": 100, "layers": "[2, 6]"}.items():
+            client.log_param(rid, k, v)
+        for k, v in {"infeasible_layers": 0, "compute_bound_cycles": 200.0, "total_latency_cycles": cycles,
+                     "total_energy_nJ": 2 * cycles, "best_cost/layer_02": cycles - 100.0,
+                     "best_cost/layer_06": 100.0, "latency_cycles/layer_02": cycles - 100.0,
+                     "latency_cycles/layer_06": 100.0}.items():
+            client.log_metric(rid, k, v)
+        client.set_terminated(rid, "FINISHED")
+    runs = tracking.experiment_runs("par", uri)
+    assert len(runs) == 3 and parent not in {r["run_id"] for r in runs}
+    assert compare.sweep_parent(runs) == parent
+    out = tmp_path / "report"
+    assert compare.main(["--experiment", "par", "--out", str(out), "--uri", uri, "--no-plots"]) == 0
+    (row,) = read_csv(out / "table.csv")
+    assert (row["label"], row["seeds"], float(row["cost"]), float(row["cost_min"]), float(row["cost_max"])) \
+        == ("gamma", "3", 350.0, 300.0, 500.0)
+    assert float(row["ratio_to_bound"]) == 350.0 / 200.0 and float(row["energy_nJ"]) == 700.0
