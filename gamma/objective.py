@@ -34,7 +34,7 @@ from gamma.mapspace import Genome, MapSpace
 #: Objectives (all minimized) and their units.
 METRICS = {"latency": "cycles", "energy": "nJ", "power": "mW", "edp": "nJ*cycles", "area": "um^2"}
 
-#: The best-so-far curve is recorded at about this many sample counts per layer (``grid_points``).
+#: The best-so-far curve is recorded at most at this many sample counts per layer.
 CURVE_POINTS = 200
 
 #: Rejection reasons, as counted in ``Objective.rejections`` and results.json.
@@ -46,22 +46,16 @@ R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
 
 
-def grid_step(budget: int) -> int:
-    """Samples between two points of the recording grid of a search of ``budget`` samples."""
-    return max(1, math.ceil(budget / CURVE_POINTS))
-
-
-def grid_points(budget: int, lo: int, hi: int) -> list[int]:
-    """The recording grid's sample counts ``s`` with ``lo < s <= hi``. The grid of a search of
-    ``budget`` samples is the first sample, every ``grid_step(budget)``-th sample and the last
-    (``budget``): at most ``CURVE_POINTS + 2`` points, the same for every optimizer."""
-    step = grid_step(budget)
-    pts = list(range((lo // step + 1) * step, min(hi, budget) + 1, step))
-    if lo < 1 <= hi and step > 1:
-        pts.insert(0, 1)
-    if lo < budget <= hi and (not pts or pts[-1] != budget):
-        pts.append(budget)
-    return pts
+def recording_grid(budget: int) -> np.ndarray:
+    """The sample counts at which a search of ``budget`` samples records its best so far, the
+    same for every optimizer: every (budget/100)-th sample, rounded up (for the MLflow UI's
+    linear axis), and 100 log-spaced counts from the first sample to the last (for log-scale
+    plots); at most ``CURVE_POINTS`` counts, ascending, ending with ``budget``; every sample
+    when the budget is at most 100."""
+    half = CURVE_POINTS // 2
+    linear = np.ceil(np.arange(1, half + 1) * budget / half)
+    log = np.round(np.geomspace(1, budget, half))
+    return np.unique(np.concatenate([linear, log]).astype(np.int64))
 
 
 class BudgetExceeded(GammaError):
@@ -95,7 +89,8 @@ class Objective:
     #: (evaluations used, best cost so far) after every batch.
     history: list[tuple[int, float]] = field(default_factory=list)
     #: (samples, best cost after that many samples) at every point of the recording grid
-    #: reached (``grid_points``): per sample, not per batch, so every optimizer has the same steps.
+    #: reached (``recording_grid``): per sample, not per batch, so every optimizer has the same
+    #: steps.
     curve: list[tuple[int, float]] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     feasible_count: int = 0
@@ -109,6 +104,7 @@ class Objective:
             raise GammaError(f"budget must be at least 1 evaluation, got {self.budget}")
         self.true_macs = self.space.layer.macs
         self.compute_bound = math.ceil(self.true_macs / self.hw.num_pes)
+        self._grid = recording_grid(self.budget)
 
     @property
     def layer(self):
@@ -165,10 +161,10 @@ class Objective:
         """Add the grid points inside the batch just counted (``cost`` in evaluation order, the
         best record not yet updated): the best so far after each point's sample."""
         start = self.used - len(cost)
-        pts = grid_points(self.budget, start, self.used)
-        if pts:
+        pts = self._grid[(self._grid > start) & (self._grid <= self.used)]
+        if len(pts):
             run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
-            self.curve += [(s, float(run[s - start - 1])) for s in pts]
+            self.curve += [(int(s), float(run[s - start - 1])) for s in pts]
 
     def _feasible(self, res) -> np.ndarray:
         ok = res.valid.copy()
@@ -211,4 +207,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS", "CURVE_POINTS", "grid_points"]
+__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]

@@ -3,7 +3,7 @@
 Units: cycles (latency, compute bound), nJ (energy), elements (L1/L2 requirements), seconds
 (``wall_s``, ``costmodel_s``, ``search_s``), evaluations (``samples_used``, history x values).
 A layer's ``history`` is its best-so-far on one grid of sample counts shared by every optimizer
-at a given budget (:func:`gamma.objective.grid_points`).
+at a given budget (:func:`gamma.objective.recording_grid`).
 Non-finite numbers (no feasible mapping yet) are written as ``null``.
 """
 
@@ -35,8 +35,8 @@ def finite_or_none(x: float | int | None) -> float | int | None:
 
 def history_record(curve: list[tuple[int, float]]) -> list[list]:
     """[samples, best_cost] pairs of a best-so-far curve recorded on the objective's grid
-    (``Objective.best_curve``: the first sample, every budget/200-th and the last, the same
-    steps for every optimizer at one budget; at most ~200 points, so no thinning)."""
+    (``Objective.best_curve``: every budget/100-th sample and 100 log-spaced counts, the same
+    steps for every optimizer at one budget; at most 200 points, so no thinning)."""
     return [[int(s), finite_or_none(c)] for s, c in curve]
 
 

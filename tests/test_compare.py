@@ -108,12 +108,16 @@ def test_table_medians_and_ratios(sweep, capsys):
 
 def test_optimizers_record_best_so_far_on_one_grid(sweep):
     """gamma (population 200) and random (batches of 1,000) at budget 1,000: the same steps,
-    the first sample, every 5th and the last, and a best that never gets worse."""
+    from the first sample to the last, every 10th sample among them, at most 200; a best that
+    never gets worse."""
     _, _, jobs = sweep
-    grid = [1, *range(5, 1001, 5)]
+    steps = {tuple(s for s, _ in layer["history"]) for j in jobs for layer in j["layers"]}
+    assert {j["optimizer"] for j in jobs} == {"gamma", "random"} and len(steps) == 1
+    (grid,) = steps
+    assert grid[0] == 1 and grid[-1] == 1000 and len(grid) <= 200 and list(grid) == sorted(set(grid))
+    assert set(range(10, 1001, 10)) <= set(grid) and {2, 3, 4} <= set(grid)  # log-spaced start
     for j in jobs:
         for layer in j["layers"]:
-            assert [s for s, _ in layer["history"]] == grid, (j["optimizer"], layer["index"])
             best = [math.inf if c is None else c for _, c in layer["history"]]
             assert best == sorted(best, reverse=True) and best[-1] == layer["best_cost"]
 
@@ -293,59 +297,25 @@ def test_best_so_far_per_sample_on_the_grid_whatever_the_batches():
 
     hw = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
     space = MapSpace(Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3), hw.num_pes, 1, 2)
-    n = 450  # grid step ceil(450 / 200) = 3
+    n = 450
     genomes = space.random(n, np.random.default_rng(5))
     one = Objective(space, hw, n)
     costs = np.array([one.evaluate(genomes.take(np.array([i])))[0] for i in range(n)])
     assert np.isfinite(costs).sum() >= 5  # some feasible mappings, found at different samples
-    grid = [1, *range(3, n + 1, 3)]
+    grid = [s for s, _ in one.curve]
+    assert grid[0] == 1 and grid[-1] == n and len(grid) <= 200
+    assert {int(np.ceil(k * 4.5)) for k in range(1, 101)} <= set(grid)  # every budget/100-th
     want = [float(costs[:s].min()) for s in grid]
+    assert [c for _, c in one.curve] == want
     for sizes in ([n], [7, 60, 1, 133, 249], [2] * 225):
         obj = Objective(space, hw, n)
         start = 0
         for k in sizes:
             obj.evaluate(genomes.take(np.arange(start, start + k)))
             start += k
-        assert [s for s, _ in obj.curve] == grid
-        assert [c for _, c in obj.curve] == want
+        assert obj.curve == one.curve
         assert obj.best_cost == want[-1]
-    assert [c for _, c in one.curve] == want
     part = Objective(space, hw, n)  # a search that stops before its budget ends on its last sample
     part.evaluate(genomes.take(np.arange(100)))
     assert part.best_curve[-1] == (100, float(costs[:100].min()))
-    assert [s for s, _ in part.best_curve][:-1] == [1, *range(3, 100, 3)]
-
-
-def test_sweep_parent_is_not_a_job_and_holds_the_summary(tmp_path):
-    """A sweep's parent run (the mlflow.parentRunId of its jobs) is left out of the jobs; the
-    table comes from the jobs' metrics alone (no results.json logged here)."""
-    from mlflow.tracking import MlflowClient
-
-    from gamma import tracking
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    exp = tracking.experiment_id(client, "par", uri)
-    parent = client.create_run(exp, run_name="sweep").info.run_id
-    for seed, cycles in ((0, 300.0), (1, 500.0), (2, 350.0)):
-        run = client.create_run(exp, run_name=f"gamma s{seed}", tags={
-            "mlflow.parentRunId": parent, "label": "gamma", "optimizer": "gamma", "system": "s2",
-            "platform": "edge", "model": "resnet18", "objective": "latency", "seed": str(seed)})
-        rid = run.info.run_id
-        for k, v in {"optimizer.name": "gamma", "seed": seed, "budget": 100, "layers": "[2, 6]"}.items():
-            client.log_param(rid, k, v)
-        for k, v in {"infeasible_layers": 0, "compute_bound_cycles": 200.0, "total_latency_cycles": cycles,
-                     "total_energy_nJ": 2 * cycles, "best_cost/layer_02": cycles - 100.0,
-                     "best_cost/layer_06": 100.0, "latency_cycles/layer_02": cycles - 100.0,
-                     "latency_cycles/layer_06": 100.0}.items():
-            client.log_metric(rid, k, v)
-        client.set_terminated(rid, "FINISHED")
-    runs = tracking.experiment_runs("par", uri)
-    assert len(runs) == 3 and parent not in {r["run_id"] for r in runs}
-    assert compare.sweep_parent(runs) == parent
-    out = tmp_path / "report"
-    assert compare.main(["--experiment", "par", "--out", str(out), "--uri", uri, "--no-plots"]) == 0
-    (row,) = read_csv(out / "table.csv")
-    assert (row["label"], row["seeds"], float(row["cost"]), float(row["cost_min"]), float(row["cost_max"])) \
-        == ("gamma", "3", 350.0, 300.0, 500.0)
-    assert float(row["ratio_to_bound"]) == 350.0 / 200.0 and float(row["energy_nJ"]) == 700.0
+    assert [s for s, _ in part.best_curve][:-1] == [s for s in grid if s < 100]
