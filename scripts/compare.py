@@ -340,7 +340,7 @@ def write_ablation(rows: list[dict[str, Any]], baseline: str, out: Path) -> list
     abl = ablation_rows(rows, baseline)
     write_csv(out / "ablation.csv", abl, ABLATION_COLUMNS)
     lines = [f"Ablation: each arm's median end-to-end cost over the median of arm {baseline!r}; "
-             f"spread = the arm's min and max over seeds, each over {baseline!r}'s median.", ""]
+             "spread = the arm's min and max over seeds, each over the baseline's median.", ""]
     for ctx in dict.fromkeys(r["_ctx"] for r in abl):
         mine = [r for r in abl if r["_ctx"] == ctx]
         where = ", ".join(f"{c} {mine[0][c]}" for c in CONTEXT)
