@@ -29,7 +29,8 @@ OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
 
 
 def register_baselines() -> None:
-    """Import the ``baselines`` package, which registers more optimizers. Done inside the job:
+    """Import the ``baselines`` package, which registers more optimizers by name only (cheap:
+    nevergrad and scikit-optimize are imported when a baseline is chosen). Done inside the job:
     a launcher's worker process (joblib) runs ``main`` without this module's top level."""
     try:
         import baselines  # noqa: F401

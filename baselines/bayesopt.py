@@ -3,7 +3,7 @@
 skopt's own ``Optimizer.ask(n_points=k)`` proposes a batch by the constant-liar strategy: it
 copies the optimizer (one refit on the whole history) and refits once per proposed point, i.e.
 about one surrogate fit per sample; a Gaussian process is cubic in the history on top of that.
-Neither finishes 10,000 samples in bounded time (see ../shared/docs/dependencies.md). This
+Neither finishes 10,000 samples in bounded time (see docs/dependencies.md). This
 baseline keeps skopt's model and acquisition and changes how a batch is chosen:
 
 1. ``initial`` uniform random points of the codec's box (skopt's random initial design);
@@ -38,7 +38,8 @@ from skopt.utils import cook_estimator
 
 from baselines.codec import Codec
 from gamma.objective import Objective
-from gamma.optimizers.base import Optimizer, ProgressCallback, register
+from gamma.optimizers.base import Optimizer, ProgressCallback
+from gamma.optimizers.settings import SettingError, check_choice, check_int, check_real
 
 
 class OnePassForest:
@@ -80,7 +81,6 @@ def surrogate_targets(cost: np.ndarray) -> np.ndarray:
     return y
 
 
-@register("bo")
 class BayesOpt(Optimizer):
     """Batched BO with a skopt tree surrogate and expected improvement (see the module doc)."""
 
@@ -89,15 +89,16 @@ class BayesOpt(Optimizer):
     def __init__(self, batch: int = 500, initial: int = 200, surrogate: str = "ET",
                  history: int = 1000, candidates: int = 10000, local_fraction: float = 0.5,
                  local_scale: float = 0.1, xi: float = 0.01) -> None:
-        if surrogate not in ("ET", "RF"):
-            raise ValueError("surrogate must be 'ET' or 'RF' (a GP cannot take 10,000 samples)")
-        if min(batch, initial, history, candidates) < 1 or candidates < batch:
-            raise ValueError("batch, initial, history and candidates must be >= 1, candidates >= batch")
-        if not 0.0 <= local_fraction <= 1.0 or local_scale <= 0.0:
-            raise ValueError("local_fraction must be in [0, 1] and local_scale > 0")
-        self.batch, self.initial, self.surrogate = batch, initial, surrogate
-        self.history, self.candidates = history, candidates
-        self.local_fraction, self.local_scale, self.xi = local_fraction, local_scale, xi
+        self.surrogate = check_choice("surrogate", surrogate, ("ET", "RF"))  # a GP cannot take 10,000 samples
+        self.batch = check_int("batch", batch, 1)
+        self.initial = check_int("initial", initial, 1)
+        self.history = check_int("history", history, 1)
+        self.candidates = check_int("candidates", candidates, 1)
+        if self.candidates < self.batch:
+            raise SettingError("candidates", candidates, f"must be at least optimizer.batch ({batch})")
+        self.local_fraction = check_real("local_fraction", local_fraction, 0.0, 1.0)
+        self.local_scale = check_real("local_scale", local_scale, 0.0, low_open=True)
+        self.xi = check_real("xi", xi, 0.0)
 
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:

@@ -25,7 +25,7 @@ so d = 6 + 7 (L - 1) (+ 1): S1 13, S2 14, S3 21. A coordinate ``u`` picks item
   its coordinate;
 * depth: min_levels .. max_levels.
 
-R and S tiles are always full (no coordinate). :func:`~gamma.optimizers.operators.repair` runs at
+R and S tiles are always full (no coordinate). :meth:`~gamma.mapspace.MapSpace.repair` runs at
 the end; it changes nothing on a decoded genome (the tests check this), it only guarantees that
 the codec and GAMMA share one definition of the map space.
 
@@ -46,7 +46,6 @@ import itertools
 import numpy as np
 
 from gamma.mapspace import G_R, G_S, Genome, MapSpace
-from gamma.optimizers.operators import repair
 
 #: The 720 loop orders (genome dim indices, outermost first), lexicographic.
 ORDERS = np.array(list(itertools.permutations(range(6))), np.int64)
@@ -100,15 +99,12 @@ class Codec:
                 tile[:, 0, :4] = 1 + pick(u, sp.dims[TILE_DIMS])
             else:
                 parent = tile[:, l - 1, :4]
-                if sp.inner_tiles == "divisors":
-                    tile[:, l, :4] = sp._divs[parent, pick(u, sp._ndiv[parent])]
-                else:
-                    tile[:, l, :4] = 1 + pick(u, parent)
+                tile[:, l, :4] = sp.inner_tile(parent, pick(u, sp.inner_tile_count(parent)))
             tile[:, l, G_R], tile[:, l, G_S] = sp.dims[G_R], sp.dims[G_S]
             if l > 0:
                 bound = sp.cluster_bound(g, idx, l)
                 fixed = sp.fixed_inner_cluster is not None and l == 1
                 cluster[:, l] = bound if fixed else 1 + pick(c[:, 6], bound)
         sp.clear_unused(g)
-        repair(g, sp)
+        sp.repair(g)
         return g

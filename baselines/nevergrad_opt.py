@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 from typing import Any
 
 import nevergrad as ng
@@ -47,7 +48,8 @@ from nevergrad.optimization.base import ConfiguredOptimizer
 from baselines.codec import Codec
 from baselines.loss import to_loss
 from gamma.objective import Objective
-from gamma.optimizers.base import Optimizer, ProgressCallback, register
+from gamma.optimizers.base import Optimizer, ProgressCallback
+from gamma.optimizers.settings import SettingError, check_int
 
 
 class CachedCMA(optimizerlib._CMA):
@@ -80,21 +82,34 @@ class NevergradOptimizer(Optimizer):
     name = "nevergrad"
 
     def __init__(self, optimizer: str, batch: int, options: dict[str, Any] | None = None) -> None:
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        entry = ng.optimizers.registry.get(optimizer)
-        family = getattr(ng.families, optimizer, None)
-        if options is None and entry is not None:
-            self.factory = entry
-        elif options is not None and family is not None:
-            self.factory = family(**dict(options))
-        elif options is not None and isinstance(entry, type):  # an optimizer class, e.g. cGA
-            self.factory = functools.partial(entry, **dict(options))
-        else:
-            raise ValueError(f"nevergrad has no optimizer {optimizer!r}" if options is None else
-                             f"nevergrad's {optimizer!r} takes no options (not a family nor a class)")
-        self.factory = with_cached_cma(self.factory)
-        self.optimizer, self.batch, self.options = optimizer, batch, options
+        self.batch = check_int("batch", batch, 1)
+        self.factory = with_cached_cma(self.make_factory(optimizer, options))
+        self.optimizer, self.options = optimizer, options
+
+    @staticmethod
+    def make_factory(optimizer: str, options: dict[str, Any] | None) -> Any:
+        """Nevergrad's factory for ``optimizer`` with ``options``, checked against nevergrad's
+        registry and families (a bad name or option raises :class:`SettingError`)."""
+        if options is not None and not isinstance(options, dict):
+            raise SettingError("options", options, "must be a mapping of keyword arguments or null")
+        entry = ng.optimizers.registry.get(optimizer) if isinstance(optimizer, str) else None
+        family = getattr(ng.families, optimizer, None) if isinstance(optimizer, str) else None
+        if entry is None and (options is None or family is None):
+            raise SettingError("optimizer", optimizer, "nevergrad has no optimizer of that name "
+                               "(see nevergrad.optimizers.registry)" + (
+                                   "" if options is None else " nor a family of that name"))
+        if options is None:
+            return entry
+        try:
+            if family is not None:
+                return family(**dict(options))
+            if isinstance(entry, type):  # an optimizer class, e.g. cGA
+                inspect.signature(entry).bind_partial(parametrization=None, **dict(options))
+                return functools.partial(entry, **dict(options))
+        except TypeError as e:
+            raise SettingError("options", options, f"not accepted by nevergrad's {optimizer}: {e}") from None
+        raise SettingError("options", options, f"nevergrad's {optimizer!r} takes no options "
+                           f"(not a family nor a class)")
 
     def build(self, dim: int, budget: int, seed: int) -> Any:
         """The nevergrad optimizer over [0, 1]^dim, its random state seeded with ``seed``."""
@@ -119,7 +134,6 @@ class NevergradOptimizer(Optimizer):
                 on_progress(objective.used, objective.best_cost)
 
 
-@register("stdga")
 class StdGA(NevergradOptimizer):
     """A standard GA baseline: nevergrad's ``RecombiningGA`` (``optimizer="cGA"`` gives the
     paper's compact GA; see conf/optimizer/stdga.yaml for why it is not the default)."""
@@ -131,7 +145,6 @@ class StdGA(NevergradOptimizer):
         super().__init__(optimizer, batch, options)
 
 
-@register("pso")
 class PSO(NevergradOptimizer):
     """Particle swarm: nevergrad's ``RealSpacePSO`` (population max(40, batch))."""
 
@@ -142,7 +155,6 @@ class PSO(NevergradOptimizer):
         super().__init__(optimizer, batch, options)
 
 
-@register("cma")
 class CMA(NevergradOptimizer):
     """CMA-ES: ``ParametrizedCMA(scale=3, random_init=True)`` (population max(batch, 4 + 3 ln d))."""
 
@@ -155,7 +167,6 @@ class CMA(NevergradOptimizer):
         super().__init__(optimizer, batch, options)
 
 
-@register("de")
 class DE(NevergradOptimizer):
     """Differential evolution: nevergrad's ``DE`` (population max(30, batch))."""
 
@@ -165,7 +176,6 @@ class DE(NevergradOptimizer):
         super().__init__(optimizer, batch, options)
 
 
-@register("tbpsa")
 class TBPSA(NevergradOptimizer):
     """Test-based population-size adaptation: nevergrad's ``NaiveTBPSA`` (population 4 d)."""
 

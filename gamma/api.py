@@ -46,7 +46,7 @@ class LayerResult:
     cost: float  # best cost in the objective's unit (e.g. cycles); inf if nothing feasible
     mapping: Mapping | None  # None if no sampled mapping was feasible
     outputs: dict[str, float] | None  # the cost model's outputs for ``mapping``
-    history: list[tuple[int, float]]  # (evaluations used, best cost so far) after every batch
+    history: list[tuple[int, float]]  # (samples, best cost so far) on the objective's recording grid
     summary: dict[str, Any]  # Objective.summary(): samples used, rejections, compute bound, ...
     search_s: float  # wall seconds of the search, cost model included
 
@@ -59,7 +59,7 @@ class LayerResult:
         best = objective.best
         return cls(objective.layer, best.cost if best else math.inf,
                    best.mapping if best else None, best.outputs if best else None,
-                   list(objective.history), objective.summary(), search_s)
+                   objective.best_curve, objective.summary(), search_s)
 
 
 @dataclass

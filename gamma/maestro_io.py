@@ -1,6 +1,6 @@
 """Read and write MAESTRO mapping files (layers plus their ``Dataflow`` blocks).
 
-The syntax is MAESTRO's (docs/maestro-model.md, section 1.2)::
+The syntax is MAESTRO's (docs/cost-model.md, section 1.2)::
 
     Constant T 4;                       // optional, usable as a size anywhere after it
     Network N0 {

@@ -14,7 +14,9 @@ of the search (see ``docs/undercounts.md``); ``inner_tiles="any"`` restores the 
 uniform draw in [1, parent tile]. Depthwise layers have no K (its tile is 1 and decoding omits it).
 
 A population of ``n`` genomes is a :class:`Genome` whose arrays have a leading axis ``n``.
-Decoding to the cost model's packed format is vectorized.
+The map space owns these invariants: it samples genomes that keep them (:meth:`MapSpace.random`)
+and restores them after a variation (:meth:`MapSpace.repair`, used by GAMMA and by the baselines'
+codec alike). Decoding to the cost model's packed format is vectorized.
 """
 
 from __future__ import annotations
@@ -127,14 +129,22 @@ class MapSpace:
     def depthwise(self) -> bool:
         return self.layer.type == "DSCONV"
 
+    def inner_tile_count(self, parent: np.ndarray) -> np.ndarray:
+        """How many tiles an inner level may take below ``parent`` (elementwise): the divisors
+        of the parent tile, or every value 1..parent (``inner_tiles="any"``)."""
+        parent = np.asarray(parent, np.int64)
+        return self._ndiv[parent] if self.inner_tiles == "divisors" else parent.copy()
+
+    def inner_tile(self, parent: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The ``k``-th (0-based, ascending) tile allowed below ``parent``, elementwise
+        (``0 <= k < inner_tile_count(parent)``)."""
+        parent = np.asarray(parent, np.int64)
+        return self._divs[parent, k] if self.inner_tiles == "divisors" else 1 + np.asarray(k, np.int64)
+
     def random_tiles(self, rng: np.random.Generator, parent: np.ndarray) -> np.ndarray:
         """Tiles below ``parent`` (same shape): a divisor of it, or uniform in [1, parent]."""
-        if self.inner_tiles == "divisors":
-            nd = self._ndiv[parent]
-            pick = (rng.random(parent.shape) * nd).astype(np.int64)
-            t = self._divs[parent, pick]
-        else:
-            t = 1 + (rng.random(parent.shape) * parent).astype(np.int64)
+        pick = (rng.random(parent.shape) * self.inner_tile_count(parent)).astype(np.int64)
+        t = self.inner_tile(parent, pick)
         t[..., G_R] = parent[..., G_R]
         t[..., G_S] = parent[..., G_S]
         return t
@@ -186,6 +196,42 @@ class MapSpace:
         g.cluster[unused] = 0
         g.order[unused] = np.arange(6)
         g.tile[unused] = 1
+
+    # --- repair -------------------------------------------------------------------------------
+    def repair(self, pop: Genome) -> None:
+        """Restore the map space's invariants in place, after crossover and mutation: top tiles in
+        [1, dim], every inner tile at most (by default: a divisor of) the tile above, R and S
+        full, cluster sizes in [1, their bound] (S1: the fixed cluster), unused levels cleared.
+        Changes nothing on a genome that already keeps them. The reference code skipped this
+        (its bug 4, see ``gamma/optimizers/gamma.py``), which is how it reached MAESTRO's
+        undercounts."""
+        n, L = pop.par.shape
+        pop.tile[:, 0, :] = np.clip(pop.tile[:, 0, :], 1, self.dims)
+        idx = np.arange(n)
+        for l in range(1, L):
+            used = pop.nlev > l
+            parent = pop.tile[:, l - 1, :]
+            t = np.minimum(pop.tile[:, l, :], parent)
+            if self.inner_tiles == "divisors":
+                t = self.largest_divisor_at_most(parent, t)
+            pop.tile[:, l, :] = np.where(used[:, None], t, 1)
+            if used.any():
+                i = idx[used]
+                bound = self.cluster_bound(pop, i, l)
+                c = pop.cluster[i, l]
+                fixed = self.fixed_inner_cluster is not None and l == 1
+                pop.cluster[i, l] = bound if fixed else np.clip(c, 1, bound)
+        pop.tile[:, :, G_R] = self.dims[G_R]
+        pop.tile[:, :, G_S] = self.dims[G_S]
+        self.clear_unused(pop)
+
+    def largest_divisor_at_most(self, parent: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Elementwise the largest divisor of ``parent`` that is <= ``t`` (both >= 1, parent at
+        most the layer's largest dim)."""
+        divs, ndiv = self._divs[parent], self._ndiv[parent]
+        ok = (divs <= t[..., None]) & (np.arange(divs.shape[-1]) < ndiv[..., None])
+        k = ok.sum(axis=-1) - 1
+        return np.take_along_axis(divs, k[..., None], axis=-1)[..., 0]
 
     # --- decoding -----------------------------------------------------------------------------
     def decode(self, g: Genome) -> PackedMappings:

@@ -34,6 +34,9 @@ from gamma.mapspace import Genome, MapSpace
 #: Objectives (all minimized) and their units.
 METRICS = {"latency": "cycles", "energy": "nJ", "power": "mW", "edp": "nJ*cycles", "area": "um^2"}
 
+#: The best-so-far curve is recorded at most at this many sample counts per layer.
+CURVE_POINTS = 200
+
 #: Rejection reasons, as counted in ``Objective.rejections`` and results.json.
 R_COSTMODEL = "rejected by the cost model"
 R_RUNTIME = "runtime < 1"
@@ -41,6 +44,18 @@ R_L1 = "L1 over capacity"
 R_L2 = "L2 over capacity"
 R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
+
+
+def recording_grid(budget: int) -> np.ndarray:
+    """The sample counts at which a search of ``budget`` samples records its best so far, the
+    same for every optimizer: every (budget/100)-th sample, rounded up (for the MLflow UI's
+    linear axis), and 100 log-spaced counts from the first sample to the last (for log-scale
+    plots); at most ``CURVE_POINTS`` counts, ascending, ending with ``budget``; every sample
+    when the budget is at most 100."""
+    half = CURVE_POINTS // 2
+    linear = np.ceil(np.arange(1, half + 1) * budget / half)
+    log = np.round(np.geomspace(1, budget, half))
+    return np.unique(np.concatenate([linear, log]).astype(np.int64))
 
 
 class BudgetExceeded(GammaError):
@@ -73,6 +88,10 @@ class Objective:
     best: Best | None = None
     #: (evaluations used, best cost so far) after every batch.
     history: list[tuple[int, float]] = field(default_factory=list)
+    #: (samples, best cost after that many samples) at every point of the recording grid
+    #: reached (``recording_grid``): per sample, not per batch, so every optimizer has the same
+    #: steps.
+    curve: list[tuple[int, float]] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     feasible_count: int = 0
     costmodel_s: float = 0.0
@@ -85,6 +104,7 @@ class Objective:
             raise GammaError(f"budget must be at least 1 evaluation, got {self.budget}")
         self.true_macs = self.space.layer.macs
         self.compute_bound = math.ceil(self.true_macs / self.hw.num_pes)
+        self._grid = recording_grid(self.budget)
 
     @property
     def layer(self):
@@ -118,6 +138,7 @@ class Objective:
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
         self.feasible_count += int(feasible.sum())
+        self._record_curve(cost)
         if feasible.any():
             i = int(np.lexsort((second, cost))[0])
             if self.best is None or (cost[i], second[i]) < (self.best.cost, self.best.second):
@@ -127,7 +148,24 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second
 
+    @property
+    def best_curve(self) -> list[tuple[int, float]]:
+        """``curve``, ending with the samples used if the search stopped off the grid (before
+        its budget)."""
+        if self.used and (not self.curve or self.curve[-1][0] != self.used):
+            return [*self.curve, (self.used, self.best_cost)]
+        return list(self.curve)
+
     # --- internals ----------------------------------------------------------------------------
+    def _record_curve(self, cost: np.ndarray) -> None:
+        """Add the grid points inside the batch just counted (``cost`` in evaluation order, the
+        best record not yet updated): the best so far after each point's sample."""
+        start = self.used - len(cost)
+        pts = self._grid[(self._grid > start) & (self._grid <= self.used)]
+        if len(pts):
+            run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
+            self.curve += [(int(s), float(run[s - start - 1])) for s in pts]
+
     def _feasible(self, res) -> np.ndarray:
         ok = res.valid.copy()
         self.rejections[R_COSTMODEL] += int(res.rejected.sum())
@@ -169,4 +207,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS"]
+__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]

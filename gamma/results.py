@@ -2,6 +2,8 @@
 
 Units: cycles (latency, compute bound), nJ (energy), elements (L1/L2 requirements), seconds
 (``wall_s``, ``costmodel_s``, ``search_s``), evaluations (``samples_used``, history x values).
+A layer's ``history`` is its best-so-far on one grid of sample counts shared by every optimizer
+at a given budget (:func:`gamma.objective.recording_grid`).
 Non-finite numbers (no feasible mapping yet) are written as ``null``.
 """
 
@@ -20,9 +22,6 @@ from gamma.mapping import Mapping
 from gamma.objective import Objective
 from gamma.workload import Layer
 
-#: At most about this many [samples, best_cost] points per layer history.
-HISTORY_POINTS = 200
-
 
 def finite_or_none(x: float | int | None) -> float | int | None:
     """``x`` as a JSON-safe number: ``None`` for None, NaN and +/-inf."""
@@ -34,15 +33,11 @@ def finite_or_none(x: float | int | None) -> float | int | None:
     return x if math.isfinite(x) else None
 
 
-def thin_history(history: list[tuple[int, float]], max_points: int = HISTORY_POINTS) -> list[list]:
-    """[samples, best_cost] pairs: the first, the last and every improvement, evenly subsampled
-    to at most ``max_points`` (first and last always kept)."""
-    keep = [i for i, (_, c) in enumerate(history)
-            if i in (0, len(history) - 1) or c != history[i - 1][1]]
-    if len(keep) > max_points:
-        step = (len(keep) - 1) / (max_points - 1)
-        keep = sorted({keep[round(j * step)] for j in range(max_points)})
-    return [[int(history[i][0]), finite_or_none(history[i][1])] for i in keep]
+def history_record(curve: list[tuple[int, float]]) -> list[list]:
+    """[samples, best_cost] pairs of a best-so-far curve recorded on the objective's grid
+    (``Objective.best_curve``: every budget/100-th sample and 100 log-spaced counts, the same
+    steps for every optimizer at one budget; at most 200 points, so no thinning)."""
+    return [[int(s), finite_or_none(c)] for s, c in curve]
 
 
 @dataclass
@@ -55,7 +50,7 @@ class UniqueResult:
     best_cost: float | None  # in the objective's metric units
     outputs: dict[str, float] | None  # cost-model outputs of the best mapping
     mapping: Mapping | None
-    history: list[list]  # thinned [samples, best_cost]
+    history: list[list]  # [samples, best_cost] on the objective's recording grid
     search_s: float  # wall seconds in optimizer.optimize (cost model included)
 
     @classmethod
@@ -63,7 +58,7 @@ class UniqueResult:
         best = obj.best
         return cls(unique_index, obj.layer, obj.summary(), best.cost if best else None,
                    best.outputs if best else None, best.mapping if best else None,
-                   thin_history(obj.history), search_s)
+                   history_record(obj.best_curve), search_s)
 
     @property
     def feasible(self) -> bool:

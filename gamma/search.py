@@ -49,7 +49,7 @@ def say(text: str, error: bool = False) -> None:
 def unique_result(u: int, res: LayerResult) -> R.UniqueResult:
     """What results.json records of unique layer ``u``'s search."""
     return R.UniqueResult(u, res.layer, res.summary, res.cost if res.feasible else None,
-                          res.outputs, res.mapping, R.thin_history(res.history), res.search_s)
+                          res.outputs, res.mapping, R.history_record(res.history), res.search_s)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One-off generator of conf/model/*.yaml from GAMMA's CNN layer tables (dev tool, not used at run time).
 
 Usage: python scripts/make_model_configs.py [CSV_DIR] [OUT_DIR]
-(defaults: ../shared/reference/models beside the project root, and conf/model).
+(defaults: tests/data/models, the reference code's tables, and conf/model).
 
 The layer sizes come from the tables; the strides and the header notes are ours, written from
 the torchvision architectures (see STRIDES). The YAML files are the project's own definitions:
@@ -93,5 +93,5 @@ def main(csv_dir: Path, out_dir: Path) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(Path(args[0]) if args else ROOT.parent / "shared" / "reference" / "models",
+    main(Path(args[0]) if args else ROOT / "tests" / "data" / "models",
          Path(args[1]) if len(args) > 1 else ROOT / "conf" / "model")

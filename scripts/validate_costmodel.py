@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Check our cost model against MAESTRO reference cases.
 
-Usage: python scripts/validate_costmodel.py CASES.jsonl [--predictions OUT.jsonl] [--show N]
+Usage: python scripts/validate_costmodel.py [CASES.jsonl] [--predictions OUT.jsonl] [--show N]
+(default: the public MAESTRO cases, tests/data/maestro_public.jsonl.gz)
 
 Predicts every case from its id, layer, hw and mapping only; prints the agreement table where
 the file holds MAESTRO's outputs, and with --predictions writes one JSON object per case.
@@ -13,14 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from gamma.costmodel.reference_cases import agreement, format_table, predict, read_cases
 from gamma.errors import GammaError
 
+PUBLIC_CASES = Path(__file__).resolve().parents[1] / "tests" / "data" / "maestro_public.jsonl.gz"
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("cases", help="JSONL file of cases (schema of maestro_public.jsonl)")
+    ap.add_argument("cases", nargs="?", default=str(PUBLIC_CASES),
+                    help="JSONL file of cases, .gz too (schema: tests/data/README.md)")
     ap.add_argument("--predictions", help="write our predictions here, one JSON object per line")
     ap.add_argument("--show", type=int, default=5, help="mismatches to list per output (default 5)")
     args = ap.parse_args(argv)

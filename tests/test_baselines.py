@@ -19,12 +19,14 @@ from baselines.bayesopt import OnePassForest, surrogate_targets
 from baselines.codec import ORDERS, Codec
 from baselines.loss import PENALTY, to_loss
 from baselines.nevergrad_opt import CachedCMA, with_cached_cma
+from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapspace import G_R, G_S, Genome, MapSpace
+from gamma.mapspace import Genome, MapSpace
 from gamma.objective import Objective
 from gamma.optimizers import make_optimizer
-from gamma.optimizers.operators import repair
+from gamma.optimizers.settings import SettingError
 from gamma.workload import Layer
+from test_optimizers import check_invariants  # tests/ is on sys.path under pytest
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
 RESNET_L2 = Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3)
@@ -52,31 +54,6 @@ def points(dim: int, n: int = 3000) -> np.ndarray:
     return x
 
 
-def check_invariants(g: Genome, sp: MapSpace) -> None:
-    """The invariants that ``repair`` restores, checked directly."""
-    n, L = g.par.shape
-    assert ((sp.min_levels <= g.nlev) & (g.nlev <= sp.max_levels)).all()
-    assert np.isin(g.par[:, 0], sp.par_choices).all()
-    assert (np.sort(g.order, axis=2) == np.arange(6)).all()
-    assert ((1 <= g.tile[:, 0]) & (g.tile[:, 0] <= sp.dims)).all()
-    used = np.arange(L)[None, :] < g.nlev[:, None]
-    assert (g.tile[used][:, [G_R, G_S]] == sp.dims[[G_R, G_S]]).all()  # R and S full
-    for l in range(1, L):
-        i = np.flatnonzero(g.nlev > l)
-        child, parent = g.tile[i, l], g.tile[i, l - 1]
-        assert ((1 <= child) & (child <= parent)).all()
-        if sp.inner_tiles == "divisors":
-            assert (parent % child == 0).all()
-        assert np.isin(g.par[i, l], sp.par_choices).all()
-        bound = sp.cluster_bound(g, i, np.full(len(i), l))
-        assert ((1 <= g.cluster[i, l]) & (g.cluster[i, l] <= bound)).all()
-        if sp.fixed_inner_cluster is not None and l == 1:
-            assert (g.cluster[i, l] == sp.fixed_inner_cluster).all()
-        unused = np.flatnonzero(g.nlev <= l)
-        assert (g.cluster[unused, l] == 0).all() and (g.tile[unused, l] == 1).all()
-    assert (g.cluster[:, 0] == 0).all()
-
-
 # --- the codec -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", list(SPACES))
 def test_codec_decodes_every_point_into_the_map_space(key: str) -> None:
@@ -85,7 +62,7 @@ def test_codec_decodes_every_point_into_the_map_space(key: str) -> None:
     g = codec.decode(points(codec.dim))
     check_invariants(g, sp)
     repaired = copy.deepcopy(g)
-    repair(repaired, sp)  # repair changes nothing on a decoded genome
+    sp.repair(repaired)  # repair changes nothing on a decoded genome
     for f in ("nlev", "par", "order", "tile", "cluster"):
         np.testing.assert_array_equal(getattr(repaired, f), getattr(g, f))
     again = codec.decode(points(codec.dim))  # deterministic
@@ -183,12 +160,29 @@ def test_library_failures_propagate(name: str, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_bad_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="no optimizer 'NoSuchOpt'"):
+    """Constructors check their settings against nevergrad's registry and families and skopt's
+    surrogates; each error names the setting (``optimizer.<field>``)."""
+    with pytest.raises(SettingError, match="optimizer.optimizer = 'NoSuchOpt': nevergrad has no optimizer"):
         make_optimizer("de", optimizer="NoSuchOpt")
-    with pytest.raises(ValueError, match="takes no options"):
+    with pytest.raises(SettingError, match="optimizer.options = .*'DE' takes no options"):
         make_optimizer("de", options={"popsize": 40})
-    with pytest.raises(ValueError, match="surrogate"):
+    with pytest.raises(SettingError, match="optimizer.options = .*not accepted by nevergrad's ParametrizedCMA"):
+        make_optimizer("cma", options={"scale": 3.0, "nosuch": 1})
+    with pytest.raises(SettingError, match="optimizer.options = .*not accepted by nevergrad's cGA"):
+        make_optimizer("stdga", optimizer="cGA", options={"nosuch": 1})
+    assert make_optimizer("stdga", optimizer="cGA", options={"arity": 50}).batch == 40
+    with pytest.raises(SettingError, match="optimizer.batch = 0: must be at least 1"):
+        make_optimizer("pso", batch=0)
+    with pytest.raises(SettingError, match="optimizer.surrogate = 'GP': choose from ET, RF"):
         make_optimizer("bo", surrogate="GP")
+    with pytest.raises(SettingError, match=r"optimizer.candidates = 10: must be at least optimizer.batch \(500\)"):
+        make_optimizer("bo", candidates=10)
+    with pytest.raises(SettingError, match=r"optimizer.local_fraction = 2: must be in \[0, 1\]"):
+        make_optimizer("bo", local_fraction=2)
+    with pytest.raises(SettingError, match=r"optimizer.local_scale = 0: must be above 0"):
+        make_optimizer("bo", local_scale=0)
+    with pytest.raises(GammaError, match=r"optimizer 'tbpsa': bad settings \['population'\]"):
+        make_optimizer("tbpsa", population=10)
 
 
 class RecordingObjective(Objective):

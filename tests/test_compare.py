@@ -1,6 +1,8 @@
-"""scripts/compare.py on a real sweep logged to a temporary MLflow store: the table's medians and
-ratios are those of the jobs' results.json, the plots and the summary run exist, failed jobs are
-listed, and the end-to-end helpers count infeasible layers."""
+"""scripts/compare.py on real sweeps logged to a temporary MLflow store: the table's medians,
+spreads and ratios are those of the jobs' results.json, every arm is its own row, ``--baseline``
+moves the ratios, the objective's unit labels the tables, the ablation table, the plots and the
+summary run exist, failed jobs are listed, and the end-to-end helpers count infeasible layers.
+Also the objective's best-so-far grid: the same steps for every optimizer, and per-sample bests."""
 
 from __future__ import annotations
 
@@ -15,12 +17,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("compare", ROOT / "scripts" / "compare.py")
 compare = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(compare)
-COMMON = ["budget=1000", "layers=[2,6]", "experiment=cmp"]
+
+
+def experiment(name: str) -> str:
+    """The override that names the MLflow experiment."""
+    return f"experiment={name}"
+
+
+COMMON = ["budget=1000", "layers=[2,6]", experiment("cmp")]
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -48,7 +58,7 @@ def test_table_medians_and_ratios(sweep, capsys):
     tmp, uri, jobs = sweep
     out = tmp / "report"
     assert compare.main(["--experiment", "cmp", "--out", str(out), "--uri", uri]) == 0
-    rows = {r["optimizer"]: r for r in csv.DictReader(open(out / "table.csv", encoding="utf-8"))}
+    rows = {r["label"]: r for r in csv.DictReader(open(out / "table.csv", encoding="utf-8"))}
     assert set(rows) == {"gamma", "random"}
     med = {}
     for opt in rows:
@@ -58,19 +68,24 @@ def test_table_medians_and_ratios(sweep, capsys):
         en = [j["totals"]["energy_nJ"] for j in mine]
         med[opt] = (float(np.median(lat)), float(np.median(en)))
         r = rows[opt]
-        assert (r["system"], r["platform"], r["seeds"]) == ("s2", "edge", "2")
+        assert (r["system"], r["platform"], r["seeds"], r["objective"], r["unit"]) == \
+            ("s2", "edge", "2", "latency", "cycles")
+        assert (r["model"], r["budget"], r["layers"]) == ("resnet18", "1000", "[2, 6]")
+        assert float(r["cost"]) == pytest.approx(med[opt][0])
+        assert (float(r["cost_min"]), float(r["cost_max"])) == (min(lat), max(lat))
         assert float(r["latency_cycles"]) == pytest.approx(med[opt][0])
         assert float(r["energy_nJ"]) == pytest.approx(med[opt][1])
         assert float(r["ratio_to_bound"]) == pytest.approx(
             med[opt][0] / mine[0]["totals"]["compute_bound_cycles"])
         assert float(r["ratio_to_bound"]) >= 1.0
         assert float(r["infeasible_layers"]) == 0
-    assert float(rows["gamma"]["latency_vs_gamma"]) == 1.0
-    assert float(rows["random"]["latency_vs_gamma"]) == pytest.approx(med["random"][0] / med["gamma"][0])
-    assert float(rows["random"]["energy_vs_gamma"]) == pytest.approx(med["random"][1] / med["gamma"][1])
+    assert float(rows["gamma"]["cost_vs_baseline"]) == 1.0
+    assert float(rows["random"]["cost_vs_baseline"]) == pytest.approx(med["random"][0] / med["gamma"][0])
+    assert float(rows["random"]["energy_vs_baseline"]) == pytest.approx(med["random"][1] / med["gamma"][1])
     table = (out / "table.md").read_text(encoding="utf-8")
     assert "Failed or unfinished jobs:" in table and "nosuch" in table
-    assert f"{med['gamma'][0]:,.0f}" in table
+    assert f"{med['gamma'][0]:,.0f}" in table and "latency (cycles), median" in table
+    assert not (out / "ablation.md").exists()  # one arm per optimizer
     for name in ("convergence_s2_edge.png", "bars_s2_edge.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     run_id = capsys.readouterr().out.strip().split()[-1]
@@ -84,6 +99,27 @@ def test_table_medians_and_ratios(sweep, capsys):
     # a second report leaves the summary run out of the jobs it reads
     assert compare.main(["--experiment", "cmp", "--out", str(tmp / "again"), "--uri", uri]) == 0
     assert (tmp / "again" / "table.csv").read_text() == (out / "table.csv").read_text()
+    # the table alone (no results.json downloaded) is the same
+    assert compare.main(["--experiment", "cmp", "--out", str(tmp / "quick"), "--uri", uri,
+                         "--no-plots"]) == 0
+    assert (tmp / "quick" / "table.csv").read_text() == (out / "table.csv").read_text()
+    assert not list((tmp / "quick").glob("*.png"))
+
+
+def test_optimizers_record_best_so_far_on_one_grid(sweep):
+    """gamma (population 200) and random (batches of 1,000) at budget 1,000: the same steps,
+    from the first sample to the last, every 10th sample among them, at most 200; a best that
+    never gets worse."""
+    _, _, jobs = sweep
+    steps = {tuple(s for s, _ in layer["history"]) for j in jobs for layer in j["layers"]}
+    assert {j["optimizer"] for j in jobs} == {"gamma", "random"} and len(steps) == 1
+    (grid,) = steps
+    assert grid[0] == 1 and grid[-1] == 1000 and len(grid) <= 200 and list(grid) == sorted(set(grid))
+    assert set(range(10, 1001, 10)) <= set(grid) and {2, 3, 4} <= set(grid)  # log-spaced start
+    for j in jobs:
+        for layer in j["layers"]:
+            best = [math.inf if c is None else c for _, c in layer["history"]]
+            assert best == sorted(best, reverse=True) and best[-1] == layer["best_cost"]
 
 
 def test_unknown_experiment(sweep, capsys):
@@ -130,3 +166,156 @@ def test_a_job_run_again_counts_once_by_its_newest_run():
             {**run("e", 1, "0"), "params": {}}]
     kept, left_out = compare.latest_runs(runs)
     assert sorted(r["run_id"] for r in kept) == ["b", "d", "e"] and left_out == 2
+
+
+# --- every arm its own row ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def arms(tmp_path_factory):
+    """Two arms of random search (batches of 100 and 250), seeds 0 and 1, latency and energy."""
+    tmp = tmp_path_factory.mktemp("arms")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
+    proc = run_cli(["-m", "optimizer=random", "optimizer.batch=100,250", "seed=0,1",
+                    "objective=latency,energy", "budget=1000", "layers=[2,6]", experiment("arms"),
+                    f"hydra.sweep.dir={tmp / 'sweep'}"], env)
+    assert proc.returncode == 0, proc.stderr
+    jobs = []
+    for f in (tmp / "sweep").glob("*/results.json"):
+        cfg = yaml.safe_load((f.parent / "config.yaml").read_text())
+        jobs.append((cfg["optimizer"]["batch"], cfg["objective"]["name"], json.loads(f.read_text())))
+    assert len(jobs) == 8 and all(r["totals"]["feasible"] for _, _, r in jobs)
+    return tmp, env["MLFLOW_TRACKING_URI"], jobs
+
+
+def expected(jobs: list, batch: int, objective: str) -> tuple[float, float, float]:
+    """(median, min, max) over seeds of the end-to-end objective, from results.json."""
+    field = {"latency": "latency_cycles", "energy": "energy_nJ"}[objective]
+    v = [r["totals"][field] for b, o, r in jobs if (b, o) == (batch, objective)]
+    assert len(v) == 2
+    return float(np.median(v)), min(v), max(v)
+
+
+def read_csv(path: Path) -> list[dict]:
+    return list(csv.DictReader(open(path, encoding="utf-8")))
+
+
+def test_every_arm_its_own_row(arms):
+    tmp, uri, jobs = arms
+    out = tmp / "report"
+    assert compare.main(["--experiment", "arms", "--out", str(out), "--uri", uri,
+                         "--baseline", "random batch=250"]) == 0
+    rows = {(r["label"], r["objective"]): r for r in read_csv(out / "table.csv")}
+    assert set(rows) == {(f"random batch={b}", o) for b in (100, 250) for o in ("latency", "energy")}
+    for (label, objective), r in rows.items():
+        med, lo, hi = expected(jobs, int(label.split("=")[1]), objective)
+        assert (float(r["cost"]), float(r["cost_min"]), float(r["cost_max"])) == \
+            pytest.approx((med, lo, hi))
+        assert r["unit"] == {"latency": "cycles", "energy": "nJ"}[objective]
+        assert r["seeds"] == "2"
+        base = expected(jobs, 250, objective)[0]
+        assert float(r["cost_vs_baseline"]) == pytest.approx(med / base)
+    table = (out / "table.md").read_text(encoding="utf-8")
+    assert "energy (nJ), median" in table and "latency (cycles), median" in table
+    assert "x random batch=250" in table
+    # another baseline, other ratios; no such arm, no ratios
+    assert compare.main(["--experiment", "arms", "--out", str(tmp / "b50"), "--uri", uri,
+                         "--baseline", "random batch=100", "--no-plots"]) == 0
+    for r in read_csv(tmp / "b50" / "table.csv"):
+        med = expected(jobs, int(r["label"].split("=")[1]), r["objective"])[0]
+        assert float(r["cost_vs_baseline"]) == pytest.approx(med / expected(jobs, 100, r["objective"])[0])
+    assert compare.main(["--experiment", "arms", "--out", str(tmp / "none"), "--uri", uri,
+                         "--no-plots"]) == 0
+    assert all(math.isnan(float(r["cost_vs_baseline"])) for r in read_csv(tmp / "none" / "table.csv"))
+
+
+def test_ablation_table(arms):
+    tmp, uri, jobs = arms
+    out = tmp / "report"  # written by test_every_arm_its_own_row's first report, or now
+    if not (out / "ablation.csv").exists():
+        assert compare.main(["--experiment", "arms", "--out", str(out), "--uri", uri,
+                             "--baseline", "random batch=250"]) == 0
+    rows = read_csv(out / "ablation.csv")
+    assert [r["objective"] for r in rows] == ["energy", "energy", "latency", "latency"]
+    for objective in ("energy", "latency"):
+        mine = [r for r in rows if r["objective"] == objective]
+        ratios = [float(r["cost_vs_baseline"]) for r in mine]
+        assert ratios == sorted(ratios) and 1.0 in ratios
+        base = expected(jobs, 250, objective)[0]
+        for r in mine:
+            med, lo, hi = expected(jobs, int(r["label"].split("=")[1]), objective)
+            assert float(r["cost_vs_baseline"]) == pytest.approx(med / base)
+            assert (float(r["ratio_min"]), float(r["ratio_max"])) == pytest.approx((lo / base, hi / base))
+            assert (r["system"], r["platform"], r["unit"]) == \
+                ("s2", "edge", {"latency": "cycles", "energy": "nJ"}[objective])
+    text = (out / "ablation.md").read_text(encoding="utf-8")
+    assert "(energy in nJ)" in text and "| random batch=100 | 2 |" in text
+    for name in ("bars_s2_edge_latency.png", "bars_s2_edge_energy.png",
+                 "convergence_s2_edge_energy.png"):
+        assert (out / name).is_file()
+
+
+def test_runs_that_differ_in_a_setting_are_never_merged():
+    """Old runs (no label) of one optimizer with different settings: one arm per value."""
+    def run(batch: str, seed: str) -> dict:
+        return {"params": {"optimizer.name": "random", "optimizer.batch": batch, "seed": seed,
+                           "label": "None", "tracking.uri": f"x{seed}"},
+                "tags": {}, "results": None, "arm": {"label": "random"}}
+
+    arms = compare.split_arms([run("50", "0"), run("50", "1"), run("100", "0")])
+    assert {k: len(v) for k, v in arms.items()} == {"random batch=50": 2, "random batch=100": 1}
+    assert list(compare.split_arms([run("50", "0"), run("50", "1")])) == ["random"]
+    assert compare.describe(run("50", "0"))["label"] == "random"  # no label anywhere: the optimizer
+
+
+def test_bar_chart_is_linear_from_zero_with_seed_spread():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    compare.bar_chart(ax, ["a", "b", "c"], [100.0, 115.0, math.inf], [90.0, 110.0, math.inf],
+                      [120.0, math.inf, math.inf], "end-to-end latency (cycles)")
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+    assert ax.get_ylim()[1] > 120.0  # the highest whisker is inside the axes
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == [100.0, 115.0, 0.0]  # an infeasible median has no bar
+    (segments,) = [c for c in ax.collections if c.get_segments()]
+    whiskers = sorted((float(s[0][1]), float(s[1][1])) for s in segments.get_segments())
+    assert whiskers == [(0.0, 0.0), (90.0, 120.0), (110.0, 115.0)]  # min-max; no max if infeasible
+    assert [t.get_text() for t in ax.texts][2] == "infeasible"
+    plt.close(fig)
+
+
+# --- the best-so-far grid -----------------------------------------------------------------------
+def test_best_so_far_per_sample_on_the_grid_whatever_the_batches():
+    """Batches of different sizes record, at every grid point, the minimum of every cost up to
+    that sample, as a sample-by-sample evaluation of the same genomes finds it."""
+    from gamma.hardware import Hardware
+    from gamma.mapspace import MapSpace
+    from gamma.objective import Objective
+    from gamma.workload import Layer
+
+    hw = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
+    space = MapSpace(Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3), hw.num_pes, 1, 2)
+    n = 450
+    genomes = space.random(n, np.random.default_rng(5))
+    one = Objective(space, hw, n)
+    costs = np.array([one.evaluate(genomes.take(np.array([i])))[0] for i in range(n)])
+    assert np.isfinite(costs).sum() >= 5  # some feasible mappings, found at different samples
+    grid = [s for s, _ in one.curve]
+    assert grid[0] == 1 and grid[-1] == n and len(grid) <= 200
+    assert {int(np.ceil(k * 4.5)) for k in range(1, 101)} <= set(grid)  # every budget/100-th
+    want = [float(costs[:s].min()) for s in grid]
+    assert [c for _, c in one.curve] == want
+    for sizes in ([n], [7, 60, 1, 133, 249], [2] * 225):
+        obj = Objective(space, hw, n)
+        start = 0
+        for k in sizes:
+            obj.evaluate(genomes.take(np.arange(start, start + k)))
+            start += k
+        assert obj.curve == one.curve
+        assert obj.best_cost == want[-1]
+    part = Objective(space, hw, n)  # a search that stops before its budget ends on its last sample
+    part.evaluate(genomes.take(np.arange(100)))
+    assert part.best_curve[-1] == (100, float(costs[:100].min()))
+    assert [s for s, _ in part.best_curve][:-1] == [s for s in grid if s < 100]

@@ -20,7 +20,8 @@ from gamma.mapspace import MapSpace
 from gamma.workload import Layer
 
 HERE = Path(__file__).resolve().parent
-PUBLIC = HERE.parents[1] / "shared" / "reference" / "maestro_public.jsonl"
+#: The public MAESTRO reference cases (see tests/data/README.md).
+PUBLIC = HERE / "data" / "maestro_public.jsonl.gz"
 #: Cases evaluated by our first, straightforward (recursive, scalar) transcription of the model
 #: doc, which matched every public MAESTRO case; they pin the optimized kernel's shortcuts
 #: (lazy NoC traffic, memoized inner levels) on 1- to 3-level mappings and small bandwidths.
@@ -62,7 +63,7 @@ def test_prediction_uses_only_the_inputs() -> None:
     assert predict(stripped)["outputs"]["runtime_cycles"] == case["outputs"]["runtime_cycles"]
 
 
-# --- the worked examples of the model doc -----------------------------------------------------
+# --- the worked examples of docs/cost-model.md ------------------------------------------------
 def test_small_worked_check_section_10() -> None:
     layer = Layer("CONV", K=4)
     flow = "SpatialMap(1,1) K; TemporalMap(1,1) C; TemporalMap(1,1) R; TemporalMap(1,1) S; TemporalMap(1,1) Y; TemporalMap(1,1) X;"
@@ -204,7 +205,7 @@ def test_edge_free_mappings_count_every_mac_and_respect_the_compute_bound(args) 
 def whole_spatial_rounds(space: MapSpace, g, i: int) -> bool:
     """At every level the spatial dim's tiles fill whole rounds of the sub-clusters (or one
     partial round). Otherwise MAESTRO's last round of an output dim counts input-centric rows
-    (model doc, correction 5) and the MAC count is off even without edge tiles."""
+    (docs/cost-model.md, section 5.3) and the MAC count is off even without edge tiles."""
     L = int(g.nlev[i])
     clusters = [int(c) for c in g.cluster[i, 1:L]]
     parent = space.dims

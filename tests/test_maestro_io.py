@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gamma.costmodel.reference_cases import read_cases
 from gamma.errors import MappingFileError
 from gamma.maestro_io import (
     format_dataflow,
@@ -22,8 +22,8 @@ from gamma.maestro_io import (
 from gamma.mapping import DIMS, Cluster, Directive, Level, Mapping
 from gamma.workload import Layer
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "maestro_public.jsonl"
-CASES = [json.loads(line) for line in REFERENCE.read_text().splitlines() if line.strip()]
+#: The public MAESTRO reference cases (see tests/data/README.md).
+CASES = list(read_cases(Path(__file__).resolve().parent / "data" / "maestro_public.jsonl.gz"))
 LAYER_FIELDS = ("type", "K", "C", "Y", "X", "R", "S", "M", "N", "stride_y", "stride_x", "name")
 
 

@@ -1,24 +1,27 @@
-"""The objective's rules, and one contract every optimizer must keep (run against each of them)."""
+"""The objective's rules, one contract every optimizer must keep (run against each of them), and
+GAMMA's parts (selection, operators that can be switched off)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.maestro_io import parse_dataflow
-from gamma.mapspace import MapSpace
+from gamma.mapspace import G_R, G_S, Genome, MapSpace
 from gamma.objective import R_BOUND, R_MACS, BudgetExceeded, Objective
 from gamma.optimizers import available, make_optimizer
+from gamma.optimizers import operators as ops
+from gamma.optimizers.selection import Truncation
+from gamma.optimizers.settings import SettingError
 from gamma.workload import Layer
 
-try:  # the baselines register themselves when their package is importable
-    import baselines  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+import baselines  # noqa: F401,E402  (registers the baselines by name)
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
 RESNET_L2 = Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3)
@@ -97,33 +100,104 @@ def test_metrics_and_tie_break() -> None:
 
 # --- the shared optimizer contract -------------------------------------------------------------------
 OPTIMIZERS = available()
+assert {"gamma", "random", "stdga", "pso", "cma", "de", "tbpsa", "bo"} <= set(OPTIMIZERS)
+
+
+def check_invariants(g: Genome, sp: MapSpace) -> None:
+    """The map space's invariants (what ``MapSpace.repair`` restores), checked directly."""
+    n, L = g.par.shape
+    assert ((sp.min_levels <= g.nlev) & (g.nlev <= sp.max_levels)).all()
+    assert np.isin(g.par[:, 0], sp.par_choices).all()
+    assert (np.sort(g.order, axis=2) == np.arange(6)).all()
+    assert ((1 <= g.tile[:, 0]) & (g.tile[:, 0] <= sp.dims)).all()
+    used = np.arange(L)[None, :] < g.nlev[:, None]
+    assert (g.tile[used][:, [G_R, G_S]] == sp.dims[[G_R, G_S]]).all()  # R and S full
+    for l in range(1, L):
+        i = np.flatnonzero(g.nlev > l)
+        child, parent = g.tile[i, l], g.tile[i, l - 1]
+        assert ((1 <= child) & (child <= parent)).all()
+        if sp.inner_tiles == "divisors":
+            assert (parent % child == 0).all()
+        assert np.isin(g.par[i, l], sp.par_choices).all()
+        bound = sp.cluster_bound(g, i, np.full(len(i), l))
+        assert ((1 <= g.cluster[i, l]) & (g.cluster[i, l] <= bound)).all()
+        if sp.fixed_inner_cluster is not None and l == 1:
+            assert (g.cluster[i, l] == sp.fixed_inner_cluster).all()
+        unused = np.flatnonzero(g.nlev <= l)
+        assert (g.cluster[unused, l] == 0).all() and (g.tile[unused, l] == 1).all()
+    assert (g.cluster[:, 0] == 0).all()
+
+
+class RecordingObjective(Objective):
+    """The real objective, keeping every batch of genomes it was asked to score."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.batches: list[Genome] = []
+
+    def evaluate_with_tie_break(self, genomes: Genome):
+        out = super().evaluate_with_tie_break(genomes)
+        self.batches.append(genomes.take(np.arange(len(genomes))))
+        return out
+
+
+def recording(levels=(1, 2), budget: int = 600) -> RecordingObjective:
+    return RecordingObjective(MapSpace(RESNET_L2, EDGE.num_pes, *levels), EDGE, budget)
+
+
+def run(name: str, obj: Objective, seed: int = 0, seen: list[int] | None = None, **changes) -> Objective:
+    """Optimizer ``name`` (small settings plus ``changes``) on ``obj`` with generator ``seed``."""
+    opt = make_optimizer(name, **{**SMALL_PARAMS.get(name, {}), **changes})
+    on_progress = (lambda used, best: seen.append(used)) if seen is not None else None
+    opt.optimize(obj, np.random.default_rng(seed), on_progress=on_progress)
+    return obj
+
+
+def chunk(name: str) -> int:
+    """Evaluations per round of ``name`` with its small settings: GAMMA's population, else its batch."""
+    opt = make_optimizer(name, **SMALL_PARAMS.get(name, {}))
+    return opt.population if name == "gamma" else opt.batch
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("levels", [(1, 2), (2, 3)], ids=["s2", "s3"])
 def test_optimizer_contract(name: str, levels) -> None:
-    obj = objective(levels=levels, budget=600)
+    """The whole budget is spent (more raises BudgetExceeded in the objective; less is a bug
+    here), progress reaches the end, every proposed genome lies in the map space, a feasible
+    mapping is found, and the same seed repeats the search."""
     seen: list[int] = []
-    opt = make_optimizer(name, **SMALL_PARAMS.get(name, {}))
-    opt.optimize(obj, np.random.default_rng(0), on_progress=lambda used, best: seen.append(used))
-    assert obj.used == obj.budget == 600  # the whole budget, never more
-    assert seen and seen[-1] == 600 and seen == sorted(seen)
+    obj = run(name, recording(levels), seen=seen)
+    assert obj.used == obj.budget == 600
+    assert seen and seen[-1] == 600
+    proposed = Genome.concat(obj.batches)
+    assert len(proposed) == 600
+    check_invariants(proposed, obj.space)
     assert obj.best is not None, f"{name} found no feasible mapping in 600 samples"
-    b = obj.best
-    assert b.cost == b.outputs["runtime_cycles"] >= obj.compute_bound
-    assert b.outputs["num_macs"] == RESNET_L2.macs
-    assert b.outputs["l1_size_req"] <= EDGE.l1_size and b.outputs["l2_size_req"] <= EDGE.l2_size
-    assert levels[0] <= b.mapping.num_levels <= levels[1]
-    best_curve = [h[1] for h in obj.history]
-    assert best_curve == sorted(best_curve, reverse=True)  # best-so-far never gets worse
-    # Same seed, same result.
-    again = objective(levels=levels, budget=600)
-    make_optimizer(name, **SMALL_PARAMS.get(name, {})).optimize(again, np.random.default_rng(0))
-    assert again.best.cost == b.cost and again.best.mapping == b.mapping
+    again = run(name, recording(levels))
+    assert again.history == obj.history
+    assert again.best.genome.key(0) == obj.best.genome.key(0) and again.best.mapping == obj.best.mapping
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("kind", ["601", "chunk-1"])
+def test_budgets_that_are_not_a_multiple_of_the_batch(name: str, kind: str) -> None:
+    budget = 601 if kind == "601" else chunk(name) - 1
+    seen: list[int] = []
+    obj = run(name, recording(budget=budget), seen=seen)
+    assert obj.used == budget and seen[-1] == budget
+    check_invariants(Genome.concat(obj.batches), obj.space)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_different_seed_gives_a_different_search(name: str) -> None:
+    a, b = run(name, recording(), seed=0), run(name, recording(), seed=1)
+    assert a.history != b.history or a.best.genome.key(0) != b.best.genome.key(0)
+    first_a, first_b = a.batches[0], b.batches[0]
+    assert [first_a.key(i) for i in range(len(first_a))] != [first_b.key(i) for i in range(len(first_b))]
 
 
 def test_unknown_optimizer_lists_choices() -> None:
-    with pytest.raises(GammaError, match="unknown optimizer 'sgd'; available: .*gamma.*random"):
+    with pytest.raises(GammaError, match="unknown optimizer 'sgd'; available: .*bo.*gamma.*random"):
         make_optimizer("sgd")
 
 
@@ -137,18 +211,130 @@ def test_gamma_beats_random_on_resnet_layer_2() -> None:
     assert results["gamma"] <= 1.25
 
 
+# --- GAMMA from parts ----------------------------------------------------------------------------
+CONF = Path(__file__).resolve().parents[1] / "conf" / "optimizer"
+OPERATOR_NAMES = list(ops.OPERATORS)
+
+
+def test_gamma_config_is_the_constructor_default() -> None:
+    cfg = yaml.safe_load((CONF / "gamma.yaml").read_text())
+    assert cfg.pop("name") == "gamma"
+    built, default = make_optimizer("gamma", **cfg), make_optimizer("gamma")
+    assert built.population == default.population == 200
+    assert built.selection == default.selection == Truncation(0.05, 0.4)
+    assert built.operators == default.operators
+    assert [op.rate for op in built.operators.values()] == [0.57, 0.52, 0.47, 0.57, 0.27]
+    assert built.operators["mutation"].loci == 3 and all(built.enabled.values())
+    assert set(cfg["operators"]) == set(OPERATOR_NAMES)
+
+
+@pytest.fixture
+def applications(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts every call of each operator class, wrapping the real operators."""
+    counts = dict.fromkeys(OPERATOR_NAMES, 0)
+    for name, cls in ops.OPERATORS.items():
+        real = cls.__call__
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            counts[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__call__", counted)
+    return counts
+
+
+@pytest.mark.parametrize("off", OPERATOR_NAMES)
+def test_a_switched_off_operator_is_never_applied(off: str, applications: dict[str, int]) -> None:
+    full = run("gamma", recording(budget=400))
+    generations = 400 // 40
+    assert applications == dict.fromkeys(OPERATOR_NAMES, generations - 1)
+    applications.update(dict.fromkeys(OPERATOR_NAMES, 0))
+    opt = make_optimizer("gamma", population=40, operators={off: {"enabled": False}})
+    assert opt.operators[off].rate == ops.OPERATORS[off]().rate  # switched off, rate kept
+    obj = recording(budget=400)
+    opt.optimize(obj, np.random.default_rng(0))
+    assert applications[off] == 0
+    assert all(applications[n] == generations - 1 for n in OPERATOR_NAMES if n != off)
+    assert obj.used == 400
+    check_invariants(Genome.concat(obj.batches), obj.space)
+    first = [obj.batches[0].key(i) for i in range(40)]
+    assert first == [full.batches[0].key(i) for i in range(40)]  # same initial population
+    assert obj.history != full.history or obj.best.genome.key(0) != full.best.genome.key(0)
+
+
+def test_without_operators_children_are_copies_of_parents(applications: dict[str, int]) -> None:
+    """Every operator off and no elites: each generation is drawn from the previous one, so the
+    search only ever re-evaluates the random initial population (on S3, where it has feasible
+    members: otherwise GAMMA restarts from a new random population)."""
+    off = {n: {"enabled": False} for n in OPERATOR_NAMES}
+    obj = run("gamma", recording((2, 3), budget=400), operators=off, selection={"elite_ratio": 0.0})
+    assert sum(applications.values()) == 0
+    initial = {obj.batches[0].key(i) for i in range(40)}
+    later = {b.key(i) for b in obj.batches[1:] for i in range(len(b))}
+    assert obj.history[0][1] < math.inf and later and later <= initial
+    assert len(later) < len(initial)  # parents come from the best feasible only
+
+
+def test_elite_ratio_zero_keeps_no_elites(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The population the selection sees: children plus elites; with elite_ratio 0, children only."""
+    cost = np.array([5.0, np.inf, 1.0, 3.0, 2.0, np.inf])
+    elites, parents = Truncation(0.0, 0.5).select(cost, np.zeros(6), 6)
+    assert len(elites) == 0 and list(parents) == [2, 4, 3]
+    elites, parents = Truncation(0.5, 1.0).select(cost, np.zeros(6), 6)
+    assert list(elites) == [2, 4, 3] and list(parents) == [2, 4, 3, 0]  # feasible only
+    assert Truncation().counts(200) == (10, 80) and Truncation().counts(10) == (0, 4)
+    sizes: list[int] = []
+    real = Truncation.select
+
+    def spy(self, cost, second, population):
+        sizes.append(len(cost))
+        return real(self, cost, second, population)
+
+    monkeypatch.setattr(Truncation, "select", spy)
+    run("gamma", recording((2, 3), budget=400), selection={"elite_ratio": 0.0})
+    assert sizes == [40] * 9
+    sizes.clear()
+    run("gamma", recording((2, 3), budget=400), selection={"elite_ratio": 0.1})
+    # 4 elites once 4 children are feasible (elites are feasible individuals only)
+    assert sizes[0] == 40 and all(41 <= n <= 44 for n in sizes[1:]) and sizes[-1] == 44
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"population": 1}, "optimizer.population = 1: must be at least 2"),
+    ({"population": 2.5}, "optimizer.population = 2.5: must be an integer"),
+    ({"selection": {"elite_ratio": 0.5}}, "optimizer.selection.elite_ratio = 0.5: must not exceed"),
+    ({"selection": {"parents_ratio": 0.0}}, r"optimizer.selection.parents_ratio = 0.0: must be in \(0, 1\]"),
+    ({"selection": {"name": "tournament"}}, "optimizer.selection.name = 'tournament'"),
+    ({"operators": {"crossover": {"rate": -0.1}}}, r"optimizer.operators.crossover.rate = -0.1: must be in \[0, 1\]"),
+    ({"operators": {"aging": {"rate": 1.01}}}, "optimizer.operators.aging.rate = 1.01"),
+    ({"operators": {"mutation": {"loci": 0}}}, "optimizer.operators.mutation.loci = 0: must be at least 1"),
+    ({"operators": {"growth": {"enabled": "no"}}}, "optimizer.operators.growth.enabled = 'no': must be true or false"),
+    ({"operators": {"reorder": False}}, "optimizer.operators.reorder = False: must be a mapping"),
+    ({"operators": {"flip": {"rate": 1}}}, "optimizer.operators.flip = .*unknown setting"),
+    ({"operators": {"mutation": {"loc": 2}}}, "optimizer.operators.mutation.loc = 2: unknown setting"),
+])
+def test_bad_gamma_settings_are_refused(params: dict, field: str) -> None:
+    with pytest.raises(SettingError, match=field):
+        make_optimizer("gamma", **params)
+
+
+def test_bad_settings_of_every_optimizer_name_the_field() -> None:
+    with pytest.raises(GammaError, match=r"optimizer.batch = 0: must be at least 1"):
+        make_optimizer("random", batch=0)
+    with pytest.raises(GammaError, match=r"optimizer 'random': bad settings \['batches'\]"):
+        make_optimizer("random", batches=3)
+
+
 # --- GAMMA's operators ------------------------------------------------------------------------------
 def test_mutation_recomputes_the_cluster_of_a_mutated_parallel_gene() -> None:
     """As in the reference code, a mutated inner parallel gene gets the cluster size
     min(parent's tile of the new parallel dim, PEs left); other genes keep their cluster."""
-    from gamma.optimizers.operators import Mutation
-
     space = MapSpace(RESNET_L2, 168, 2, 3)
     rng = np.random.default_rng(4)
     pop = space.random(400, rng)
     pop.cluster[:, 1:] = 1  # every bound is above 1 here: a recomputed cluster shows
     before = pop.take(np.arange(len(pop)))
-    Mutation(rate=1.0, loci=1)(pop, space, rng)
+    ops.Mutation(rate=1.0, loci=1)(pop, space, rng)
     changed = np.argwhere(pop.cluster != before.cluster)
     assert len(changed) > 10
     for i, l in changed:

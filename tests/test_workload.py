@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
 
+from gamma.costmodel.reference_cases import read_cases
 from gamma.errors import ModelFileError
 from gamma.workload import Layer, LayerError, Model, layer_from_csv_row, load_model, model_from_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONF_MODEL = PROJECT / "conf" / "model"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REF_MODELS = REFERENCE / "models"
+DATA = Path(__file__).resolve().parent / "data"
+#: The reference code's layer tables (see tests/data/README.md).
+REF_MODELS = DATA / "models"
+PUBLIC_CASES = DATA / "maestro_public.jsonl.gz"
 
 MODEL_LAYERS = {
     "alexnet": 5, "vgg16": 13, "resnet18": 20, "resnet50": 53, "resnext50_32x4d": 53, "wide_resnet50": 53,
@@ -172,8 +174,7 @@ def test_reference_cases_round_trip_and_csv_conversion() -> None:
     """Every ``layer`` of maestro_public.jsonl parses, round-trips, and its source CSV row converts
     to the same layer (at stride 1): CONV, DSCONV, FC (ncf_m) and GEMM (BERT_m) rows."""
     kinds: set[str] = set()
-    with (REFERENCE / "maestro_public.jsonl").open() as f:
-        cases = [json.loads(line) for line in f if line.strip()]
+    cases = list(read_cases(PUBLIC_CASES))
     assert len(cases) == 406
     for case in cases:
         layer = Layer.from_dict(case["layer"])
@@ -192,14 +193,12 @@ def test_macs_match_maestro_reports() -> None:
     """MAESTRO's "Num MACs" equals the dense count at stride 1 for the classic dataflows and native
     GEMMs (GAMMA-style mappings with oversized tiles and strided layers can report other counts)."""
     checked = 0
-    with (REFERENCE / "maestro_public.jsonl").open() as f:
-        for line in f:
-            case = json.loads(line)
-            layer = Layer.from_dict(case["layer"])
-            if (case["status"] == "ok" and layer.stride_y == 1
-                    and case["mapping_style"] in ("gemm", "nvdla", "eyeriss", "nlr", "xp_ws", "ckp_ws")):
-                assert layer.macs == case["outputs"]["num_macs"], case["id"]
-                checked += 1
+    for case in read_cases(PUBLIC_CASES):
+        layer = Layer.from_dict(case["layer"])
+        if (case["status"] == "ok" and layer.stride_y == 1
+                and case["mapping_style"] in ("gemm", "nvdla", "eyeriss", "nlr", "xp_ws", "ckp_ws")):
+            assert layer.macs == case["outputs"]["num_macs"], case["id"]
+            checked += 1
     assert checked == 79
 
 

@@ -1,7 +1,7 @@
 """The MAESTRO analytical model as a compiled kernel over a batch of packed mappings.
 
-This is a from-scratch implementation of ``../shared/docs/maestro-model.md`` (section numbers
-below refer to it), MAESTRO commit 4eb08d1 semantics, quirks included. It is written in the
+This is a from-scratch implementation of ``docs/cost-model.md`` (section numbers below
+refer to it), MAESTRO commit 4eb08d1 semantics, quirks included. It is written in the
 subset of Python that numba compiles; with ``NUMBA_DISABLE_JIT=1`` it runs as plain Python,
 which is how the scalar transcription is debugged.
 

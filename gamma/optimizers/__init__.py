@@ -1,8 +1,12 @@
-"""Optimizers by config name: ``gamma`` (the paper's GA) and ``random``. Baselines register
-themselves from the top-level ``baselines`` package."""
+"""Optimizers by config name: ``gamma`` (the paper's GA) and ``random``, registered lazily (their
+modules are imported when chosen). Baselines register themselves from the top-level
+``baselines`` package; ``gamma`` never imports it."""
 
-from gamma.optimizers.base import Optimizer, ProgressCallback, available, make_optimizer, register
-from gamma.optimizers import random_search  # noqa: F401  (registers "random")
+from gamma.optimizers.base import (Optimizer, ProgressCallback, available, make_optimizer, register,
+                                   register_lazy)
 
-__all__ = ["Optimizer", "ProgressCallback", "available", "make_optimizer", "register"]
-from gamma.optimizers import gamma  # noqa: E402,F401  (registers "gamma")
+register_lazy("gamma", "gamma.optimizers.gamma:Gamma")
+register_lazy("random", "gamma.optimizers.random_search:RandomSearch")
+
+__all__ = ["Optimizer", "ProgressCallback", "available", "make_optimizer", "register",
+           "register_lazy"]

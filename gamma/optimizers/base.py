@@ -1,7 +1,13 @@
-"""The optimizer contract and the registry of optimizers by config name."""
+"""The optimizer contract and the registry of optimizers by config name.
+
+The registry maps a name (``optimizer=<name>``) to a factory, or lazily to a ``"module:attr"``
+string that is imported only when that optimizer is built: a GAMMA job never imports nevergrad
+or scikit-optimize (together about 2 s of a one-layer job).
+"""
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from typing import Any, Callable
 
@@ -18,7 +24,8 @@ class Optimizer(ABC):
     """Searches one layer's map space through an :class:`Objective` until its budget is spent.
 
     Every optimizer reaches the cost model only through the objective, which counts the budget
-    and keeps the best feasible mapping; ``optimize`` returns nothing.
+    and keeps the best feasible mapping; ``optimize`` returns nothing. Constructors check their
+    settings and raise :class:`~gamma.optimizers.settings.SettingError` on a bad one.
     """
 
     name: str = "optimizer"
@@ -29,28 +36,55 @@ class Optimizer(ABC):
         """Spend ``objective.remaining`` evaluations (never more)."""
 
 
-_REGISTRY: dict[str, Callable[..., Optimizer]] = {}
+Factory = Callable[..., Optimizer]
+_REGISTRY: dict[str, Factory | str] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., Optimizer]], Callable[..., Optimizer]]:
+def register(name: str) -> Callable[[Factory], Factory]:
     """Class decorator: make an optimizer available as ``optimizer=<name>``."""
 
-    def deco(factory: Callable[..., Optimizer]) -> Callable[..., Optimizer]:
+    def deco(factory: Factory) -> Factory:
         _REGISTRY[name] = factory
         return factory
 
     return deco
 
 
+def register_lazy(name: str, target: str) -> None:
+    """Make ``optimizer=<name>`` build ``target`` (``"package.module:Class"``), importing its
+    module only when that optimizer is built."""
+    if ":" not in target:
+        raise ValueError(f"lazy optimizer target must be 'module:attr', got {target!r}")
+    _REGISTRY[name] = target
+
+
 def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make_optimizer(name: str, **params: Any) -> Optimizer:
-    """The optimizer registered as ``name``, built with its config ``params``."""
+def factory_of(name: str) -> Factory:
+    """The factory registered as ``name``, importing its module if it was registered lazily."""
     if name not in _REGISTRY:
         raise GammaError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
+    entry = _REGISTRY[name]
+    if isinstance(entry, str):
+        module, attr = entry.split(":", 1)
+        try:
+            entry = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as e:
+            raise GammaError(f"optimizer {name!r} needs the package {e.name!r}, which is not "
+                             f"installed") from None
+        _REGISTRY[name] = entry
+    return entry
+
+
+def make_optimizer(name: str, **params: Any) -> Optimizer:
+    """The optimizer registered as ``name``, built with its config ``params``. A bad setting
+    raises a :class:`GammaError` naming it (``optimizer.<field>``)."""
+    factory = factory_of(name)
     try:
-        return _REGISTRY[name](**params)
-    except TypeError as e:
+        return factory(**params)
+    except GammaError:
+        raise
+    except (TypeError, ValueError) as e:
         raise GammaError(f"optimizer {name!r}: bad settings {sorted(params)}: {e}") from None

@@ -1,18 +1,24 @@
 """GAMMA: the genetic algorithm of Kao & Krishna (ICCAD 2020), after the reference code V1
-(``src/GAMMA/gamma_env.py``), with its known bugs fixed. Operators are in ``operators.py``.
+(``src/GAMMA/gamma_env.py``), with its known bugs fixed, composed from parts built from the
+optimizer config (``conf/optimizer/gamma.yaml``): a selection object (``selection.py``;
+truncation by default) and five operator objects (``operators.py``), each of which can be
+switched off (``optimizer.operators.<name>.enabled=false``; it keeps its rate and is never
+applied).
 
-One generation: truncation selection (elites and parents from the best feasible individuals),
-then crossover, mutation, reorder, growth and aging on the children, a repair of the map space's
-invariants, and one batched evaluation of the children.
+One generation: the selection picks elites (kept unchanged, not re-evaluated; ``elite_ratio: 0``
+keeps none) and a parent pool from the best feasible individuals and draws mating pairs from the
+pool; crossover swaps genes within each pair (switched off: the children are copies of the drawn
+parents); mutation, reorder, growth and aging change the children, in that order; the map space
+repairs its invariants (``MapSpace.repair``); the children are evaluated in one batch.
 
-Bugs of the reference code (see ../shared/docs/gamma-algorithm.md, section 8) and what we do:
+Bugs of the reference code (see docs/gamma-algorithm.md) and what we do:
 1. ``reset_dimension`` kept the first layer's dims for mutation ranges in multi-layer runs:
    fixed (every layer gets its own map space).
 2. Reorder never moved the innermost loop: fixed (all six positions).
 3. Throughput objectives were always invalid: not applicable (no throughput objective).
 4. Crossover and level-0 mutation could leave inner tiles larger than (or not dividing) their
-   parents and cluster sizes stale: fixed by ``repair`` after the operators. This is the bug
-   that let the original GA converge to MAESTRO's undercounts.
+   parents and cluster sizes stale: fixed by ``MapSpace.repair`` after the operators. This is
+   the bug that let the original GA converge to MAESTRO's undercounts.
 5. Elites were re-evaluated every generation (10,500 calls for "10K") and the random initial
    population was never scored as drawn: fixed. Generation 1 evaluates the random population,
    later generations evaluate only their children, so population x generations = the budget.
@@ -31,32 +37,35 @@ included) before it is evaluated, as in V1.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from gamma.mapspace import Genome
+from gamma.mapspace import Genome, MapSpace
 from gamma.objective import Objective
-from gamma.optimizers.base import Optimizer, ProgressCallback, register
-from gamma.optimizers.operators import Aging, Crossover, Growth, Mutation, Reorder, repair
+from gamma.optimizers.base import Optimizer, ProgressCallback
+from gamma.optimizers.operators import VARIATION_ORDER, Crossover, Variation, build_operators
+from gamma.optimizers.selection import build_selection
+from gamma.optimizers.settings import check_int
 
 
-@register("gamma")
 class Gamma(Optimizer):
     """The GA. ``population`` individuals per generation; generations run until the objective's
-    budget is spent (200 x 50 = 10,000 with the defaults)."""
+    budget is spent (200 x 50 = 10,000 with the defaults). ``selection`` and ``operators`` are
+    the config's ``optimizer.selection`` and ``optimizer.operators`` (missing entries take the
+    defaults of the selection and operator classes, which are the config file's)."""
 
     name = "gamma"
 
-    def __init__(self, population: int = 200, elite_ratio: float = 0.05, parents_ratio: float = 0.4,
-                 crossover_rate: float = 0.57, mutation_rate: float = 0.52, mutation_loci: int = 3,
-                 reorder_rate: float = 0.47, growth_rate: float = 0.57, aging_rate: float = 0.27) -> None:
-        if population < 2:
-            raise ValueError("population must be at least 2")
-        self.population = population
-        self.n_elites = max(1, int(elite_ratio * population))
-        self.n_parents = max(2, int(parents_ratio * population))
-        self.crossover = Crossover(crossover_rate)
-        self.operators = [Mutation(mutation_rate, mutation_loci), Reorder(reorder_rate),
-                          Growth(growth_rate), Aging(aging_rate)]
+    def __init__(self, population: int = 200, selection: dict[str, Any] | None = None,
+                 operators: dict[str, Any] | None = None) -> None:
+        self.population = check_int("population", population, 2)
+        self.selection = build_selection(selection)
+        self.operators, self.enabled = build_operators(operators)
+        cx = self.operators["crossover"]
+        self.crossover: Crossover | None = cx if self.enabled["crossover"] else None  # type: ignore[assignment]
+        self.variations: list[Variation] = [self.operators[n] for n in VARIATION_ORDER  # type: ignore[misc]
+                                            if self.enabled[n]]
 
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:
@@ -64,26 +73,30 @@ class Gamma(Optimizer):
         pop, cost, second = self._fresh(objective, rng)
         self._report(objective, on_progress)
         while objective.remaining > 0:
-            rank = np.lexsort((second, cost))
-            n_feasible = int(np.isfinite(cost).sum())
-            if n_feasible == 0:
+            elites, chosen = self.selection.select(cost, second, self.population)
+            if len(chosen) == 0:
                 # Nothing to select from: restart from a random population, which (as in the
                 # reference code) is bred by the operators before it is evaluated.
-                elites = rank[:0]
                 parents = space.random(self.population, rng, levels=space.min_levels)
             else:
-                elites = rank[: min(self.n_elites, n_feasible)]
-                parents = pop.take(rank[: min(self.n_parents, n_feasible)])
-            n = min(self.population, objective.remaining)
-            children = self.crossover(parents, n, rng)
-            for op in self.operators:
-                op(children, space, rng)
-            repair(children, space)
+                parents = pop.take(chosen)
+            children = self._breed(parents, min(self.population, objective.remaining), space, rng)
             c_cost, c_second = objective.evaluate_with_tie_break(children)
             pop = Genome.concat([pop.take(elites), children])
             cost = np.concatenate([cost[elites], c_cost])
             second = np.concatenate([second[elites], c_second])
             self._report(objective, on_progress)
+
+    def _breed(self, parents: Genome, n: int, space: MapSpace, rng: np.random.Generator) -> Genome:
+        """``n`` children of ``parents``: mating pairs, crossover, the variations, repair."""
+        a, b = self.selection.mate(parents, n, rng)
+        if self.crossover is not None:
+            self.crossover(a, b, rng)
+        children = Genome.concat([a, b]).take(np.arange(n))
+        for op in self.variations:
+            op(children, space, rng)
+        space.repair(children)
+        return children
 
     def _fresh(self, objective: Objective, rng: np.random.Generator) -> tuple[Genome, np.ndarray, np.ndarray]:
         space = objective.space

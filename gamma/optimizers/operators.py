@@ -1,17 +1,22 @@
-"""GAMMA's genetic operators as objects acting on a population (:class:`~gamma.mapspace.Genome`).
+"""GAMMA's genetic operators as objects, built from ``optimizer.operators`` (one entry per
+operator: ``enabled`` and its settings; see :func:`build_operators`).
 
-Each operator is called as ``op(pop, space, rng)`` and changes ``pop`` in place (crossover
-returns the children it breeds). After the operators, :func:`repair` restores the map space's
-invariants; the reference code skipped that step (its bug 4, see ``gamma.py``).
+Crossover acts on mating pairs (drawn by the selection, :meth:`Selection.mate`) and swaps genes
+between the two members of each pair in place. The other operators (mutation, reorder, growth,
+aging) are called as ``op(pop, space, rng)`` and change ``pop`` in place. After the operators,
+the map space restores its invariants (:meth:`~gamma.mapspace.MapSpace.repair`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gamma.mapspace import G_R, G_S, GDIMS, Genome, MapSpace
+from gamma.optimizers.settings import SettingError, check_bool, check_int, check_keys, check_rate
 
 #: Dims whose tiles crossover swaps (the reference code's choice; R and S stay full).
 CROSSOVER_DIMS = np.array([GDIMS.index(d) for d in ("K", "C", "Y", "X")])
@@ -22,20 +27,35 @@ def _level_of(nlev: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (rng.random(nlev.shape) * nlev).astype(np.int64)
 
 
-@dataclass
-class Crossover:
-    """Breed ``n`` children from ``parents``: pairs drawn with replacement; at each level both
-    parents have, with probability ``rate``, the two children swap one dim's tile (K, C, Y or X).
-    Each child keeps its own order, parallel dims and depth."""
+class Operator(ABC):
+    """A genetic operator with a probability ``rate`` (what it applies to: see each operator);
+    ``name`` is its key in ``optimizer.operators``."""
 
+    name: ClassVar[str]
+    rate: float
+
+    def __post_init__(self) -> None:
+        check_rate(f"operators.{self.name}.rate", self.rate)
+
+
+class Variation(Operator):
+    """An operator that changes a population in place."""
+
+    @abstractmethod
+    def __call__(self, pop: Genome, space: MapSpace, rng: np.random.Generator) -> None:
+        """Change ``pop`` (genomes of ``space``) in place."""
+
+
+@dataclass
+class Crossover(Operator):
+    """At each level both members of a mating pair have, with probability ``rate``, the two swap
+    one dim's tile (K, C, Y or X), in place. Each keeps its own order, parallel dims and depth."""
+
+    name: ClassVar[str] = "crossover"
     rate: float = 0.57
 
-    def __call__(self, parents: Genome, n: int, rng: np.random.Generator) -> Genome:
-        pairs = (n + 1) // 2
-        dad = rng.integers(0, len(parents), pairs)
-        mom = rng.integers(0, len(parents), pairs)
-        a, b = parents.take(dad), parents.take(mom)
-        L = a.tile.shape[1]
+    def __call__(self, a: Genome, b: Genome, rng: np.random.Generator) -> None:
+        pairs, L = len(a), a.tile.shape[1]
         shared = np.arange(L)[None, :] < np.minimum(a.nlev, b.nlev)[:, None]
         swap = shared & (rng.random((pairs, L)) < self.rate)
         dims = CROSSOVER_DIMS[rng.integers(0, len(CROSSOVER_DIMS), (pairs, L))]
@@ -44,20 +64,23 @@ class Crossover:
         ta = a.tile[rows, levels, d].copy()
         a.tile[rows, levels, d] = b.tile[rows, levels, d]
         b.tile[rows, levels, d] = ta
-        children = Genome.concat([a, b])
-        return children.take(np.arange(n))
 
 
 @dataclass
-class Mutation:
+class Mutation(Variation):
     """``loci`` times per individual, with probability ``rate``: pick a random gene of a random
     level. A parallel gene gets a new parallel dim and, below the top, the cluster size is
     recomputed as the reference code does: its bound, i.e. the parent's tile of the new parallel
     dim (within the PEs the levels above leave; S1: the fixed cluster). A tile gene gets a new
     tile (top: uniform in [1, dim]; below: a tile of the parent's); R and S genes stay full."""
 
+    name: ClassVar[str] = "mutation"
     rate: float = 0.52
     loci: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("operators.mutation.loci", self.loci, 1)
 
     def __call__(self, pop: Genome, space: MapSpace, rng: np.random.Generator) -> None:
         n = len(pop)
@@ -84,11 +107,12 @@ class Mutation:
 
 
 @dataclass
-class Reorder:
+class Reorder(Variation):
     """``len(pop)`` trials, each with probability ``rate``: swap two loop positions of a random
     level of a random individual. All six positions can move (the reference code never moved the
     innermost one: its bug 2)."""
 
+    name: ClassVar[str] = "reorder"
     rate: float = 0.47
 
     def __call__(self, pop: Genome, space: MapSpace, rng: np.random.Generator) -> None:
@@ -102,11 +126,12 @@ class Reorder:
 
 
 @dataclass
-class Growth:
+class Growth(Variation):
     """``len(pop)`` trials, each with probability ``rate``: a random individual below the
     system's deepest level gets a new innermost level (random parallel dim and order, tiles
     below the parent's, cluster size at its bound)."""
 
+    name: ClassVar[str] = "growth"
     rate: float = 0.57
 
     def __call__(self, pop: Genome, space: MapSpace, rng: np.random.Generator) -> None:
@@ -124,10 +149,11 @@ class Growth:
 
 
 @dataclass
-class Aging:
+class Aging(Variation):
     """``len(pop)`` trials, each with probability ``rate``: a random individual above the
     system's shallowest level loses its innermost level."""
 
+    name: ClassVar[str] = "aging"
     rate: float = 0.27
 
     def __call__(self, pop: Genome, space: MapSpace, rng: np.random.Generator) -> None:
@@ -138,34 +164,32 @@ class Aging:
         space.clear_unused(pop)
 
 
-def repair(pop: Genome, space: MapSpace) -> None:
-    """Restore the map space's invariants after crossover and mutation: every inner tile is at
-    most (by default: a divisor of) the tile above, R and S are full, cluster sizes within their
-    bound (S1: fixed). The reference code let inner tiles exceed their parents (its bug 4), which
-    is how it reached MAESTRO's undercounts."""
-    n, L = pop.par.shape
-    pop.tile[:, 0, :] = np.clip(pop.tile[:, 0, :], 1, space.dims)
-    idx = np.arange(n)
-    for l in range(1, L):
-        used = pop.nlev > l
-        parent = pop.tile[:, l - 1, :]
-        t = np.minimum(pop.tile[:, l, :], parent)
-        if space.inner_tiles == "divisors":
-            t = largest_divisor_at_most(space, parent, t)
-        pop.tile[:, l, :] = np.where(used[:, None], t, 1)
-        if used.any():
-            i = idx[used]
-            bound = space.cluster_bound(pop, i, l)
-            c = pop.cluster[i, l]
-            pop.cluster[i, l] = bound if space.fixed_inner_cluster is not None and l == 1 else np.clip(c, 1, bound)
-    pop.tile[:, :, G_R] = space.dims[G_R]
-    pop.tile[:, :, G_S] = space.dims[G_S]
-    space.clear_unused(pop)
+#: Operators by their key in ``optimizer.operators``.
+OPERATORS: dict[str, type[Operator]] = {"crossover": Crossover, "mutation": Mutation,
+                                        "reorder": Reorder, "growth": Growth, "aging": Aging}
+#: The order in which the variations run on the children after crossover (the reference code's).
+VARIATION_ORDER = ("mutation", "reorder", "growth", "aging")
 
 
-def largest_divisor_at_most(space: MapSpace, parent: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Elementwise the largest divisor of ``parent`` that is <= ``t`` (both >= 1)."""
-    divs, ndiv = space._divs[parent], space._ndiv[parent]
-    ok = (divs <= t[..., None]) & (np.arange(divs.shape[-1]) < ndiv[..., None])
-    k = ok.sum(axis=-1) - 1
-    return np.take_along_axis(divs, k[..., None], axis=-1)[..., 0]
+def build_operators(settings: dict[str, Any] | None) -> tuple[dict[str, Operator], dict[str, bool]]:
+    """Every operator of :data:`OPERATORS` built from ``optimizer.operators`` (per operator:
+    ``enabled`` plus its settings; a missing operator or setting takes the class default), and
+    whether each is enabled. A switched-off operator is still built, so its settings are
+    checked and kept, but the GA never applies it."""
+    if settings is not None and not isinstance(settings, dict):
+        raise SettingError("operators", settings, "must be a mapping of operator names to settings")
+    settings = dict(settings or {})
+    check_keys("operators", settings, list(OPERATORS))
+    built: dict[str, Operator] = {}
+    enabled: dict[str, bool] = {}
+    for name, cls in OPERATORS.items():
+        given = settings.get(name)
+        given = {} if given is None else given
+        if not isinstance(given, dict):
+            raise SettingError(f"operators.{name}", given, "must be a mapping of settings, e.g. "
+                               f"optimizer.operators.{name}.enabled=false to switch it off")
+        params = dict(given)
+        enabled[name] = check_bool(f"operators.{name}.enabled", params.pop("enabled", True))
+        check_keys(f"operators.{name}", params, ["enabled"] + [f.name for f in fields(cls)])
+        built[name] = cls(**params)
+    return built, enabled

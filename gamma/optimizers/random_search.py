@@ -5,19 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from gamma.objective import Objective
-from gamma.optimizers.base import Optimizer, ProgressCallback, register
+from gamma.optimizers.base import Optimizer, ProgressCallback
+from gamma.optimizers.settings import check_int
 
 
-@register("random")
 class RandomSearch(Optimizer):
     """Draws ``batch`` uniform random genomes at a time until the budget is spent."""
 
     name = "random"
 
     def __init__(self, batch: int = 1000) -> None:
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        self.batch = batch
+        self.batch = check_int("batch", batch, 1)
 
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:
