@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep_dir = Path(args.sweep_dir or tempfile.mkdtemp(prefix="gamma-sweep-"))
     cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"optimizer={args.optimizers}",
            f"system={args.systems}", f"platform={args.platforms}", f"seed={args.seeds}",
-           f"experiment={args.experiment}", "hydra/launcher=joblib",
+           f"tracking.experiment={args.experiment}", "hydra/launcher=joblib",
            f"hydra.sweep.dir={sweep_dir}", *overrides]
     print(" ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()

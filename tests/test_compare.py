@@ -25,12 +25,7 @@ compare = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(compare)
 
 
-def experiment(name: str) -> str:
-    """The override that names the MLflow experiment."""
-    return f"experiment={name}"
-
-
-COMMON = ["budget=1000", "layers=[2,6]", experiment("cmp")]
+COMMON = ["budget=1000", "layers=[2,6]", "tracking.experiment=cmp"]
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -175,7 +170,7 @@ def arms(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("arms")
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
     proc = run_cli(["-m", "optimizer=random", "optimizer.batch=100,250", "seed=0,1",
-                    "objective=latency,energy", "budget=1000", "layers=[2,6]", experiment("arms"),
+                    "objective=latency,energy", "budget=1000", "layers=[2,6]", "tracking.experiment=arms",
                     f"hydra.sweep.dir={tmp / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
     jobs = []
