@@ -26,9 +26,10 @@ after them (:func:`end_sweep`). A job becomes its child (``mlflow.parentRunId``)
 the parent, for its own tracking URI and experiment, in ``<sweep dir>/mlflow_parent_run.json``
 above its output folder or in ``$GAMMA_MLFLOW_PARENT`` (set in the launching process, inherited
 by the launcher's workers). A job without a parent is a top-level run, never an error.
-compare.py's summary run (:func:`log_summary`, ``gamma.summary``, ``gamma.kind=summary``) can
-be a child of the sweep too. Readers tell job runs by ``gamma.kind=job`` (runs logged before
-that tag existed: no ``gamma.summary`` tag).
+compare.py's summary run (:func:`log_summary`, ``gamma.kind=summary``) can be a child of the
+sweep too. Runs that are not jobs carry the tag ``gamma.summary`` (``1`` on a summary run,
+``sweep`` on a sweep's parent), so readers that skip it count only jobs; ``gamma.kind`` (job,
+sweep, summary) names each kind.
 
 Tracking URI: ``cfg.tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else
 ``sqlite:///<project>/outputs/mlflow.db``. Experiment: ``cfg.tracking.experiment``, else
@@ -398,7 +399,7 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
                 params: dict[str, Any] | None = None,
                 outputs: Path = DEFAULT_OUTPUTS) -> SweepRun | None:
     """Before a sweep's jobs: create the store and experiment (:func:`prepare_store`), then the
-    sweep's parent run, tagged with the command-line ``overrides`` (``gamma.sweep.overrides``),
+    sweep's parent run (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with the command-line ``overrides`` (``gamma.sweep.overrides``),
     the sweeper's ``params`` (``gamma.sweep.params``) and ``sweep_dir``; publish it to the jobs
     (``<sweep_dir>/mlflow_parent_run.json`` and ``$GAMMA_MLFLOW_PARENT``). None without
     tracking."""
@@ -412,7 +413,7 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
     client = MlflowClient(tracking_uri=uri)
     sweep_dir = Path(sweep_dir).resolve()
     grid = " ".join(f"{k}={v}" for k, v in (params or {}).items())
-    tags = {KIND_TAG: "sweep", "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
+    tags = {KIND_TAG: "sweep", "gamma.summary": "sweep", "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
             "gamma.sweep.dir": str(sweep_dir), **context_tags(),
             MLFLOW_RUN_NOTE: (f"Sweep `python run.py -m {' '.join(overrides)}`"
                               + (f" over `{grid}`" if grid else "")

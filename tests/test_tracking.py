@@ -77,6 +77,9 @@ def test_sweep_is_one_parent_with_two_children(store):
     assert tags["gamma.sweep.overrides"] == " ".join(SWEEP)
     assert tags["gamma.sweep.dir"] == str(sweep_dir.resolve())
     assert tags["gamma.sweep.jobs"] == "2 FINISHED"
+    assert tags["gamma.summary"] == "sweep"  # readers of the experiment skip it: not a job
+    assert {r["run_id"] for r in tracking.experiment_runs("swept", store["uri"])} == \
+        {r.info.run_id for r in by_kind(store["runs"], "job")}
     assert parent.info.run_name == "sweep " + " ".join(SWEEP)
     assert tags["mlflow.source.git.commit"] == git_head()
     published = json.loads((sweep_dir / tracking.PARENT_FILE).read_text())
