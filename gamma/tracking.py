@@ -399,8 +399,9 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
                 params: dict[str, Any] | None = None,
                 outputs: Path = DEFAULT_OUTPUTS) -> SweepRun | None:
     """Before a sweep's jobs: create the store and experiment (:func:`prepare_store`), then the
-    sweep's parent run (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with the command-line ``overrides`` (``gamma.sweep.overrides``),
-    the sweeper's ``params`` (``gamma.sweep.params``) and ``sweep_dir``; publish it to the jobs
+    sweep's parent run (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with
+    the command-line ``overrides`` (``gamma.sweep.overrides``), the sweeper's ``params``
+    (``gamma.sweep.params``) and ``sweep_dir``; publish it to the jobs
     (``<sweep_dir>/mlflow_parent_run.json`` and ``$GAMMA_MLFLOW_PARENT``). None without
     tracking."""
     uri = prepare_store(cfg, outputs)
@@ -413,20 +414,25 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
     client = MlflowClient(tracking_uri=uri)
     sweep_dir = Path(sweep_dir).resolve()
     grid = " ".join(f"{k}={v}" for k, v in (params or {}).items())
-    tags = {KIND_TAG: "sweep", "gamma.summary": "sweep", "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
+    tags = {KIND_TAG: "sweep", "gamma.summary": "sweep",
+            "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
             "gamma.sweep.dir": str(sweep_dir), **context_tags(),
             MLFLOW_RUN_NOTE: (f"Sweep `python run.py -m {' '.join(overrides)}`"
                               + (f" over `{grid}`" if grid else "")
                               + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
     if grid:
         tags["gamma.sweep.params"] = grid[:MAX_TAG_CHARS]
-    run = client.create_run(experiment_id(client, experiment, uri), run_name=sweep_run_name(overrides),
-                            tags=tags)
+    run = client.create_run(experiment_id(client, experiment, uri),
+                            run_name=sweep_run_name(overrides), tags=tags)
     sweep = SweepRun(uri, experiment, run.info.run_id, sweep_dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    tmp = sweep_dir / (PARENT_FILE + ".tmp")
-    tmp.write_text(sweep.as_json() + "\n", encoding="utf-8")
-    os.replace(tmp, sweep_dir / PARENT_FILE)
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        tmp = sweep_dir / (PARENT_FILE + ".tmp")
+        tmp.write_text(sweep.as_json() + "\n", encoding="utf-8")
+        os.replace(tmp, sweep_dir / PARENT_FILE)
+    except OSError:
+        client.set_terminated(sweep.run_id, "FAILED")  # no job could find it
+        raise
     os.environ[PARENT_ENV] = sweep.as_json()
     return sweep
 
@@ -464,6 +470,7 @@ class RunLogger:
             logging.getLogger(name).setLevel(logging.WARNING)
         self.out_dir, self.logged = out_dir, set()
         self.cfg = self._config()
+        self.model, self.model_error = self._model()
         # Parallel jobs creating a brand-new SQLite store can collide ("table already exists");
         # a sweep creates it first (prepare_store, from gamma/hydra_callbacks.py).
         attempts = 3 if uri.startswith("sqlite:") else 1
@@ -482,6 +489,8 @@ class RunLogger:
                 time.sleep(0.5 + random.random())
         self._params()
         try:
+            if self.model is None:
+                raise GammaError(self.model_error)
             self._layer_table()
         except Exception as e:  # noqa: BLE001 - e.g. a bad model file: the job reports it
             print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
@@ -491,6 +500,15 @@ class RunLogger:
 
         path = self.out_dir / "config.yaml"
         return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+    def _model(self) -> tuple[Any, str]:
+        """The job's model (None and the reason where it does not load: the job says why)."""
+        from gamma.workload import model_from_config
+
+        try:
+            return model_from_config(self.cfg["model"]), ""
+        except Exception as e:  # noqa: BLE001 - the job reports a bad model itself
+            return None, f"{type(e).__name__}: {e}"
 
     def _tags(self, exp_id: str, parent_run_id: str | None) -> dict[str, str]:
         """The job's columns, output folder, kind and context; its parent if that is a run of
@@ -502,6 +520,8 @@ class RunLogger:
             value = config_value(self.cfg, path)
             if value is not None:
                 tags[tag] = str(value)
+        if self.model is not None:  # a model file's name rather than "file"
+            tags["model"] = self.model.name
         if parent_run_id:
             try:
                 ok = self.client.get_run(parent_run_id).info.experiment_id == exp_id
@@ -532,9 +552,8 @@ class RunLogger:
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
         from gamma.search import select_layers
-        from gamma.workload import model_from_config
 
-        model = model_from_config(self.cfg["model"])
+        model = self.model
         _, which = model.unique_layers()
         rows = []
         for i in select_layers(model, self.cfg.get("layers")):

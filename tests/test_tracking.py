@@ -50,8 +50,11 @@ def store(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     stale = json.dumps({"uri": uri, "experiment": "swept", "run_id": "0" * 32,
                         "sweep_dir": str(tmp / "sweep")})
-    single = run_cli([*SMALL, "++tracking.experiment=swept", f"hydra.run.dir={tmp / 'single'}"],
-                     {**env, tracking.PARENT_ENV: stale})
+    table = tmp / "tiny.csv"  # a model file: 3 layers, the 1st and 3rd the same shape
+    table.write_text("K,C,Y,X,R,S,T\n16,8,14,14,3,3,1\n32,16,7,7,1,1,1\n16,8,14,14,3,3,1\n")
+    single = run_cli(["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[1,3]",
+                      "model=file", f"model.path={table}", "++tracking.experiment=swept",
+                      f"hydra.run.dir={tmp / 'single'}"], {**env, tracking.PARENT_ENV: stale})
     assert single.returncode == 0, single.stderr
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("swept")
@@ -119,6 +122,8 @@ def test_job_runs_start_when_the_job_starts(store):
 
 def test_layer_table_is_a_dataset_input(store):
     for run in by_kind(store["runs"], "job"):
+        if "mlflow.parentRunId" not in run.data.tags:
+            continue
         (inp,) = run.inputs.dataset_inputs
         ds = inp.dataset
         assert ds.name == "resnet18" and json.loads(ds.profile)["num_rows"] == 2
@@ -137,6 +142,16 @@ def test_single_run_has_no_parent(store):
     assert run.info.status == "FINISHED" and run.data.tags[tracking.KIND_TAG] == "job"
     assert "mlflow.parentRunId" not in run.data.tags
     assert run.data.tags["mlflow.source.git.commit"] == git_head()
+
+
+def test_model_file_names_the_model_and_its_dataset(store):
+    """model=file: the model's tag and dataset take the file's name; its rows are the selected
+    layers."""
+    run = store["client"].get_run(store["single"]["mlflow"]["run_id"])
+    assert run.data.tags["model"] == store["single"]["model"] == "tiny"
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == "tiny" and json.loads(inp.dataset.profile)["num_rows"] == 2
+    assert json.loads(inp.dataset.source)["uri"] == str(store["tmp"] / "tiny.csv")
 
 
 def test_summary_run_is_a_child_of_the_sweep(store, tmp_path):
