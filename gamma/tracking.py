@@ -364,7 +364,8 @@ def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | No
         except MlflowException:
             parent = None
         if parent is None or parent.info.experiment_id != exp_id:
-            raise GammaError(f"parent run {parent_run_id} is not a run of experiment {experiment!r}")
+            raise GammaError(f"parent run {parent_run_id} is not a run of experiment "
+                             f"{experiment!r}")
         tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     run_id = client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
     for f in files:
@@ -562,7 +563,8 @@ class RunLogger:
                          **{k: v for k, v in layer.to_dict().items() if k != "name"},
                          "macs": layer.macs})
         path = self.cfg["model"].get("path")
-        source = Path(path) if path else PROJECT / "conf" / "model" / f"{self.cfg['model']['name']}.yaml"
+        name = self.cfg["model"].get("name")
+        source = Path(path) if path else PROJECT / "conf" / "model" / f"{name}.yaml"
         if not source.is_file():
             source = self.out_dir / "config.yaml"
         with warnings.catch_warnings():  # "integer columns cannot hold missing values", "source
