@@ -1,25 +1,83 @@
 """Hydra callbacks (registered in conf/config.yaml under ``hydra.callbacks``).
 
 Hydra turns an exception in a callback into a warning, so nothing essential happens here: the
-jobs still create their MLflow runs themselves, with retries.
+jobs still create their MLflow runs themselves, with retries, and a job whose sweep has no
+parent run is simply a top-level run.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
+import sys
+import warnings
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 
+def tracking_config(config: DictConfig) -> dict[str, Any]:
+    """The ``tracking`` settings and experiment name of a sweep's config as plain values (the
+    experiment from ``tracking.experiment``, else the older top-level ``experiment``)."""
+    if not HydraConfig.initialized():  # for ${hydra:...} interpolations, e.g. the experiment
+        HydraConfig.instance().set_config(copy.deepcopy(config))  # set_config locks its node
+    select = lambda key, default=None: OmegaConf.select(config, key, default=default)  # noqa: E731
+    return {"experiment": select("experiment"),
+            "tracking": {"enabled": select("tracking.enabled", True), "uri": select("tracking.uri"),
+                         "experiment": select("tracking.experiment")}}
+
+
+def sweep_params(config: DictConfig) -> dict[str, Any]:
+    """The sweeper's ``params`` (a grid given in a config file, e.g. an experiment config)."""
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+    return dict(OmegaConf.to_container(params, resolve=False)) if params else {}
+
+
 class PrepareTracking(Callback):
     """Before a sweep's jobs start, create the MLflow store and the experiment once in the
-    launching process (jobs on parallel workers creating a new SQLite store collide)."""
+    launching process (jobs on parallel workers creating a new SQLite store collide), and the
+    sweep's parent run, which the jobs join as children; end the parent after the jobs:
+    FINISHED, or FAILED / KILLED when the sweep ends with an error / Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.sweep: Any = None  # gamma.tracking.SweepRun while the sweep runs
+        self.exit_status = "failed"  # used when the process ends before on_multirun_end
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from gamma import tracking
 
-        cfg = {"experiment": OmegaConf.select(config, "experiment", default="gamma"),
-               "tracking": {"enabled": OmegaConf.select(config, "tracking.enabled", default=True),
-                            "uri": OmegaConf.select(config, "tracking.uri", default=None)}}
-        tracking.prepare_store(cfg)
+        overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
+        sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
+        self.sweep = tracking.start_sweep(tracking_config(config), sweep_dir, overrides,
+                                          sweep_params(config))
+        if self.sweep is not None:
+            atexit.register(self._at_exit)
+            previous = sys.excepthook
+
+            def hook(kind: type[BaseException], value: BaseException,
+                     tb: TracebackType | None) -> None:
+                self.exit_status = "killed" if issubclass(kind, KeyboardInterrupt) else "failed"
+                previous(kind, value, tb)
+
+            sys.excepthook = hook
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._end("finished")
+
+    def _at_exit(self) -> None:
+        """The sweep stopped before its end (an exception, Ctrl-C): end the parent run too."""
+        try:
+            self._end(self.exit_status)
+        except Exception as e:  # noqa: BLE001 - at exit: report, never raise
+            warnings.warn(f"MLflow: could not end the sweep's parent run: {e}", stacklevel=1)
+
+    def _end(self, status: str) -> None:
+        from gamma import tracking
+
+        sweep, self.sweep = self.sweep, None
+        if sweep is not None:
+            tracking.end_sweep(sweep, status)

@@ -9,18 +9,36 @@ one per line: ``layer`` (log the layers not yet logged) and ``finish STATUS``; e
 without ``finish`` (the job died) ends the run as KILLED. The helper prints the run id (or
 ``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group).
 
-Logged: params = the flattened config; per layer a step metric ``best_cost/layer_XX`` (best
-cost so far vs samples) plus ``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE
-``log_batch`` call per layer; totals (cycles, nJ, seconds); artifacts results.json,
-mappings/layer_XX.m, convergence.png, config.yaml. Status FINISHED, FAILED or KILLED.
+Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
+``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``output_dir``,
+``gamma.kind=job`` and MLflow's context tags (``mlflow.source.git.commit`` and ``.branch`` of
+the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.type`` = LOCAL,
+``mlflow.user``); params = the flattened config without the model's layer list; the selected
+layers as a dataset input named after the model (one row per layer: its shape and MACs); per
+layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
+``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
+totals (cycles, nJ, seconds); artifacts results.json, mappings/layer_XX.m, convergence.png,
+config.yaml. Status FINISHED, FAILED or KILLED.
+
+Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
+jobs (:func:`start_sweep`, ``gamma.kind=sweep``, the sweep's overrides as tags) and ends it
+after them (:func:`end_sweep`). A job becomes its child (``mlflow.parentRunId``) when it finds
+the parent, for its own tracking URI and experiment, in ``<sweep dir>/mlflow_parent_run.json``
+above its output folder or in ``$GAMMA_MLFLOW_PARENT`` (set in the launching process, inherited
+by the launcher's workers). A job without a parent is a top-level run, never an error.
+compare.py's summary run (:func:`log_summary`, ``gamma.kind=summary``) can be a child of the
+sweep too. Runs that are not jobs carry the tag ``gamma.summary`` (``1`` on a summary run,
+``sweep`` on a sweep's parent), so readers that skip it count only jobs; ``gamma.kind`` (job,
+sweep, summary) names each kind.
 
 Tracking URI: ``cfg.tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else
-``sqlite:///<project>/outputs/mlflow.db``.
+``sqlite:///<project>/outputs/mlflow.db``. Experiment: ``cfg.tracking.experiment``, else
+``cfg.experiment``, else ``gamma``.
 """
-
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -29,19 +47,34 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gamma.errors import GammaError
 
-#: The project's outputs folder (next to run.py); home of the default store.
-DEFAULT_OUTPUTS = Path(__file__).resolve().parents[1] / "outputs"
+#: The project's root (run.py, conf/, the git checkout) and its outputs folder (the default store).
+PROJECT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUTS = PROJECT / "outputs"
 #: Param values are truncated to this many characters (MLflow's limit is 6000).
 MAX_PARAM_CHARS = 500
 STATUSES = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 #: Seconds to wait for the helper: run id (first store creation ~5 s), final upload.
 CONNECT_TIMEOUT_S = 120.0
 FINISH_TIMEOUT_S = 300.0
+#: Where a sweep's jobs find its parent run: an environment variable of the launching process
+#: (JSON: uri, experiment, run_id, sweep_dir) and a file in the sweep folder (the same JSON).
+PARENT_ENV = "GAMMA_MLFLOW_PARENT"
+PARENT_FILE = "mlflow_parent_run.json"
+#: Tag that tells job runs from a sweep's parent run and compare.py's summary runs.
+KIND_TAG = "gamma.kind"
+#: Config entries that become tags of a job run (tag name: config path).
+JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": "platform.name",
+            "model": "model.name", "objective": "objective.name", "seed": "seed", "label": "label"}
+#: Config entries left out of the params (the layer table is the run's dataset input instead).
+NOT_PARAMS = ("model.layers",)
+#: MLflow's limit on a tag value is 8,000 characters; longer override lists are cut.
+MAX_TAG_CHARS = 5000
 
 
 def tracking_uri(cfg_uri: str | None, outputs: Path = DEFAULT_OUTPUTS) -> str:
@@ -64,6 +97,53 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
         text = json.dumps(data) if isinstance(data, (list, tuple)) else str(data)
         out[prefix] = text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
     return out
+
+
+def experiment_name(cfg: dict[str, Any]) -> str:
+    """The MLflow experiment of a job config: ``tracking.experiment``, else the older top-level
+    ``experiment``, else ``gamma``."""
+    return str((cfg.get("tracking") or {}).get("experiment") or cfg.get("experiment") or "gamma")
+
+
+def config_value(cfg: dict[str, Any], path: str) -> Any:
+    """``cfg["a"]["b"]`` for ``path`` "a.b"; None where a level is missing."""
+    value: Any = cfg
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def git_revision(root: Path = PROJECT) -> tuple[str | None, str | None]:
+    """(commit, branch) of the git checkout at ``root``; None where it is not one (or git is
+    missing), branch None for a detached HEAD. One ``git`` call, about 10 ms."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2:
+        return None, None
+    return lines[0], (None if lines[1] == "HEAD" else lines[1])
+
+
+def context_tags(source: str | Path = PROJECT / "run.py") -> dict[str, str]:
+    """MLflow's standard context tags for a run started by ``source`` in this project: user,
+    source name and type (LOCAL), git commit and branch. Set by hand rather than with mlflow's
+    context registry, which reads ``sys.argv`` (the helper's, not run.py) and costs 0.16 s."""
+    from mlflow.utils import mlflow_tags as T
+
+    try:
+        user = getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        user = "unknown"
+    tags = {T.MLFLOW_USER: user, T.MLFLOW_SOURCE_NAME: str(source), T.MLFLOW_SOURCE_TYPE: "LOCAL"}
+    commit, branch = git_revision()
+    if commit:
+        tags[T.MLFLOW_GIT_COMMIT] = commit
+    if branch:
+        tags[T.MLFLOW_GIT_BRANCH] = branch
+    return tags
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:
@@ -95,11 +175,16 @@ class Tracker:
 class MlflowTracker(Tracker):
     """Drives the helper process for one MLflow run."""
 
-    def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path) -> None:
+    def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
+                 start_time: float | None = None, parent_run_id: str | None = None) -> None:
         self.uri = uri
         self.error: str | None = None  # the helper's failure, reported once
+        start_ms = int((time.time() if start_time is None else start_time) * 1000)
         cmd = [sys.executable, "-m", "gamma.tracking", "--uri", uri, "--experiment", experiment,
-               "--run-name", run_name, "--out-dir", str(out_dir.resolve())]
+               "--run-name", run_name, "--out-dir", str(out_dir.resolve()),
+               "--start-time", str(start_ms)]
+        if parent_run_id:
+            cmd += ["--parent-run-id", parent_run_id]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      process_group=0)
 
@@ -158,13 +243,39 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
-          outputs: Path = DEFAULT_OUTPUTS) -> Tracker:
-    """A tracker for the job with (plain, resolved) config ``cfg`` writing to ``out_dir``."""
+          outputs: Path = DEFAULT_OUTPUTS, start_time: float | None = None) -> Tracker:
+    """A tracker for the job with (plain, resolved) config ``cfg`` writing to ``out_dir``; its
+    run starts at ``start_time`` (seconds since the epoch; default: now, the job's start) and is
+    a child of the sweep's parent run where the job finds one (:func:`find_parent`)."""
+    start_time = time.time() if start_time is None else start_time
     tr = cfg.get("tracking") or {}
     if not tr.get("enabled", True):
         return Tracker()
-    uri = tracking_uri(tr.get("uri"), outputs)
-    return MlflowTracker(uri, str(cfg.get("experiment", "gamma")), run_name, out_dir)
+    uri, experiment = tracking_uri(tr.get("uri"), outputs), experiment_name(cfg)
+    return MlflowTracker(uri, experiment, run_name, out_dir, start_time,
+                         find_parent(out_dir, uri, experiment))
+
+
+def find_parent(out_dir: Path, uri: str, experiment: str) -> str | None:
+    """The run id of the sweep's parent run for a job writing to ``out_dir`` with tracking
+    ``uri`` and ``experiment``: from the nearest ``mlflow_parent_run.json`` above ``out_dir``,
+    else from ``$GAMMA_MLFLOW_PARENT`` if ``out_dir`` lies in that sweep's folder. Only a parent
+    of the same URI and experiment counts; None where there is none (a single run) or anything
+    is unreadable: a job never fails for want of a parent."""
+    try:
+        out = Path(out_dir).resolve()
+        candidates = [json.loads((d / PARENT_FILE).read_text(encoding="utf-8"))
+                      for d in (out, *out.parents) if (d / PARENT_FILE).is_file()][:1]
+        if os.environ.get(PARENT_ENV):
+            env = json.loads(os.environ[PARENT_ENV])
+            if out.is_relative_to(Path(env.get("sweep_dir") or "/nowhere").resolve()):
+                candidates.append(env)
+        for c in candidates:
+            if c.get("uri") == uri and c.get("experiment") == experiment and c.get("run_id"):
+                return str(c["run_id"])
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return None
 
 
 # --- reading an experiment back (scripts/compare.py) --------------------------------------------
@@ -243,7 +354,7 @@ def experiment_id(client: Any, name: str, uri: str) -> str:
 
 
 def prepare_store(cfg: dict[str, Any], outputs: Path = DEFAULT_OUTPUTS) -> str | None:
-    """Create the store's tables and the experiment of ``cfg`` (``tracking``, ``experiment``)
+    """Create the store's tables and the experiment of ``cfg`` (``tracking``, its experiment)
     before parallel jobs start: jobs that create a brand-new SQLite store at the same time
     collide ("table already exists") and can leave it half-migrated. Returns the URI (None
     without tracking)."""
@@ -255,36 +366,139 @@ def prepare_store(cfg: dict[str, Any], outputs: Path = DEFAULT_OUTPUTS) -> str |
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     uri = tracking_uri(tr.get("uri"), outputs)
-    experiment_id(MlflowClient(tracking_uri=uri), str(cfg.get("experiment", "gamma")), uri)
+    experiment_id(MlflowClient(tracking_uri=uri), experiment_name(cfg), uri)
     return uri
 
 
-def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | None = None) -> str:
-    """A summary run in ``experiment`` holding ``files`` as artifacts; returns its id."""
+def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | None = None,
+                parent_run_id: str | None = None) -> str:
+    """A summary run in ``experiment`` holding ``files`` as artifacts; returns its id. With
+    ``parent_run_id`` (a sweep's parent run in the same experiment) it is that run's child.
+    Tagged ``gamma.summary`` so that readers do not count it among the jobs."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     u = tracking_uri(uri)
     client = MlflowClient(tracking_uri=u)
     exp_id = experiment_id(client, experiment, u)
-    run_id = client.create_run(exp_id, run_name=run_name, tags={"gamma.summary": "1"}).info.run_id
+    tags = {"gamma.summary": "1", KIND_TAG: "summary",
+            **context_tags(Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else "compare")}
+    if parent_run_id:
+        try:
+            parent = client.get_run(parent_run_id)
+        except MlflowException:
+            parent = None
+        if parent is None or parent.info.experiment_id != exp_id:
+            raise GammaError(f"parent run {parent_run_id} is not a run of experiment "
+                             f"{experiment!r}")
+        tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+    run_id = client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
     for f in files:
         client.log_artifact(run_id, str(f))
     client.set_terminated(run_id, "FINISHED")
     return run_id
 
 
+# --- a sweep's parent run (gamma/hydra_callbacks.py) --------------------------------------------
+@dataclass
+class SweepRun:
+    """A sweep's parent run, open while its jobs run."""
+
+    uri: str
+    experiment: str
+    run_id: str
+    sweep_dir: Path
+
+    def as_json(self) -> str:
+        return json.dumps({"uri": self.uri, "experiment": self.experiment, "run_id": self.run_id,
+                           "sweep_dir": str(self.sweep_dir)})
+
+
+def sweep_run_name(overrides: list[str], max_chars: int = 120) -> str:
+    """``sweep`` plus the overrides that choose what runs (not ``hydra...``), cut to
+    ``max_chars``."""
+    text = " ".join(["sweep", *(o for o in overrides if not o.lstrip("+~").startswith("hydra"))])
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
+                params: dict[str, Any] | None = None,
+                outputs: Path = DEFAULT_OUTPUTS) -> SweepRun | None:
+    """Before a sweep's jobs: create the store and experiment (:func:`prepare_store`), then the
+    sweep's parent run (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with
+    the command-line ``overrides`` (``gamma.sweep.overrides``), the sweeper's ``params``
+    (``gamma.sweep.params``) and ``sweep_dir``; publish it to the jobs
+    (``<sweep_dir>/mlflow_parent_run.json`` and ``$GAMMA_MLFLOW_PARENT``). None without
+    tracking."""
+    uri = prepare_store(cfg, outputs)
+    if uri is None:
+        return None
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
+
+    experiment = experiment_name(cfg)
+    client = MlflowClient(tracking_uri=uri)
+    sweep_dir = Path(sweep_dir).resolve()
+    grid = " ".join(f"{k}={v}" for k, v in (params or {}).items())
+    tags = {KIND_TAG: "sweep", "gamma.summary": "sweep",
+            "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
+            "gamma.sweep.dir": str(sweep_dir), **context_tags(),
+            MLFLOW_RUN_NOTE: (f"Sweep `python run.py -m {' '.join(overrides)}`"
+                              + (f" over `{grid}`" if grid else "")
+                              + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
+    if grid:
+        tags["gamma.sweep.params"] = grid[:MAX_TAG_CHARS]
+    run = client.create_run(experiment_id(client, experiment, uri),
+                            run_name=sweep_run_name(overrides), tags=tags)
+    sweep = SweepRun(uri, experiment, run.info.run_id, sweep_dir)
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        tmp = sweep_dir / (PARENT_FILE + ".tmp")
+        tmp.write_text(sweep.as_json() + "\n", encoding="utf-8")
+        os.replace(tmp, sweep_dir / PARENT_FILE)
+    except OSError:
+        client.set_terminated(sweep.run_id, "FAILED")  # no job could find it
+        raise
+    os.environ[PARENT_ENV] = sweep.as_json()
+    return sweep
+
+
+def end_sweep(sweep: SweepRun, status: str = "finished") -> None:
+    """After the jobs: tag the parent with its children's statuses (``gamma.sweep.jobs``, e.g.
+    ``4 FINISHED, 1 FAILED``) and end it with ``status`` (finished, failed, killed)."""
+    from mlflow.tracking import MlflowClient
+
+    if os.environ.get(PARENT_ENV) == sweep.as_json():
+        del os.environ[PARENT_ENV]
+    client = MlflowClient(tracking_uri=sweep.uri)
+    run = client.get_run(sweep.run_id)
+    children = client.search_runs([run.info.experiment_id], max_results=50_000,
+                                  filter_string=f"tags.mlflow.parentRunId = '{sweep.run_id}'")
+    counts: dict[str, int] = {}
+    for c in children:
+        if c.data.tags.get(KIND_TAG) != "summary":
+            counts[c.info.status] = counts.get(c.info.status, 0) + 1
+    client.set_tag(sweep.run_id, "gamma.sweep.jobs",
+                   ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
+    client.set_terminated(sweep.run_id, STATUSES.get(status, "FAILED"))
+
+
 # --- the helper process -------------------------------------------------------------------------
 class RunLogger:
     """Logs one run from the files of a run folder (in the helper process)."""
 
-    def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path) -> None:
+    def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
+                 start_ms: int | None = None, parent_run_id: str | None = None) -> None:
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         for name in ("mlflow", "alembic"):  # after the import: mlflow sets its level on import
             logging.getLogger(name).setLevel(logging.WARNING)
         self.out_dir, self.logged = out_dir, set()
+        self.cfg = self._config()
+        self.model, self.model_error = self._model()
         # Parallel jobs creating a brand-new SQLite store can collide ("table already exists");
         # a sweep creates it first (prepare_store, from gamma/hydra_callbacks.py).
         attempts = 3 if uri.startswith("sqlite:") else 1
@@ -292,8 +506,9 @@ class RunLogger:
             try:
                 self.client = MlflowClient(tracking_uri=uri)
                 exp_id = experiment_id(self.client, experiment, uri)
-                tags = {"output_dir": str(out_dir)}
-                self.run_id = self.client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
+                tags = self._tags(exp_id, parent_run_id)
+                self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
+                                                     run_name=run_name).info.run_id
                 break
             except Exception as e:  # noqa: BLE001 - reported to the job after the last attempt
                 if attempt == attempts:
@@ -301,13 +516,90 @@ class RunLogger:
                     raise GammaError(f"MLflow tracking at {uri}: {str(reason).strip()}") from None
                 time.sleep(0.5 + random.random())
         self._params()
+        try:
+            if self.model is None:
+                raise GammaError(self.model_error)
+            self._layer_table()
+        except Exception as e:  # noqa: BLE001 - e.g. a bad model file: the job reports it
+            print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
+
+    def _config(self) -> dict[str, Any]:
+        import yaml
+
+        path = self.out_dir / "config.yaml"
+        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+    def _model(self) -> tuple[Any, str]:
+        """The job's model (None and the reason where it does not load: the job says why)."""
+        from gamma.workload import model_from_config
+
+        try:
+            return model_from_config(self.cfg["model"]), ""
+        except Exception as e:  # noqa: BLE001 - the job reports a bad model itself
+            return None, f"{type(e).__name__}: {e}"
+
+    def _tags(self, exp_id: str, parent_run_id: str | None) -> dict[str, str]:
+        """The job's columns, output folder, kind and context; its parent if that is a run of
+        the same experiment."""
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        tags = {"output_dir": str(self.out_dir), KIND_TAG: "job", **context_tags()}
+        for tag, path in JOB_TAGS.items():
+            value = config_value(self.cfg, path)
+            if value is not None:
+                tags[tag] = str(value)
+        if self.model is not None:  # a model file's name rather than "file"
+            tags["model"] = self.model.name
+        if parent_run_id:
+            try:
+                ok = self.client.get_run(parent_run_id).info.experiment_id == exp_id
+            except Exception:  # noqa: BLE001 - no such run: the job is a top-level run
+                ok = False
+            if ok:
+                tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+            else:
+                print(f"warning: MLflow: parent run {parent_run_id} not found in this experiment; "
+                      "logging a top-level run", file=sys.stderr, flush=True)
+        return tags
 
     def _params(self) -> None:
-        import yaml
         from mlflow.entities import Param
 
-        cfg = yaml.safe_load((self.out_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in flatten(cfg).items()])
+        params = [Param(k, v) for k, v in flatten(self.cfg).items()
+                  if not any(k == n or k.startswith(n + ".") for n in NOT_PARAMS)]
+        self.client.log_batch(self.run_id, params=params)
+
+    def _layer_table(self) -> None:
+        """The selected layers (index, unique shape, type, dims, stride, MACs) as the run's
+        dataset input, named after the model, source: its config or file."""
+        import warnings
+
+        import pandas as pd
+        from mlflow.data import from_pandas
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        from gamma.search import select_layers
+
+        model = self.model
+        _, which = model.unique_layers()
+        rows = []
+        for i in select_layers(model, self.cfg.get("layers")):
+            layer = model.layers[i - 1]
+            rows.append({"layer": i, "unique": which[i - 1] + 1, "shape": layer.shape,
+                         **{k: v for k, v in layer.to_dict().items() if k != "name"},
+                         "macs": layer.macs})
+        path = self.cfg["model"].get("path")
+        name = self.cfg["model"].get("name")
+        source = Path(path) if path else PROJECT / "conf" / "model" / f"{name}.yaml"
+        if not source.is_file():
+            source = self.out_dir / "config.yaml"
+        with warnings.catch_warnings():  # "integer columns cannot hold missing values", "source
+            warnings.simplefilter("ignore")  # can be interpreted in multiple ways" (both local)
+            ds = from_pandas(pd.DataFrame(rows), name=model.name, source=str(source.resolve()))
+            entity = ds._to_mlflow_entity()
+        self.client.log_inputs(self.run_id, datasets=[
+            DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "layers")])])
 
     def _metrics(self, items: list[tuple[str, float, int]]) -> None:
         from mlflow.entities import Metric
@@ -370,9 +662,12 @@ def helper(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gamma.tracking")
     for name in ("--uri", "--experiment", "--run-name", "--out-dir"):
         ap.add_argument(name, required=True)
+    ap.add_argument("--start-time", type=int, help="the job's start (ms since the epoch)")
+    ap.add_argument("--parent-run-id", help="the sweep's parent run")
     a = ap.parse_args(argv)
     try:
-        run = RunLogger(a.uri, a.experiment, a.run_name, Path(a.out_dir))
+        run = RunLogger(a.uri, a.experiment, a.run_name, Path(a.out_dir), a.start_time,
+                        a.parent_run_id)
     except Exception as e:  # noqa: BLE001 - any failure is reported to the job
         print(f"error: {e}" if isinstance(e, GammaError) else
               f"error: MLflow tracking at {a.uri}: {type(e).__name__}: {e}", flush=True)
