@@ -21,13 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def tracking_config(config: DictConfig) -> dict[str, Any]:
-    """The ``tracking`` settings and experiment name of a sweep's config as plain values (the
-    experiment from ``tracking.experiment``, else the older top-level ``experiment``)."""
+    """The ``tracking`` settings (``enabled``, ``uri``, ``experiment``) of a sweep's config as
+    plain values."""
     if not HydraConfig.initialized():  # for ${hydra:...} interpolations, e.g. the experiment
         HydraConfig.instance().set_config(copy.deepcopy(config))  # set_config locks its node
     select = lambda key, default=None: OmegaConf.select(config, key, default=default)  # noqa: E731
-    return {"experiment": select("experiment"),
-            "tracking": {"enabled": select("tracking.enabled", True), "uri": select("tracking.uri"),
+    return {"tracking": {"enabled": select("tracking.enabled", True), "uri": select("tracking.uri"),
                          "experiment": select("tracking.experiment")}}
 
 

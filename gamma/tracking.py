@@ -100,9 +100,8 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
 
 
 def experiment_name(cfg: dict[str, Any]) -> str:
-    """The MLflow experiment of a job config: ``tracking.experiment``, else the older top-level
-    ``experiment``, else ``gamma``."""
-    return str((cfg.get("tracking") or {}).get("experiment") or cfg.get("experiment") or "gamma")
+    """The MLflow experiment of a job config: ``tracking.experiment`` (``gamma`` if unset)."""
+    return str((cfg.get("tracking") or {}).get("experiment") or "gamma")
 
 
 def config_value(cfg: dict[str, Any], path: str) -> Any:

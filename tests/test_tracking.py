@@ -22,7 +22,7 @@ from gamma.errors import GammaError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2,3]"]
-SWEEP = ["seed=0,1", *SMALL, "++tracking.experiment=swept"]
+SWEEP = ["seed=0,1", *SMALL, "tracking.experiment=swept"]
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def store(tmp_path_factory):
     table = tmp / "tiny.csv"  # a model file: 3 layers, the 1st and 3rd the same shape
     table.write_text("K,C,Y,X,R,S,T\n16,8,14,14,3,3,1\n32,16,7,7,1,1,1\n16,8,14,14,3,3,1\n")
     single = run_cli(["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[1,3]",
-                      "model=file", f"model.path={table}", "++tracking.experiment=swept",
+                      "model=file", f"model.path={table}", "tracking.experiment=swept",
                       f"hydra.run.dir={tmp / 'single'}"], {**env, tracking.PARENT_ENV: stale})
     assert single.returncode == 0, single.stderr
     client = MlflowClient(uri)
@@ -214,9 +214,8 @@ def test_job_finds_the_parent_in_the_environment(tmp_path, monkeypatch):
     assert tracking.find_parent(sweep / "3", "u", "e") is None
 
 
-def test_experiment_name_prefers_tracking_experiment():
-    assert tracking.experiment_name({"tracking": {"experiment": "a"}, "experiment": "b"}) == "a"
-    assert tracking.experiment_name({"tracking": {"experiment": None}, "experiment": "b"}) == "b"
+def test_experiment_name_is_tracking_experiment():
+    assert tracking.experiment_name({"tracking": {"experiment": "a"}}) == "a"
     assert tracking.experiment_name({"tracking": {}}) == "gamma"
 
 
