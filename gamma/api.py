@@ -136,20 +136,6 @@ def settings(*, model: Choice = None, platform: Hardware | Choice = None,
 
 
 # --- the search ---------------------------------------------------------------------------------
-def select_layers(model: Model, layers: Any) -> list[int]:
-    """The 1-based layer indices to search (``None`` = all), sorted, without duplicates."""
-    n = len(model)
-    if layers is None:
-        return list(range(1, n + 1))
-    items = [layers] if isinstance(layers, int) else layers
-    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)) or not items:
-        raise GammaError(f"layers must be null or a list of 1-based layer indices, got {layers!r}")
-    bad = [i for i in items if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= n]
-    if bad:
-        raise GammaError(f"layers: {bad} not in 1..{n} ({model.name} has {n} layers)")
-    return sorted(set(items))
-
-
 def optimizer_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(registered name, constructor params) from ``cfg['optimizer']``."""
     opt = dict(cfg["optimizer"])
@@ -191,7 +177,7 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     name, params = optimizer_spec(cfg)
     make_optimizer(name, **params)  # fail before searching
     unique, which = model.unique_layers()
-    return Setup(model, hw, select_layers(model, cfg.get("layers")), unique, which)
+    return Setup(model, hw, model.select(cfg.get("layers")), unique, which)
 
 
 def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:

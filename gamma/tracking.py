@@ -578,12 +578,10 @@ class RunLogger:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        from gamma.search import select_layers
-
         model = self.model
         _, which = model.unique_layers()
         rows = []
-        for i in select_layers(model, self.cfg.get("layers")):
+        for i in model.select(self.cfg.get("layers")):
             layer = model.layers[i - 1]
             rows.append({"layer": i, "unique": which[i - 1] + 1, "shape": layer.shape,
                          **{k: v for k, v in layer.to_dict().items() if k != "name"},

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import yaml
 
-from gamma.errors import ModelFileError
+from gamma.errors import GammaError, ModelFileError
 
 LayerType = Literal["CONV", "DSCONV", "GEMM"]
 LAYER_TYPES: tuple[str, ...] = ("CONV", "DSCONV", "GEMM")
@@ -236,6 +236,20 @@ class Model:
         index: dict[Layer, int] = {}
         which = [index.setdefault(layer, len(index)) for layer in self.layers]
         return list(index), which
+
+    def select(self, layers: Any) -> list[int]:
+        """The 1-based layer indices named by ``layers`` (``None`` = all), sorted, without
+        duplicates; a :class:`GammaError` for anything else."""
+        n = len(self)
+        if layers is None:
+            return list(range(1, n + 1))
+        items = [layers] if isinstance(layers, int) else layers
+        if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)) or not items:
+            raise GammaError(f"layers must be null or a list of 1-based layer indices, got {layers!r}")
+        bad = [i for i in items if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= n]
+        if bad:
+            raise GammaError(f"layers: {bad} not in 1..{n} ({self.name} has {n} layers)")
+        return sorted(set(items))
 
     def expand(self, per_unique: Sequence[T]) -> list[T]:
         """Map one result per unique layer (order of :meth:`unique_layers`) back to every layer."""

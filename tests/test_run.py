@@ -277,7 +277,7 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
     folders = {f.parent.name for f in (tmp_path / "sweep").glob("*/results.json")}
     assert {d for d in folders if "optimizer.name=nosuch" in d and "optimizer.options={popsize:-3}" in d} \
         == {"budget=200,layers=[2],optimizer.name=nosuch,optimizer.optimizer=DifferentialEvolution,"
-            "optimizer.options={popsize:-3},optimizer=de,tracking.experiment=failures"}
+            "optimizer.options={popsize:-3},optimizer=de"}
     assert len(folders) == 4 and all("layers=[2]" in d for d in folders)
     for popsize in (-3, 30):
         bad = jobs["nosuch", popsize]
