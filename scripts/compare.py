@@ -94,8 +94,8 @@ def describe(run: dict[str, Any]) -> dict[str, Any]:
     """The run's arm and context: tags first, then the config (params), then results.json."""
     t, p, res = run.get("tags", {}), run["params"], run.get("results") or {}
 
-    def pick(tag: str, param: str, default: str = "?") -> str:
-        for v in (t.get(tag), p.get(param), res.get(tag)):
+    def pick(tag: str, param: str, default: str = "?", in_results: bool = True) -> str:
+        for v in (t.get(tag), p.get(param), res.get(tag) if in_results else None):
             if _given(v) is not None:
                 return str(v)
         return default
@@ -106,7 +106,7 @@ def describe(run: dict[str, Any]) -> dict[str, Any]:
             "model": pick("model", "model.name"), "system": pick("system", "system.name"),
             "platform": pick("platform", "platform.name"), "objective": objective,
             "unit": res.get("objective_unit") or METRICS.get(objective, ""),
-            "budget": pick("budget", "budget"), "layers": pick("layers", "layers", "all"),
+            "budget": pick("budget", "budget"), "layers": pick("layers", "layers", "all", in_results=False),
             "seed": pick("seed", "seed")}
 
 

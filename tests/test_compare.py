@@ -261,6 +261,17 @@ def test_runs_that_differ_in_a_setting_are_never_merged():
     assert compare.describe(run("50", "0"))["label"] == "random"  # no label anywhere: the optimizer
 
 
+def test_all_layers_read_all_even_with_the_results_downloaded():
+    """layers=null is "all": results.json's per-layer records are not the config's layer list
+    (a downloaded results.json once turned the whole record list into a file name)."""
+    results = {"label": "gamma", "layers": [{"index": 1, "feasible": True}]}
+    run = {"params": {"optimizer.name": "gamma", "layers": "None", "seed": "0"}, "tags": {},
+           "results": results}
+    assert compare.describe(run)["layers"] == "all"
+    run["params"]["layers"] = "[2, 7]"
+    assert compare.describe(run)["layers"] == "[2, 7]"
+
+
 def test_bar_chart_is_linear_from_zero_with_seed_spread():
     import matplotlib
 
