@@ -2,8 +2,10 @@
 
 The search itself is :mod:`gamma.api` (in memory); a :class:`Job` adds the files, the console
 output (copied to Hydra's job log) and the MLflow run around it. Each unique layer shape is
-searched once with a budget of ``budget`` cost-model evaluations and its own generator ``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the model's unique shapes, so a layer's result does not depend on ``layers``). Every layer then takes
-its shape's result. results.json (see :mod:`gamma.results`) is rewritten after each unique layer.
+searched once with a budget of ``budget`` cost-model evaluations and its own generator
+``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the model's unique
+shapes, so a layer's result does not depend on ``layers``). Every layer then takes its shape's
+result. results.json (see :mod:`gamma.results`) is rewritten after each unique layer.
 Units: cycles, nJ, elements, seconds.
 """
 
@@ -67,7 +69,8 @@ class Job:
                  t0: float) -> None:
         self.cfg, self.out_dir, self.tracker, self.t0 = cfg, out_dir, tracker, t0
         self.results: dict[str, Any] = {
-            "status": "running", "label": job_label_of(cfg), "model": cfg["model"].get("name"), "system": cfg["system"]["name"],
+            "status": "running", "label": job_label_of(cfg), "model": cfg["model"].get("name"),
+            "system": cfg["system"]["name"],
             "platform": cfg["platform"]["name"], "optimizer": cfg["optimizer"]["name"],
             "objective": cfg["objective"]["name"],
             "objective_unit": METRICS.get(cfg["objective"]["name"], ""),
