@@ -6,8 +6,10 @@
 
 Configuration: conf/config.yaml. Output: the Hydra run folder (outputs/<date>/<time>/) with
 results.json, mappings/layer_XX.m, convergence.png, and an MLflow run (gamma/tracking.py).
-Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctrl-C). ``main``
-returns the job's objective value, so a Hydra sweeper (Optuna) can minimize it.
+Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctrl-C, SIGINT),
+143 terminated (SIGTERM, what a cluster scheduler sends); both leave results.json and the MLflow
+run ``killed`` with the finished layers. ``main`` returns the job's objective value, so a Hydra
+sweeper (Optuna) can minimize it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gamma.labels import job_label
-from gamma.search import run_job, say
+from gamma.search import EXIT_SIGINT, EXIT_SIGTERM, run_job, say
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
@@ -73,7 +75,7 @@ def main(cfg: DictConfig) -> float:
     except Exception as e:  # noqa: BLE001 - already marked failed by run_job
         say(f"job {hc.job.num} failed: {type(e).__name__}: {e}", error=True)
         return math.inf
-    if outcome.code == 130:
+    if outcome.code in (EXIT_SIGINT, EXIT_SIGTERM):
         raise KeyboardInterrupt
     if outcome.code:
         say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)

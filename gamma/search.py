@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +60,7 @@ def unique_result(u: int, res: LayerResult) -> R.UniqueResult:
 class Outcome:
     """How a job ended: the process exit code and the job's objective value."""
 
-    code: int  # 0 done, 1 bad input, 130 interrupted
+    code: int  # 0 done, 1 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM)
     cost: float  # sum over layers of the best cost (objective's unit); inf if any is infeasible
 
 
@@ -175,6 +177,58 @@ def run_name(cfg: dict[str, Any]) -> str:
     return f"{job_label_of(cfg)} | {where}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster scheduler or ``kill`` sends), raised in the job like Ctrl-C."""
+
+
+#: Exit codes of an interrupted job: 128 + the signal number, as a shell reports them.
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+class _Signals:
+    """The job's signal handling: while it searches, SIGTERM raises :class:`Terminated` (SIGINT
+    raises KeyboardInterrupt as always); once it shuts down (final results.json, table, plot,
+    MLflow run), further SIGINT/SIGTERM are only noted, so a second Ctrl-C cannot cut the final
+    writes short. The previous handlers come back at the end. Signal handlers belong to the main
+    thread: elsewhere (a job in a thread) nothing changes."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        self.late: int | None = None  # a signal that arrived during the shutdown
+
+    def __enter__(self) -> "_Signals":
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            signal.signal(signal.SIGTERM, _raise_terminated)
+        return self
+
+    def shutting_down(self) -> None:
+        """From now on note SIGINT/SIGTERM instead of raising."""
+        for s in self.saved:
+            signal.signal(s, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self.late is None:
+            self.late = signum
+            print("interrupted again: still writing results.json and the MLflow run (a few "
+                  "seconds)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self.saved.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def interrupted_code(e: BaseException | int) -> int:
+    """The exit code of a job stopped by ``e`` (an exception or a signal number)."""
+    if isinstance(e, Terminated) or e == signal.SIGTERM:
+        return EXIT_SIGTERM
+    return EXIT_SIGINT
+
+
 def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> int:
     """Run the job of ``cfg`` writing to ``out_dir``; the process exit code (see :func:`run_job`)."""
     return run_job(cfg, out_dir, outputs).code
@@ -182,8 +236,16 @@ def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTP
 
 def run_job(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> Outcome:
     """Run the job of ``cfg`` writing to ``out_dir``. Exit code 0 done, 1 on a
-    :class:`GammaError` (printed as ``error: ...``), 130 on Ctrl-C; the cost is inf unless the
-    job finished. Other exceptions propagate after the run is marked failed."""
+    :class:`GammaError` (printed as ``error: ...``), 130 on Ctrl-C (SIGINT), 143 on SIGTERM
+    (both end results.json and the MLflow run as ``killed``); the cost is inf unless the job
+    finished. A second SIGINT/SIGTERM while the job writes its final results is noted, not
+    raised (the exit code then says interrupted, results.json keeps its status). Other
+    exceptions propagate after the run is marked failed."""
+    with _Signals() as signals:
+        return _run_job(cfg, out_dir, outputs, signals)
+
+
+def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) -> Outcome:
     t0 = time.perf_counter()
     try:
         plain = plain_config(cfg)
@@ -199,17 +261,24 @@ def run_job(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTP
         job.run()
         status, code = "finished", 0
     except GammaError as e:
+        signals.shutting_down()
         say(f"error: {e}", error=True)
         job.results["error"] = str(e)
-    except KeyboardInterrupt:
-        say("interrupted: results.json keeps the finished layers", error=True)
-        status, code = "killed", 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        signals.shutting_down()
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        say(f"{what}: results.json keeps the finished layers", error=True)
+        status, code = "killed", interrupted_code(e)
     except BaseException as e:
+        signals.shutting_down()
         job.results["error"] = f"{type(e).__name__}: {e}"
         job.finish("failed")
         raise
+    signals.shutting_down()
     error = job.finish(status)
     if error is not None and error != job.results.get("error"):
         say(f"error: {error}", error=True)
         code = code or 1
+    if signals.late is not None and code == 0:
+        code = interrupted_code(signals.late)
     return Outcome(code, job.cost() if code == 0 else math.inf)
