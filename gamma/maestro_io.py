@@ -363,14 +363,27 @@ def parse_maestro_file(text_or_path: str | os.PathLike[str],
             text_or_path.strip() and not any(c in text_or_path for c in "\n{;")):
         path = Path(text_or_path)
         source = source or str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise MappingFileError(source, None, f"cannot read the mapping file: "
-                                                 f"{getattr(e, 'strerror', None) or e}") from e
+        text = _read_text(path, source)
     else:
         text = str(text_or_path)
     return _Parser(text, source or "<string>").network()
+
+
+def _read_text(path: Path, source: str) -> str:
+    """A mapping file's text; a :class:`MappingFileError` if it cannot be read or is not text
+    (bytes that are not UTF-8, or NUL bytes)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise MappingFileError(source, None, f"cannot read the mapping file: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MappingFileError(source, None, f"not a text file: byte 0x{data[e.start]:02x} at offset "
+                                             f"{e.start} is not UTF-8") from None
+    if "\x00" in text:
+        raise MappingFileError(source, None, f"not a text file: NUL byte at offset {text.index(chr(0))}")
+    return text
 
 
 def read_mapping_file(path: str | os.PathLike[str]) -> list[tuple[Layer, Mapping | None]]:

@@ -32,6 +32,7 @@ missing sizes default to 1.
 from __future__ import annotations
 
 import csv
+import io
 import operator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -45,6 +46,8 @@ LayerType = Literal["CONV", "DSCONV", "GEMM"]
 LAYER_TYPES: tuple[str, ...] = ("CONV", "DSCONV", "GEMM")
 #: Integer fields of :class:`Layer`, in declaration order.
 INT_FIELDS: tuple[str, ...] = ("K", "C", "Y", "X", "R", "S", "M", "N", "stride_y", "stride_x")
+#: Largest size of a layer dimension (elements): the cost model computes in int64.
+MAX_SIZE = (1 << 31) - 1
 #: CSV type column values.
 CSV_TYPES: dict[int, str] = {0: "FC", 1: "CONV", 2: "DSCONV", 3: "GEMM"}
 
@@ -94,6 +97,9 @@ class Layer:
                 raise LayerError(name, f"must be a positive integer, got {value!r}") from None
             if value < 1:
                 raise LayerError(name, f"must be a positive integer, got {value!r}")
+            if value > MAX_SIZE:
+                raise LayerError(name, f"dimension {name} = {value:,} is too large for the cost "
+                                       f"model (at most {MAX_SIZE:,})")
             object.__setattr__(self, name, value)
         if self.type == "GEMM":
             for name in ("C", "Y", "X", "R", "S", "stride_y", "stride_x"):
@@ -270,11 +276,10 @@ def load_model(path: str | Path, apply_strides: bool = False) -> Model:
     ``apply_strides`` keeps the YAML ``stride`` values (CSV tables have none: stride 1).
     """
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise ModelFileError(str(path), "file", "not found" if not p.exists() else "is not a file")
+    text = read_text_file(p, str(path))
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark is not None else "file"
@@ -282,7 +287,32 @@ def load_model(path: str | Path, apply_strides: bool = False) -> Model:
         if not isinstance(data, Mapping):
             raise ModelFileError(str(path), "file", "expected a mapping with keys name, path, layers")
         return _model_from_mapping(data, str(path), apply_strides, default_name=p.stem, base_dir=p.parent)
-    return Model(p.stem, tuple(_read_csv(p, str(path))))
+    return Model(p.stem, tuple(_read_csv(text, str(path))))
+
+
+def read_text_file(p: Path, source: str) -> str:
+    """The text of a model file (UTF-8, a BOM allowed); a :class:`ModelFileError` for a missing
+    file, a directory, an unreadable file or one that is not text (binary: NUL bytes or bytes
+    that are not UTF-8)."""
+    if not p.exists():
+        raise ModelFileError(source, "file", "not found")
+    if not p.is_file():
+        raise ModelFileError(source, "file", "is not a file (a directory)" if p.is_dir()
+                             else "is not a file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ModelFileError(source, "file", f"cannot read it: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ModelFileError(source, "not a text file",
+                             f"byte 0x{data[e.start]:02x} at offset {e.start} is not UTF-8; "
+                             "expected a CSV or YAML layer table") from None
+    if "\x00" in text:
+        raise ModelFileError(source, "not a text file",
+                             f"NUL byte at offset {text.index(chr(0))}; expected a CSV or YAML layer table")
+    return text
 
 
 def model_from_config(cfg: Mapping[str, Any], apply_strides: bool = False) -> Model:
@@ -356,11 +386,10 @@ def _layer_from_mapping(d: Any, source: str, n: int, apply_strides: bool) -> Lay
         raise ModelFileError(source, f"layer {n} field '{e.field}'", e.reason) from None
 
 
-def _read_csv(p: Path, source: str) -> list[Layer]:
+def _read_csv(text: str, source: str) -> list[Layer]:
     """Layers of a GAMMA CSV table (header row optional, blank lines skipped)."""
-    with p.open(newline="", encoding="utf-8-sig") as f:
-        rows = [(line, cells) for line, cells in enumerate(csv.reader(f), 1)
-                if any(c.strip() for c in cells)]
+    rows = [(line, cells) for line, cells in enumerate(csv.reader(io.StringIO(text, newline="")), 1)
+            if any(c.strip() for c in cells)]
     if rows and any(ch.isalpha() for ch in rows[0][1][0]):
         rows = rows[1:]  # header such as K,C,Y,X,R,S,T / M,N,K,0,0,0,T / O,I,0,0,0,0,T
     if not rows:

@@ -107,3 +107,110 @@ def test_a_second_interrupt_during_shutdown_loses_nothing(tmp_path, second):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "interrupted: results.json keeps the finished layers" in err
     assert MlflowClient(uri).get_run(res["mlflow"]["run_id"]).info.status == "KILLED"
+
+
+# --- huge dimensions ----------------------------------------------------------------------------
+def run_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), "tracking.enabled=false", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def one_layer_model(tmp_path: Path, K: int) -> Path:
+    path = tmp_path / f"k{K}.yaml"
+    path.write_text(f"name: k{K}\nlayers:\n  - {{type: CONV, K: {K}, C: 3, Y: 8, X: 8, R: 3, S: 3}}\n")
+    return path
+
+
+def test_divisor_table_and_lazy_divisors_agree_with_the_definition():
+    import numpy as np
+
+    from gamma.mapspace import DenseDivisors, LazyDivisors, divisor_table, divisors_of
+
+    divs, ndiv = divisor_table(360)
+    for v in (1, 2, 12, 97, 360):
+        assert list(divs[v, :ndiv[v]]) == [d for d in range(1, v + 1) if v % d == 0]
+    assert list(divs[0, :ndiv[0]]) == [1] and divs.shape == (361, 24)  # 360 has 24 divisors
+    assert list(divisors_of(10**9)) == [d for d in range(1, 10**5) if 10**9 % d == 0] + \
+        sorted(10**9 // d for d in range(1, 10**5) if 10**9 % d == 0 and 10**9 // d >= 10**5)
+    dense, lazy = DenseDivisors(2000), LazyDivisors()
+    rng = np.random.default_rng(1)
+    v = rng.integers(1, 2001, (300, 6))
+    k = (rng.random(v.shape) * dense.count(v)).astype(np.int64)
+    t = np.minimum(rng.integers(1, 2001, v.shape), v)
+    assert (lazy.count(v) == dense.count(v)).all()
+    assert (lazy.kth(v, k) == dense.kth(v, k)).all()
+    assert (lazy.largest_at_most(v, t) == dense.largest_at_most(v, t)).all()
+    assert dense.largest_at_most(np.array([360]), np.array([100]))[0] == 90
+
+
+def test_a_layer_with_k_30000_builds_its_map_space():
+    """The divisor table was quadratic (17.5 s at K = 30,000); prints the time it takes now."""
+    code = ("import time; from gamma.mapspace import MapSpace; from gamma.workload import Layer; "
+            "t = time.perf_counter(); MapSpace(Layer('CONV', K=30000, C=3, Y=8, X=8, R=3, S=3), 168); "
+            "print(f'{time.perf_counter() - t:.3f}')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    print(f"map space of a K = 30,000 layer: {proc.stdout.strip()} s")
+
+
+def test_a_layer_with_k_1e9_is_searched(tmp_path):
+    """K = 10^9 used to hang before the first sample; now it is searched (lazy divisors)."""
+    run_dir = tmp_path / "run"
+    proc = run_cli(["model=file", f"model.path={one_layer_model(tmp_path, 10**9)}", "budget=200",
+                    f"hydra.run.dir={run_dir}"], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["status"] == "finished" and res["layers"][0]["shape"] == "CONV K1000000000 C3 Y8 X8 R3 S3"
+    assert res["layers"][0]["samples_used"] == 200
+
+
+def test_a_dimension_beyond_int32_is_a_clear_error(tmp_path):
+    path = one_layer_model(tmp_path, 10**10)
+    proc = run_cli(["model=file", f"model.path={path}", "budget=200", f"hydra.run.dir={tmp_path / 'run'}"],
+                   timeout=60)
+    assert proc.returncode == 1
+    assert (f"error: {path}: layer 1 field 'K': dimension K = 10,000,000,000 is too large for the "
+            "cost model (at most 2,147,483,647)") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- files that are not text --------------------------------------------------------------------
+BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00"
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("model.csv", BINARY, "not a text file: byte 0x89 at offset 0 is not UTF-8"),
+    ("model.yaml", BINARY, "not a text file: byte 0x89 at offset 0 is not UTF-8"),
+    ("model.csv", b"K,C,Y,X,R,S,T\n\x00\x00\x00\n", "not a text file: NUL byte at offset 14"),
+    ("latin1.csv", "K,C,Y,X,R,S,T # größe\n".encode("latin-1"), "not a text file: byte 0xf6 at offset 18"),
+])
+def test_a_model_file_that_is_not_text_is_a_clear_error(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    proc = run_cli(["model=file", f"model.path={path}", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert proc.returncode == 1
+    assert f"error: {path}: {reason}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_directory_as_model_path_is_a_clear_error(tmp_path):
+    proc = run_cli(["model=file", f"model.path={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert proc.returncode == 1
+    assert f"error: {tmp_path}: file: is not a file (a directory)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_mapping_file_that_is_not_text_is_a_clear_error(tmp_path):
+    from gamma.errors import MappingFileError
+    from gamma.maestro_io import read_mapping_file
+
+    path = tmp_path / "layer.m"
+    path.write_bytes(BINARY)
+    with pytest.raises(MappingFileError, match=rf"^{path}: not a text file: byte 0x89 at offset 0"):
+        read_mapping_file(path)
+    path.write_bytes(b"Network N0 {\x00}")
+    with pytest.raises(MappingFileError, match=rf"^{path}: not a text file: NUL byte at offset 12"):
+        read_mapping_file(path)
+    with pytest.raises(MappingFileError, match=rf"^{tmp_path}: cannot read the mapping file: Is a directory"):
+        read_mapping_file(tmp_path)
