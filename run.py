@@ -15,7 +15,10 @@ sweeper (Optuna) can minimize it.
 from __future__ import annotations
 
 import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import hydra
@@ -24,7 +27,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gamma.labels import job_label
-from gamma.search import EXIT_SIGINT, EXIT_SIGTERM, run_job, say
+from gamma.search import (EXIT_SIGINT, EXIT_SIGTERM, TERMINATED, note_terminated, run_job, say,
+                          was_terminated)
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
@@ -64,23 +68,74 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
+        if was_terminated():  # SIGTERM during the start-up
+            sys.exit(EXIT_SIGTERM)
         outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
         if outcome.code:
             sys.exit(outcome.code)
         return outcome.cost
     # In a sweep a failed job (bad settings, an exception inside an optimizer library) is
     # recorded as failed, with its error, in results.json and MLflow; the sweep goes on.
+    # After a SIGTERM (forwarded by the launching process, see terminate_sweep) the running
+    # job ends as killed and the jobs not started yet are skipped; a Ctrl-C stops the sweep.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, note_terminated)
+    if was_terminated():
+        say(f"job {hc.job.num} skipped: the sweep was terminated (SIGTERM)", error=True)
+        return math.inf
     try:
         outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
     except Exception as e:  # noqa: BLE001 - already marked failed by run_job
         say(f"job {hc.job.num} failed: {type(e).__name__}: {e}", error=True)
         return math.inf
-    if outcome.code in (EXIT_SIGINT, EXIT_SIGTERM):
+    if outcome.code == EXIT_SIGTERM:
+        return math.inf  # the other workers' jobs still end as killed; the sweep exits 143
+    if outcome.code == EXIT_SIGINT:
         raise KeyboardInterrupt
     if outcome.code:
         say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)
     return outcome.cost
 
 
+def sweep_workers() -> list[int]:
+    """Process ids of this process's joblib (loky) workers (Linux /proc; [] elsewhere)."""
+    me, pids = os.getpid(), []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != me:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"loky" in cmd and b"resource_tracker" not in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+def terminate_sweep(signum: int, frame: object) -> None:
+    """SIGTERM in the launching process: note it and pass it on to the sweep's worker
+    processes, whose running jobs end as killed (results.json, MLflow) while the jobs not
+    started are skipped; the launcher then exits 143. (A single run handles SIGTERM itself,
+    in gamma.search.run_job.)"""
+    TERMINATED.set()
+    for pid in sweep_workers():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, terminate_sweep)
     main()
+    if was_terminated():
+        sys.exit(EXIT_SIGTERM)

@@ -185,8 +185,23 @@ class Terminated(KeyboardInterrupt):
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
+#: Set once this process got SIGTERM: a sweep's worker then skips the jobs it has not started.
+TERMINATED = threading.Event()
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    TERMINATED.set()
     raise Terminated()
+
+
+def was_terminated() -> bool:
+    """Whether this process got SIGTERM (see :data:`TERMINATED`)."""
+    return TERMINATED.is_set()
+
+
+def note_terminated(signum: int, frame: Any) -> None:
+    """SIGTERM handler between the jobs of a sweep's process: only note it (:data:`TERMINATED`)."""
+    TERMINATED.set()
 
 
 class _Signals:
@@ -212,6 +227,8 @@ class _Signals:
             signal.signal(s, self._note)
 
     def _note(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGTERM:
+            TERMINATED.set()
         if self.late is None:
             self.late = signum
             print("interrupted again: still writing results.json and the MLflow run (a few "

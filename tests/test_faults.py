@@ -214,3 +214,33 @@ def test_a_mapping_file_that_is_not_text_is_a_clear_error(tmp_path):
         read_mapping_file(path)
     with pytest.raises(MappingFileError, match=rf"^{tmp_path}: cannot read the mapping file: Is a directory"):
         read_mapping_file(tmp_path)
+
+
+def test_sigterm_to_a_joblib_sweep_leaves_no_job_running(tmp_path):
+    """SIGTERM to a sweep's launching process: it passes the signal to its joblib workers, whose
+    running jobs end as killed with their finished layers; the job not started yet is skipped;
+    exit code 143, no traceback."""
+    sweep = tmp_path / "sweep"
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", "hydra/launcher=joblib",
+                                 "hydra.launcher.n_jobs=2", "seed=0,1,2", *LONG,
+                                 "tracking.enabled=false", f"hydra.sweep.dir={sweep}"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 240:
+        assert proc.poll() is None, err_path.read_text()
+        done = [json.loads(f.read_text()) for f in sweep.glob("*/results.json")]
+        if len(done) == 2 and all(r["layers"] for r in done):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=120)
+    err = err_path.read_text()
+    assert code == 143, err
+    assert "Traceback" not in err
+    results = [json.loads(f.read_text()) for f in sweep.glob("*/results.json")]
+    assert len(results) == 2, err  # the third job never started
+    for r in results:
+        assert r["status"] == "killed" and 1 <= len(r["layers"]) < 7
+    assert "skipped: the sweep was terminated (SIGTERM)" in err
