@@ -746,6 +746,44 @@ class RunLogger:
             self._metrics(items)
 
 
+def import_run(run_dir: Path, run_name: str, uri: str | None = None,
+               experiment: str | None = None) -> tuple[str, str]:
+    """Log a run folder written without tracking (or whose tracking failed) as the helper would
+    have: same params, tags, layer dataset, metrics, artifacts, and the status of its
+    results.json (``running``: the job died, KILLED); started at config.yaml's time, ended
+    ``wall_s`` later. ``uri`` / ``experiment`` default to the folder's config (then as
+    :func:`tracking_uri`). results.json's ``mlflow`` then names the new run. Returns (run id,
+    URI)."""
+    import yaml
+
+    from gamma.results import write_json_atomic
+
+    run_dir = Path(run_dir).resolve()
+    paths = {name: run_dir / name for name in ("config.yaml", "results.json")}
+    for name, path in paths.items():
+        if not path.is_file():
+            raise GammaError(f"{run_dir}: no {name} (not a run folder)")
+    try:
+        cfg = yaml.safe_load(paths["config.yaml"].read_text(encoding="utf-8")) or {}
+        results = json.loads(paths["results.json"].read_text(encoding="utf-8"))
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise GammaError(f"{run_dir}: unreadable run folder: {e}") from None
+    uri = check_uri(str(uri) if uri else tracking_uri(config_value(cfg, "tracking.uri")))
+    experiment = experiment or experiment_name(cfg)
+    old = results.get("mlflow") or {}
+    if old.get("run_id") and not old.get("error") and old.get("uri") == uri:
+        raise GammaError(f"{run_dir} is in MLflow already: run {old['run_id']} at {uri}")
+    start_ms = int(paths["config.yaml"].stat().st_mtime * 1000)
+    run = RunLogger(uri, experiment, run_name, run_dir, start_ms,
+                    find_parent(run_dir, uri, experiment))
+    results["mlflow"] = {"uri": uri, "run_id": run.run_id, "imported": True}
+    write_json_atomic(paths["results.json"], results)
+    status = results.get("status")
+    end_ms = start_ms + int(1000 * float(results.get("wall_s") or 0))
+    run.finish("killed" if status == "running" else str(status), end_ms)
+    return run.run_id, uri
+
+
 def helper(argv: list[str] | None = None) -> int:
     """``python -m gamma.tracking``: the helper process (see the module docstring). It never
     prints a traceback: a failure is one ``warning:`` line on stderr (at once, while the job
