@@ -304,6 +304,8 @@ class MlflowTracker(Tracker):
                 self.error = (line[len("error:"):].strip() if line else
                               f"MLflow tracking at {self.uri}: the helper gave no run id "
                               f"(code {self.proc.poll()})")
+            else:
+                self.run_id = line
         if self.error is not None:
             raise GammaError(self.error)
         return self.run_id
