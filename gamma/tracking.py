@@ -7,7 +7,16 @@ and the helper share only the run folder: the helper reads ``config.yaml`` (para
 ``results.json`` (rewritten atomically by the job) there. Commands go over the helper's stdin,
 one per line: ``layer`` (log the layers not yet logged) and ``finish STATUS``; end of input
 without ``finish`` (the job died) ends the run as KILLED. The helper prints the run id (or
-``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group).
+``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group). It never prints
+a traceback: a failure is a ``warning: ...`` on stderr at once (the job goes on) and an
+``error:`` reply; a job that is gone (closed pipes) just ends the run KILLED.
+
+Tracking never stops a job: a tracking failure (unreachable server, a SQLite store in a folder
+that does not exist) is a warning, the job's files are complete and results.json's ``mlflow``
+records the error; :func:`import_run` (scripts/mlflow_import.py) logs the folder later with the
+same :class:`RunLogger`. MLflow's HTTP retries and timeout are bounded (:data:`HTTP_ENV`), so an
+unreachable server fails in about 10 s. Every process that may create a SQLite store or an
+experiment does it under a file lock (:func:`open_client`, :func:`store_lock`).
 
 Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
 ``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``output_dir``,
@@ -17,8 +26,8 @@ the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.typ
 layers as a dataset input named after the model (one row per layer: its shape and MACs); per
 layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
 ``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
-totals (cycles, nJ, seconds); artifacts results.json, mappings/layer_XX.m, convergence.png,
-config.yaml. Status FINISHED, FAILED or KILLED.
+totals (cycles, nJ, seconds); artifacts results.json, mappings/layer_XX.m, convergence.png
+(drawn by the job), config.yaml. Status FINISHED, FAILED or KILLED.
 
 Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
 jobs (:func:`start_sweep`, ``gamma.kind=sweep``, the sweep's overrides as tags) and ends it
