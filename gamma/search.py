@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -153,7 +154,8 @@ class Job:
             self.results["mlflow"]["error"] = self.tracker.error
             self.save()
             say(f"warning: {self.tracker.error}; results are complete but not in MLflow (log them "
-                f"later: python scripts/mlflow_import.py {self.out_dir} --uri URI)", error=True)
+                f"later: python scripts/mlflow_import.py {shlex.quote(str(self.out_dir))} [--uri URI])",
+                error=True)
         elif self.tracker.run_id:
             say(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}")
         return None

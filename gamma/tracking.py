@@ -476,6 +476,8 @@ def prepare_store(cfg: dict[str, Any], outputs: Path = DEFAULT_OUTPUTS) -> str |
     tr = cfg.get("tracking") or {}
     if not tr.get("enabled", True):
         return None
+    for key, value in HTTP_ENV.items():  # an unreachable server: a warning in seconds
+        os.environ.setdefault(key, value)
     uri = tracking_uri(tr.get("uri"), outputs)
     open_client(uri, experiment_name(cfg))
     return uri
