@@ -88,8 +88,9 @@ NOT_PARAMS = ("model.layers",)
 #: MLflow's limit on a tag value is 8,000 characters; longer override lists are cut.
 MAX_TAG_CHARS = 5000
 #: MLflow's HTTP client settings for the helper (a user's own environment values win): an
-#: unreachable server fails in about 3 s (refused) and at most ~20 s (no answer: 3 attempts of
-#: 5 s plus 1 + 2 s backoff), not after MLflow's 120 s timeout and 7 retries.
+#: unreachable server fails about 5 s after mlflow is imported (refused: 3 attempts, 1 + 2 s
+#: backoff plus jitter) and at most ~20 s (no answer: 3 attempts of 5 s), not after minutes of
+#: MLflow's default 7 retries and 120 s timeout.
 HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
             "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
