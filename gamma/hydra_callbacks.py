@@ -1,8 +1,8 @@
 """Hydra callbacks (registered in conf/config.yaml under ``hydra.callbacks``).
 
 Hydra turns an exception in a callback into a warning, so nothing essential happens here: the
-jobs still create their MLflow runs themselves, with retries, and a job whose sweep has no
-parent run is simply a top-level run.
+jobs still create their MLflow runs themselves (the store under a file lock, see
+gamma.tracking.open_client), and a job whose sweep has no parent run is simply a top-level run.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def sweep_params(config: DictConfig) -> dict[str, Any]:
 
 class PrepareTracking(Callback):
     """Before a sweep's jobs start, create the MLflow store and the experiment once in the
-    launching process (jobs on parallel workers creating a new SQLite store collide), and the
+    launching process (under the store's file lock, like every job), and the
     sweep's parent run, which the jobs join as children; end the parent after the jobs:
     FINISHED, or FAILED / KILLED when the sweep ends with an error / Ctrl-C."""
 

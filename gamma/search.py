@@ -11,9 +11,11 @@ Units: cycles, nJ, elements, seconds.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
+import shlex
 import signal
 import sys
 import threading
@@ -131,33 +133,33 @@ class Job:
         say(report.layer_line(records[0], res.search_s))
         self.tracker.layer_done()
 
-    def finish(self, status: str) -> str | None:
-        """Final results.json, console table, plot and MLflow run; returns a tracking error."""
+    def finish(self, status: str) -> None:
+        """Final results.json, console table, convergence plot and MLflow run. A tracking
+        failure is a warning (results.json records it; scripts/mlflow_import.py logs the run
+        later): results are complete, so it does not change the exit code."""
         self.results["status"] = status
-        error = None
-        try:
-            run_id = self.tracker.connect()
-            if run_id:
-                self.results["mlflow"]["run_id"] = run_id
-        except GammaError as e:
-            error = str(e)
-        if getattr(self.tracker, "error", None):
+        with contextlib.suppress(GammaError):  # kept in tracker.error
+            if self.tracker.connect():
+                self.results["mlflow"]["run_id"] = self.tracker.run_id
+        if self.tracker.error:
             self.results["mlflow"]["error"] = self.tracker.error
         self.save()
         if self.results["layers"]:
             table = io.StringIO()
             report.print_table(self.results, table)
             say("\n" + table.getvalue().rstrip("\n"))
-        if self.tracker.uri is None:  # otherwise the tracking helper draws it
-            report.plot_convergence(self.results, self.out_dir / "convergence.png")
+        report.plot_convergence(self.results, self.out_dir / "convergence.png")
         say(f"results: {self.results_path}")
-        try:
+        with contextlib.suppress(GammaError):
             self.tracker.finish(status)
-        except GammaError as e:
-            error = error or str(e)
-        if self.tracker.run_id and error is None:
+        if self.tracker.error:
+            self.results["mlflow"]["error"] = self.tracker.error
+            self.save()
+            say(f"warning: {self.tracker.error}; results are complete but not in MLflow (log them "
+                f"later: python scripts/mlflow_import.py {shlex.quote(str(self.out_dir))} [--uri URI])",
+                error=True)
+        elif self.tracker.run_id:
             say(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}")
-        return error
 
     def cost(self) -> float:
         """The job's objective: the sum over its layers of the best cost; inf if a layer is
@@ -292,10 +294,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
         job.finish("failed")
         raise
     signals.shutting_down()
-    error = job.finish(status)
-    if error is not None and error != job.results.get("error"):
-        say(f"error: {error}", error=True)
-        code = code or 1
+    job.finish(status)
     if signals.late is not None and code == 0:
         code = interrupted_code(signals.late)
     return Outcome(code, job.cost() if code == 0 else math.inf)

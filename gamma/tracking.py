@@ -7,7 +7,16 @@ and the helper share only the run folder: the helper reads ``config.yaml`` (para
 ``results.json`` (rewritten atomically by the job) there. Commands go over the helper's stdin,
 one per line: ``layer`` (log the layers not yet logged) and ``finish STATUS``; end of input
 without ``finish`` (the job died) ends the run as KILLED. The helper prints the run id (or
-``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group).
+``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group). It never prints
+a traceback: a failure is a ``warning: ...`` on stderr at once (the job goes on) and an
+``error:`` reply; a job that is gone (closed pipes) just ends the run KILLED.
+
+Tracking never stops a job: a tracking failure (unreachable server, a SQLite store in a folder
+that does not exist) is a warning, the job's files are complete and results.json's ``mlflow``
+records the error; :func:`import_run` (scripts/mlflow_import.py) logs the folder later with the
+same :class:`RunLogger`. MLflow's HTTP retries and timeout are bounded (:data:`HTTP_ENV`), so an
+unreachable server fails in about 10 s. Every process that may create a SQLite store or an
+experiment does it under a file lock (:func:`open_client`, :func:`store_lock`).
 
 Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
 ``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``output_dir``,
@@ -17,8 +26,8 @@ the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.typ
 layers as a dataset input named after the model (one row per layer: its shape and MACs); per
 layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
 ``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
-totals (cycles, nJ, seconds); artifacts results.json, mappings/layer_XX.m, convergence.png,
-config.yaml. Status FINISHED, FAILED or KILLED.
+totals (cycles, nJ, seconds); artifacts results.json, mappings/layer_XX.m, convergence.png
+(drawn by the job), config.yaml. Status FINISHED, FAILED or KILLED.
 
 Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
 jobs (:func:`start_sweep`, ``gamma.kind=sweep``, the sweep's overrides as tags) and ends it
@@ -38,18 +47,21 @@ Tracking URI: ``cfg.tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import getpass
 import json
 import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from gamma.errors import GammaError
 
@@ -75,6 +87,12 @@ JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": 
 NOT_PARAMS = ("model.layers",)
 #: MLflow's limit on a tag value is 8,000 characters; longer override lists are cut.
 MAX_TAG_CHARS = 5000
+#: MLflow's HTTP client settings for the helper (a user's own environment values win): an
+#: unreachable server fails about 5 s after mlflow is imported (refused: 3 attempts, 1 + 2 s
+#: backoff plus jitter) and at most ~20 s (no answer: 3 attempts of 5 s), not after minutes of
+#: MLflow's default 7 retries and 120 s timeout.
+HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
 
 def tracking_uri(cfg_uri: str | None, outputs: Path = DEFAULT_OUTPUTS) -> str:
@@ -85,6 +103,72 @@ def tracking_uri(cfg_uri: str | None, outputs: Path = DEFAULT_OUTPUTS) -> str:
         return os.environ["MLFLOW_TRACKING_URI"]
     outputs.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{outputs.resolve()}/mlflow.db"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI (None for other stores and ``:memory:``)."""
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+
+
+def check_uri(uri: str) -> str:
+    """``uri`` unchanged; a :class:`GammaError` naming it when it is a SQLite store in a folder
+    that does not exist (MLflow would create the folders, e.g. at the filesystem root)."""
+    db = sqlite_path(uri)
+    if db is not None and not db.parent.is_dir():
+        raise GammaError(f"tracking.uri {uri}: folder {db.parent} does not exist "
+                         "(create it, or name another store)")
+    return uri
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Held while a process creates or migrates a SQLite store and its experiments: an
+    exclusive ``fcntl.flock`` on ``<database>.lock`` (other stores: no lock). Jobs that create a
+    brand-new store at the same time otherwise collide ("table _alembic_tmp_... already
+    exists") and can leave it broken for good."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    with open(f"{db}.lock", "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def open_client(uri: str, experiment: str | None = None) -> tuple[Any, str | None]:
+    """An ``MlflowClient`` for ``uri`` with its store created (tables migrated) and, if
+    ``experiment`` is given, that experiment created: (client, experiment id or None). Under
+    :func:`store_lock`, so any number of processes may do this at once."""
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):  # after the import: mlflow sets its level on import
+        logging.getLogger(name).setLevel(logging.WARNING)
+    check_uri(uri)
+    with store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
+        if experiment is not None:
+            return client, experiment_id(client, experiment, uri)
+        client._tracking_client.store  # noqa: B018 - creates (migrates) a SQLite store now
+        return client, None
+
+
+def failure_reason(e: BaseException) -> str:
+    """A short reason for an MLflow failure: the OS error (``[Errno 111] Connection refused``)
+    or timeout inside MLflow's long request message where there is one."""
+    from mlflow.exceptions import MlflowException
+
+    text = str(e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}").strip()
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    if found:
+        return found.group(0).strip()
+    if "timed out" in text.lower():
+        return f"no answer (timed out after {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT', '?')} s)"
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:
@@ -147,28 +231,44 @@ def context_tags(source: str | Path = PROJECT / "run.py") -> dict[str, str]:
 
 def artifact_location(uri: str, experiment: str) -> str | None:
     """For a local SQLite store, artifacts live beside the database (not in ./mlruns)."""
-    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+    db = sqlite_path(uri)
+    if db is None:
         return None
-    db = Path(uri[len("sqlite:///"):])
     return (db.parent / "mlartifacts" / experiment).resolve().as_uri()
 
 
 # --- the job's side -----------------------------------------------------------------------------
 class Tracker:
-    """No tracking (``tracking.enabled=false``); the interface of :class:`MlflowTracker`."""
+    """No tracking (``tracking.enabled=false``); the interface of :class:`MlflowTracker`.
+    Tracking never stops a job: a failure is kept in ``error`` (the job warns and records it)."""
 
     uri: str | None = None
     run_id: str | None = None
+    error: str | None = None
 
     def layer_done(self) -> None:
         """results.json has new layers."""
 
     def connect(self) -> str | None:
-        """Wait for the run id (None without tracking)."""
+        """Wait for the run id (None without tracking); a :class:`GammaError` (also kept in
+        ``error``) where tracking failed."""
+        if self.error:
+            raise GammaError(self.error)
         return None
 
     def finish(self, status: str) -> None:
-        """results.json is final: log the rest and end the run with ``status``."""
+        """results.json is final: log the rest and end the run with ``status``; a
+        :class:`GammaError` (also kept in ``error``) where tracking failed."""
+        if self.error:
+            raise GammaError(self.error)
+
+
+class UnusableTracker(Tracker):
+    """Tracking asked for but refused before it started (e.g. a SQLite store in a folder that
+    does not exist): the job runs without it and reports ``error`` at its end."""
+
+    def __init__(self, uri: str, error: str) -> None:
+        self.uri, self.error = uri, error
 
 
 class MlflowTracker(Tracker):
@@ -177,7 +277,7 @@ class MlflowTracker(Tracker):
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
                  start_time: float | None = None, parent_run_id: str | None = None) -> None:
         self.uri = uri
-        self.error: str | None = None  # the helper's failure, reported once
+        self.error = None  # the helper's failure, reported once
         start_ms = int((time.time() if start_time is None else start_time) * 1000)
         cmd = [sys.executable, "-m", "gamma.tracking", "--uri", uri, "--experiment", experiment,
                "--run-name", run_name, "--out-dir", str(out_dir.resolve()),
@@ -185,17 +285,23 @@ class MlflowTracker(Tracker):
         if parent_run_id:
             cmd += ["--parent-run-id", parent_run_id]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     process_group=0)
+                                     process_group=0, env={**HTTP_ENV, **os.environ})
 
-    def _send(self, line: str) -> None:
-        if self.proc.poll() is not None:
-            self.connect()  # raises the helper's error
-            raise GammaError(f"MLflow helper exited early (code {self.proc.returncode})")
-        try:
-            self.proc.stdin.write(line + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise GammaError("MLflow helper exited early") from None
+    def _send(self, line: str) -> bool:
+        """Send a command; False (``error`` set) where the helper is gone."""
+        if self.error is None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(line + "\n")
+                self.proc.stdin.flush()
+                return True
+            except OSError:  # BrokenPipeError: it has just ended
+                pass
+        if self.error is None:
+            with contextlib.suppress(GammaError):
+                self.connect()  # its error line, if it wrote one
+            self.error = self.error or (f"MLflow tracking at {self.uri}: the helper ended early "
+                                        f"(code {self.proc.wait()})")
+        return False
 
     def layer_done(self) -> None:
         self._send("layer")
@@ -206,22 +312,29 @@ class MlflowTracker(Tracker):
             if not line or line.startswith("error:"):
                 self._stop()
                 self.error = (line[len("error:"):].strip() if line else
-                              f"MLflow helper gave no run id (code {self.proc.poll()})")
-                raise GammaError(self.error)
-            self.run_id = line
+                              f"MLflow tracking at {self.uri}: the helper gave no run id "
+                              f"(code {self.proc.poll()})")
+            else:
+                self.run_id = line
+        if self.error is not None:
+            raise GammaError(self.error)
         return self.run_id
 
     def finish(self, status: str) -> None:
-        if self.run_id is None:
+        if self.run_id is None or not self._send(f"finish {status}"):
             self._stop()
+            if self.error:
+                raise GammaError(self.error)
             return
-        self._send(f"finish {status}")
-        self.proc.stdin.close()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
         line = _readline(self.proc, FINISH_TIMEOUT_S).strip()
         if line != "done":
             self._stop()
-            raise GammaError(f"MLflow helper failed to finish the run (code {self.proc.returncode}); "
-                             "see its messages above")
+            self.error = (line[len("error:"):].strip() if line.startswith("error:") else
+                          f"MLflow tracking at {self.uri}: the helper failed to finish run "
+                          f"{self.run_id} (code {self.proc.returncode}); see its messages above")
+            raise GammaError(self.error)
         self.proc.wait()
 
     def _stop(self) -> None:
@@ -245,12 +358,19 @@ def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
           outputs: Path = DEFAULT_OUTPUTS, start_time: float | None = None) -> Tracker:
     """A tracker for the job with (plain, resolved) config ``cfg`` writing to ``out_dir``; its
     run starts at ``start_time`` (seconds since the epoch; default: now, the job's start) and is
-    a child of the sweep's parent run where the job finds one (:func:`find_parent`)."""
+    a child of the sweep's parent run where the job finds one (:func:`find_parent`). A URI
+    refused at once (:func:`check_uri`) gives a warning now and a tracker that only reports
+    it: the job runs without tracking."""
     start_time = time.time() if start_time is None else start_time
     tr = cfg.get("tracking") or {}
     if not tr.get("enabled", True):
         return Tracker()
     uri, experiment = tracking_uri(tr.get("uri"), outputs), experiment_name(cfg)
+    try:
+        check_uri(uri)
+    except GammaError as e:
+        print(f"warning: {e}; the job goes on without tracking", file=sys.stderr, flush=True)
+        return UnusableTracker(uri, str(e))
     return MlflowTracker(uri, experiment, run_name, out_dir, start_time,
                          find_parent(out_dir, uri, experiment))
 
@@ -280,10 +400,7 @@ def find_parent(out_dir: Path, uri: str, experiment: str) -> str | None:
 # --- reading an experiment back (scripts/compare.py) --------------------------------------------
 def _client(uri: str | None) -> Any:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.tracking import MlflowClient
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=tracking_uri(uri))
+    return open_client(tracking_uri(uri))[0]
 
 
 def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, Any]]:
@@ -360,12 +477,10 @@ def prepare_store(cfg: dict[str, Any], outputs: Path = DEFAULT_OUTPUTS) -> str |
     tr = cfg.get("tracking") or {}
     if not tr.get("enabled", True):
         return None
-    from mlflow.tracking import MlflowClient
-
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for key, value in HTTP_ENV.items():  # an unreachable server: a warning in seconds
+        os.environ.setdefault(key, value)
     uri = tracking_uri(tr.get("uri"), outputs)
-    experiment_id(MlflowClient(tracking_uri=uri), experiment_name(cfg), uri)
+    open_client(uri, experiment_name(cfg))
     return uri
 
 
@@ -375,13 +490,9 @@ def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | No
     ``parent_run_id`` (a sweep's parent run in the same experiment) it is that run's child.
     Tagged ``gamma.summary`` so that readers do not count it among the jobs."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    u = tracking_uri(uri)
-    client = MlflowClient(tracking_uri=u)
-    exp_id = experiment_id(client, experiment, u)
+    client, exp_id = open_client(tracking_uri(uri), experiment)
     tags = {"gamma.summary": "1", KIND_TAG: "summary",
             **context_tags(Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else "compare")}
     if parent_run_id:
@@ -434,11 +545,10 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
     uri = prepare_store(cfg, outputs)
     if uri is None:
         return None
-    from mlflow.tracking import MlflowClient
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
     experiment = experiment_name(cfg)
-    client = MlflowClient(tracking_uri=uri)
+    client, exp_id = open_client(uri, experiment)
     sweep_dir = Path(sweep_dir).resolve()
     grid = " ".join(f"{k}={v}" for k, v in (params or {}).items())
     tags = {KIND_TAG: "sweep", "gamma.summary": "sweep",
@@ -449,8 +559,7 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
                               + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
     if grid:
         tags["gamma.sweep.params"] = grid[:MAX_TAG_CHARS]
-    run = client.create_run(experiment_id(client, experiment, uri),
-                            run_name=sweep_run_name(overrides), tags=tags)
+    run = client.create_run(exp_id, run_name=sweep_run_name(overrides), tags=tags)
     sweep = SweepRun(uri, experiment, run.info.run_id, sweep_dir)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -490,29 +599,24 @@ class RunLogger:
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
                  start_ms: int | None = None, parent_run_id: str | None = None) -> None:
-        from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
-
-        for name in ("mlflow", "alembic"):  # after the import: mlflow sets its level on import
-            logging.getLogger(name).setLevel(logging.WARNING)
         self.out_dir, self.logged = out_dir, set()
         self.cfg = self._config()
         self.model, self.model_error = self._model()
-        # Parallel jobs creating a brand-new SQLite store can collide ("table already exists");
-        # a sweep creates it first (prepare_store, from gamma/hydra_callbacks.py).
+        # The store and experiment are created under a file lock (open_client); a locked
+        # SQLite database (many writers) is retried.
         attempts = 3 if uri.startswith("sqlite:") else 1
         for attempt in range(1, attempts + 1):
             try:
-                self.client = MlflowClient(tracking_uri=uri)
-                exp_id = experiment_id(self.client, experiment, uri)
+                self.client, exp_id = open_client(uri, experiment)
                 tags = self._tags(exp_id, parent_run_id)
                 self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
                                                      run_name=run_name).info.run_id
                 break
+            except GammaError:
+                raise
             except Exception as e:  # noqa: BLE001 - reported to the job after the last attempt
                 if attempt == attempts:
-                    reason = e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}"
-                    raise GammaError(f"MLflow tracking at {uri}: {str(reason).strip()}") from None
+                    raise GammaError(f"MLflow tracking at {uri}: {failure_reason(e)}") from None
                 time.sleep(0.5 + random.random())
         self._params()
         try:
@@ -623,23 +727,26 @@ class RunLogger:
                 self._metrics(items)
             self.logged.add(r["index"])
 
-    def finish(self, status: str) -> None:
-        """Remaining layers, totals, plot, artifacts; then the run status."""
+    def finish(self, status: str, end_ms: int | None = None) -> None:
+        """Remaining layers, totals, artifacts; then the run status (ended at ``end_ms``, ms
+        since the epoch; default now). The job draws convergence.png; a run folder without
+        one (written by an older version) gets it drawn here."""
         try:
             results = self.results()
             self.log_layers(results)
             if results is not None:
                 self._totals(results)
-                from gamma.report import plot_convergence
+                if not (self.out_dir / "convergence.png").is_file():
+                    from gamma.report import plot_convergence
 
-                plot_convergence(results, self.out_dir / "convergence.png")
+                    plot_convergence(results, self.out_dir / "convergence.png")
             for name in ("results.json", "config.yaml", "convergence.png"):
                 if (self.out_dir / name).is_file():
                     self.client.log_artifact(self.run_id, str(self.out_dir / name))
             if (self.out_dir / "mappings").is_dir():
                 self.client.log_artifacts(self.run_id, str(self.out_dir / "mappings"), "mappings")
         finally:
-            self.client.set_terminated(self.run_id, STATUSES.get(status, "FAILED"))
+            self.client.set_terminated(self.run_id, STATUSES.get(status, "FAILED"), end_ms)
 
     def _totals(self, results: dict[str, Any]) -> None:
         t = results["totals"]
@@ -653,8 +760,48 @@ class RunLogger:
             self._metrics(items)
 
 
+def import_run(run_dir: Path, run_name: str, uri: str | None = None,
+               experiment: str | None = None) -> tuple[str, str]:
+    """Log a run folder written without tracking (or whose tracking failed) as the helper would
+    have: same params, tags, layer dataset, metrics, artifacts, and the status of its
+    results.json (``running``: the job died, KILLED); started at config.yaml's time, ended
+    ``wall_s`` later. ``uri`` / ``experiment`` default to the folder's config (then as
+    :func:`tracking_uri`). results.json's ``mlflow`` then names the new run. Returns (run id,
+    URI)."""
+    import yaml
+
+    from gamma.results import write_json_atomic
+
+    run_dir = Path(run_dir).resolve()
+    paths = {name: run_dir / name for name in ("config.yaml", "results.json")}
+    for name, path in paths.items():
+        if not path.is_file():
+            raise GammaError(f"{run_dir}: no {name} (not a run folder)")
+    try:
+        cfg = yaml.safe_load(paths["config.yaml"].read_text(encoding="utf-8")) or {}
+        results = json.loads(paths["results.json"].read_text(encoding="utf-8"))
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise GammaError(f"{run_dir}: unreadable run folder: {e}") from None
+    uri = check_uri(str(uri) if uri else tracking_uri(config_value(cfg, "tracking.uri")))
+    experiment = experiment or experiment_name(cfg)
+    old = results.get("mlflow") or {}
+    if old.get("run_id") and not old.get("error") and old.get("uri") == uri:
+        raise GammaError(f"{run_dir} is in MLflow already: run {old['run_id']} at {uri}")
+    start_ms = int(paths["config.yaml"].stat().st_mtime * 1000)
+    run = RunLogger(uri, experiment, run_name, run_dir, start_ms,
+                    find_parent(run_dir, uri, experiment))
+    results["mlflow"] = {"uri": uri, "run_id": run.run_id, "imported": True}
+    write_json_atomic(paths["results.json"], results)
+    status = results.get("status")
+    end_ms = start_ms + int(1000 * float(results.get("wall_s") or 0))
+    run.finish("killed" if status == "running" else str(status), end_ms)
+    return run.run_id, uri
+
+
 def helper(argv: list[str] | None = None) -> int:
-    """``python -m gamma.tracking``: the helper process (see the module docstring)."""
+    """``python -m gamma.tracking``: the helper process (see the module docstring). It never
+    prints a traceback: a failure is one ``warning:`` line on stderr (at once, while the job
+    goes on) and an ``error:`` reply; a job that is gone (closed pipes) ends the run KILLED."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ap = argparse.ArgumentParser(prog="python -m gamma.tracking")
     for name in ("--uri", "--experiment", "--run-name", "--out-dir"):
@@ -662,49 +809,58 @@ def helper(argv: list[str] | None = None) -> int:
     ap.add_argument("--start-time", type=int, help="the job's start (ms since the epoch)")
     ap.add_argument("--parent-run-id", help="the sweep's parent run")
     a = ap.parse_args(argv)
+    for key, value in HTTP_ENV.items():
+        os.environ.setdefault(key, value)
+    reply, sys.stdout = sys.stdout, sys.stderr  # only our replies go to the job's pipe
     try:
         run = RunLogger(a.uri, a.experiment, a.run_name, Path(a.out_dir), a.start_time,
                         a.parent_run_id)
     except Exception as e:  # noqa: BLE001 - any failure is reported to the job
-        print(f"error: {e}" if isinstance(e, GammaError) else
-              f"error: MLflow tracking at {a.uri}: {type(e).__name__}: {e}", flush=True)
-        return 1
-    reply, sys.stdout = sys.stdout, sys.stderr  # only our replies go to the job's pipe
-    print(run.run_id, file=reply, flush=True)
-    _warm_up_plotting()
+        msg = str(e) if isinstance(e, GammaError) else f"MLflow tracking at {a.uri}: {failure_reason(e)}"
+        _warn(f"{msg}; the job goes on without tracking")
+        _reply(reply, f"error: {msg}")
+        os._exit(1)
+    _reply(reply, run.run_id)  # the job may be gone already: then its input ends at once
     status = "killed"  # unless told otherwise: input ended, the job is gone
-    for line in sys.stdin:
-        cmd = line.split()
-        if cmd[:1] == ["layer"]:
-            try:
-                run.log_layers(run.results())
-            except Exception as e:  # noqa: BLE001 - e.g. a locked store; retried at the end
-                print(f"warning: MLflow: could not log a layer yet: {e}", file=sys.stderr, flush=True)
-        elif cmd[:1] == ["finish"] and len(cmd) == 2:
-            status = cmd[1]
-            break
-    run.finish(status)
-    print("done", file=reply, flush=True)
-    sys.stderr.flush()
+    try:
+        for line in sys.stdin:
+            cmd = line.split()
+            if cmd[:1] == ["layer"]:
+                try:
+                    run.log_layers(run.results())
+                except Exception as e:  # noqa: BLE001 - e.g. a locked store; retried at the end
+                    _warn(f"MLflow: could not log a layer yet: {failure_reason(e)}")
+            elif cmd[:1] == ["finish"] and len(cmd) == 2:
+                status = cmd[1]
+                break
+    except (OSError, ValueError):  # the job's end of the pipe is gone
+        pass
+    try:
+        run.finish(status)
+    except Exception as e:  # noqa: BLE001 - reported to the job (and here, if it is gone)
+        msg = f"MLflow tracking at {a.uri}: run {run.run_id} not finished: {failure_reason(e)}"
+        _warn(msg)
+        _reply(reply, f"error: {msg}")
+        os._exit(1)
+    _reply(reply, "done")
     os._exit(0)  # everything is committed; skip the ~1 s interpreter teardown of mlflow
 
 
-def _warm_up_plotting() -> None:
-    """Import matplotlib and draw once (fonts, renderer) while the job is still searching."""
-    import io
+def _reply(out: Any, line: str) -> None:
+    """One line to the job; nothing if the job is gone (closed pipe)."""
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except (OSError, ValueError):
+        pass
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(2, 2))
-    ax.step([1, 2], [1, 10], label="warm-up")
-    ax.set_yscale("log")
-    ax.legend()
-    fig.savefig(io.BytesIO(), format="png")
-    plt.close(fig)
+def _warn(text: str) -> None:
+    """``warning: text`` on stderr (shared with the job), ignoring a closed stderr."""
+    try:
+        print(f"warning: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -1,0 +1,211 @@
+"""Tracking faults a user meets: jobs creating one new store at once, an unreachable tracking
+server, a SQLite store in a folder that does not exist, a job killed (SIGTERM) under its helper.
+
+Real `python run.py` jobs with the real cost model and real MLflow stores (temporary SQLite);
+nothing is mocked. Tiny budgets: each job searches one or two layers for a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gamma import tracking
+from gamma.errors import GammaError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2]"]
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in (tracking.PARENT_ENV, "MLFLOW_TRACKING_URI")}
+    return {**env, **extra}
+
+
+def start_job(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def runs_of(uri: str, experiment: str = "gamma") -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_two_jobs_create_one_new_store_together(tmp_path):
+    """Two plain jobs (no sweep, so no Hydra callback) start together on a brand-new SQLite
+    store, three times: all six runs are recorded FINISHED."""
+    finished = []
+    for trial in range(3):
+        uri = f"sqlite:///{tmp_path / f'store{trial}' / 'mlflow.db'}"
+        (tmp_path / f"store{trial}").mkdir()
+        jobs = [start_job([*TINY, f"seed={s}", f"hydra.run.dir={tmp_path / f'run{trial}_{s}'}"],
+                          clean_env(MLFLOW_TRACKING_URI=uri)) for s in (0, 1)]
+        for job in jobs:
+            _, err = job.communicate(timeout=300)
+            assert job.returncode == 0 and "warning" not in err, err
+        runs = runs_of(uri)
+        assert len(runs) == 2
+        for s in (0, 1):
+            res = json.loads((tmp_path / f"run{trial}_{s}" / "results.json").read_text())
+            assert res["mlflow"]["run_id"] in {r.info.run_id for r in runs}
+            assert "error" not in res["mlflow"]
+        finished += [r for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) == 6
+
+
+def test_store_lock_is_a_file_beside_the_database(tmp_path):
+    db = tmp_path / "m.db"
+    with tracking.store_lock(f"sqlite:///{db}"):
+        assert (tmp_path / "m.db.lock").is_file()
+    with tracking.store_lock("http://127.0.0.1:5000"):  # no lock for a server
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.db.lock"]
+
+
+@pytest.fixture(scope="module")
+def unreachable(tmp_path_factory):
+    """One job tracking to a server that cannot be reached."""
+    tmp = tmp_path_factory.mktemp("unreachable")
+    t0 = time.monotonic()
+    job = start_job([*TINY, f"tracking.uri={UNREACHABLE}", f"hydra.run.dir={tmp / 'run'}"],
+                    clean_env())
+    out, err = job.communicate(timeout=300)
+    return {"code": job.returncode, "out": out, "err": err, "seconds": time.monotonic() - t0,
+            "dir": tmp / "run", "tmp": tmp}
+
+
+def test_unreachable_server_is_a_warning(unreachable):
+    """The job ends in well under a minute (not after MLflow's 120 s of retries) with exit 0,
+    a warning naming the URI and the reason, and all its files."""
+    assert unreachable["code"] == 0, unreachable["err"]
+    assert unreachable["seconds"] < 60
+    warnings = [line for line in unreachable["err"].splitlines() if line.startswith("warning:")]
+    assert warnings and all(UNREACHABLE in w and "Connection refused" in w for w in warnings)
+    assert "Traceback" not in unreachable["err"] and "error:" not in unreachable["err"]
+    run = unreachable["dir"]
+    res = json.loads((run / "results.json").read_text())
+    assert res["status"] == "finished" and [r["index"] for r in res["layers"]] == [2]
+    assert res["mlflow"]["uri"] == UNREACHABLE and res["mlflow"]["run_id"] is None
+    assert UNREACHABLE in res["mlflow"]["error"] and "Connection refused" in res["mlflow"]["error"]
+    assert (run / "mappings" / "layer_02.m").is_file()
+    assert (run / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_import_logs_the_run_folder_afterwards(unreachable):
+    """scripts/mlflow_import.py logs the folder as the helper would have: status, params, tags,
+    per-layer and total metrics, artifacts; results.json then names the run."""
+    from mlflow.tracking import MlflowClient
+
+    run_dir, tmp = unreachable["dir"], unreachable["tmp"]
+    before = json.loads((run_dir / "results.json").read_text())
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    cmd = [sys.executable, str(ROOT / "scripts" / "mlflow_import.py"), str(run_dir), "--uri", uri,
+           "--experiment", "imported"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=clean_env())
+    assert proc.returncode == 0, proc.stderr
+    (run,) = runs_of(uri, "imported")
+    assert proc.stdout.strip() == f"MLflow run {run.info.run_id} at {uri}"
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == f"{before['label']} | resnet18-s2-edge-s0"
+    m = run.data.metrics
+    assert m["total_latency_cycles"] == before["totals"]["latency_cycles"]
+    assert m["total_energy_nJ"] == before["totals"]["energy_nJ"]
+    assert m["latency_cycles/layer_02"] == before["layers"][0]["best"]["runtime_cycles"]
+    assert run.data.params["budget"] == "200" and run.data.params["optimizer.name"] == "random"
+    assert run.data.tags["optimizer"] == "random" and run.data.tags[tracking.KIND_TAG] == "job"
+    assert run.data.tags["output_dir"] == str(run_dir.resolve())
+    client = MlflowClient(uri)
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == \
+        {"results.json", "config.yaml", "convergence.png", "mappings"}
+    after = json.loads((run_dir / "results.json").read_text())
+    assert after["mlflow"] == {"uri": uri, "run_id": run.info.run_id, "imported": True}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=clean_env())
+    assert again.returncode == 1 and again.stderr.startswith("error: ")
+    assert "in MLflow already" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_import_refuses_a_folder_that_is_not_a_run(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "mlflow_import.py"),
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == f"error: {tmp_path}: no config.yaml (not a run folder)\n"
+
+
+def test_sqlite_store_in_a_missing_folder_is_refused(tmp_path):
+    """The job warns at once and at the end, keeps its results and creates nothing at /."""
+    assert not Path("/nonexistent").exists()
+    uri = "sqlite:////nonexistent/dir/m.db"
+    job = start_job([*TINY, f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'run'}"],
+                    clean_env())
+    _, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert all(f"tracking.uri {uri}: folder /nonexistent/dir does not exist" in w for w in warnings)
+    assert not Path("/nonexistent").exists()
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["status"] == "finished" and "does not exist" in res["mlflow"]["error"]
+    assert (tmp_path / "run" / "convergence.png").is_file()
+    with pytest.raises(GammaError, match="folder /nonexistent/dir does not exist"):
+        tracking.prepare_store({"tracking": {"uri": uri}})  # a sweep's store
+    assert not Path("/nonexistent").exists()
+
+
+def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path):
+    """The job died before the helper replied: the reply pipe is closed and its input ends. The
+    helper prints no traceback and ends the run KILLED."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("seed: 0\nbudget: 200\nmodel: {name: resnet18}\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "gamma.tracking", "--uri", uri, "--experiment", "gone",
+         "--run-name", "gone", "--out-dir", str(run_dir)], cwd=ROOT, env=clean_env(),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    helper.stdin.close()
+    helper.stdout.close()  # the job's end of the reply pipe: gone
+    err = helper.stderr.read()
+    assert helper.wait(timeout=120) == 0
+    assert "Traceback" not in err, err
+    (run,) = runs_of(uri, "gone")
+    assert run.info.status == "KILLED"
+
+
+def test_sigterm_leaves_no_helper_traceback(tmp_path):
+    """A job killed by SIGTERM (a scheduler) after its first layer: its helper logs what
+    results.json holds, ends the run KILLED and prints no traceback. (What the job itself
+    writes on SIGTERM is tested with the job's signal handling.)"""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_dir = tmp_path / "run"
+    job = start_job(["optimizer=random", "optimizer.batch=100", "budget=20000",
+                     "layers=[1,2,6,7,8]", f"hydra.run.dir={run_dir}"],
+                    clean_env(MLFLOW_TRACKING_URI=uri))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and job.poll() is None:
+        try:
+            if json.loads((run_dir / "results.json").read_text())["layers"]:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    assert job.poll() is None, "the job ended before its first layer was seen"
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=240)  # stderr ends when the helper (sharing it) ends
+    assert job.returncode != 0
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    (run,) = runs_of(uri)
+    assert run.info.status == "KILLED"
+    assert "latency_cycles/layer_01" in run.data.metrics
