@@ -175,7 +175,8 @@ class MlflowTracker(Tracker):
     """Drives the helper process for one MLflow run."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
-                 start_time: float | None = None, parent_run_id: str | None = None) -> None:
+                 start_time: float | None = None, parent_run_id: str | None = None,
+                 resume_run_id: str | None = None) -> None:
         self.uri = uri
         self.error: str | None = None  # the helper's failure, reported once
         start_ms = int((time.time() if start_time is None else start_time) * 1000)
@@ -184,6 +185,8 @@ class MlflowTracker(Tracker):
                "--start-time", str(start_ms)]
         if parent_run_id:
             cmd += ["--parent-run-id", parent_run_id]
+        if resume_run_id:
+            cmd += ["--resume-run-id", resume_run_id]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      process_group=0)
 
@@ -242,17 +245,21 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
-          outputs: Path = DEFAULT_OUTPUTS, start_time: float | None = None) -> Tracker:
+          outputs: Path = DEFAULT_OUTPUTS, start_time: float | None = None,
+          resume: dict[str, Any] | None = None) -> Tracker:
     """A tracker for the job with (plain, resolved) config ``cfg`` writing to ``out_dir``; its
     run starts at ``start_time`` (seconds since the epoch; default: now, the job's start) and is
-    a child of the sweep's parent run where the job finds one (:func:`find_parent`)."""
+    a child of the sweep's parent run where the job finds one (:func:`find_parent`). ``resume``:
+    the ``mlflow`` entry (uri, run_id) of the results.json being resumed; its run is reopened
+    if it has this job's URI and still exists, else a new run is started."""
     start_time = time.time() if start_time is None else start_time
     tr = cfg.get("tracking") or {}
     if not tr.get("enabled", True):
         return Tracker()
     uri, experiment = tracking_uri(tr.get("uri"), outputs), experiment_name(cfg)
+    reopen = (resume or {}).get("run_id") if (resume or {}).get("uri") == uri else None
     return MlflowTracker(uri, experiment, run_name, out_dir, start_time,
-                         find_parent(out_dir, uri, experiment))
+                         find_parent(out_dir, uri, experiment), reopen)
 
 
 def find_parent(out_dir: Path, uri: str, experiment: str) -> str | None:
@@ -489,7 +496,8 @@ class RunLogger:
     """Logs one run from the files of a run folder (in the helper process)."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
-                 start_ms: int | None = None, parent_run_id: str | None = None) -> None:
+                 start_ms: int | None = None, parent_run_id: str | None = None,
+                 resume_run_id: str | None = None) -> None:
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
@@ -505,15 +513,19 @@ class RunLogger:
             try:
                 self.client = MlflowClient(tracking_uri=uri)
                 exp_id = experiment_id(self.client, experiment, uri)
-                tags = self._tags(exp_id, parent_run_id)
-                self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
-                                                     run_name=run_name).info.run_id
+                self.run_id = self._reopen(resume_run_id, exp_id)
+                if self.run_id is None:
+                    tags = self._tags(exp_id, parent_run_id)
+                    self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
+                                                         run_name=run_name).info.run_id
                 break
             except Exception as e:  # noqa: BLE001 - reported to the job after the last attempt
                 if attempt == attempts:
                     reason = e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}"
                     raise GammaError(f"MLflow tracking at {uri}: {str(reason).strip()}") from None
                 time.sleep(0.5 + random.random())
+        if resume_run_id and self.run_id == resume_run_id:
+            return  # a reopened run has its params and layer table
         self._params()
         try:
             if self.model is None:
@@ -521,6 +533,24 @@ class RunLogger:
             self._layer_table()
         except Exception as e:  # noqa: BLE001 - e.g. a bad model file: the job reports it
             print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
+
+    def _reopen(self, run_id: str | None, exp_id: str) -> str | None:
+        """Run ``run_id`` set RUNNING again (a resumed job), its logged layers marked as such;
+        None (a new run) where it is not a run of this experiment any more."""
+        if not run_id:
+            return None
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # noqa: BLE001 - deleted, or another store
+            run = None
+        if run is None or run.info.experiment_id != exp_id or run.info.lifecycle_stage != "active":
+            print(f"warning: MLflow: run {run_id} of the resumed job not found; logging a new run",
+                  file=sys.stderr, flush=True)
+            return None
+        self.client.update_run(run_id, status="RUNNING")
+        self.logged = {int(k.rsplit("_", 1)[1]) for k in run.data.metrics
+                       if k.startswith("best_cost/layer_")}
+        return run_id
 
     def _config(self) -> dict[str, Any]:
         import yaml
@@ -661,10 +691,11 @@ def helper(argv: list[str] | None = None) -> int:
         ap.add_argument(name, required=True)
     ap.add_argument("--start-time", type=int, help="the job's start (ms since the epoch)")
     ap.add_argument("--parent-run-id", help="the sweep's parent run")
+    ap.add_argument("--resume-run-id", help="reopen this run (a resumed job) if it still exists")
     a = ap.parse_args(argv)
     try:
         run = RunLogger(a.uri, a.experiment, a.run_name, Path(a.out_dir), a.start_time,
-                        a.parent_run_id)
+                        a.parent_run_id, a.resume_run_id)
     except Exception as e:  # noqa: BLE001 - any failure is reported to the job
         print(f"error: {e}" if isinstance(e, GammaError) else
               f"error: MLflow tracking at {a.uri}: {type(e).__name__}: {e}", flush=True)
