@@ -195,7 +195,7 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, 
                            env=env, capture_output=True, text=True, timeout=300)
     assert third.returncode == 0, third.stderr
     cost = uninterrupted["totals"]["latency_cycles"]
-    assert f"resume: {run_dir} holds a finished job (total {cost:,} cycles); not run again" \
+    assert f"resume: {run_dir} holds a finished job (total {cost:,.0f} cycles); not run again" \
         in third.stdout
     assert json.loads((run_dir / "results.json").read_text()) == res
     assert len(client.search_runs([run.info.experiment_id])) == 1
