@@ -84,9 +84,13 @@ def report(f: dict[str, Any]) -> None:
     print(f"{c['model']} {c['system']} {c['platform']} {c['optimizer']} {c['objective']}: "
           f"{f['unique_layers']} unique of {f['layers']} layers, {f['samples']:,} samples")
     print(f"wall {f['wall_s']:.2f} s (job {f['job_wall_s']:.2f} s)")
-    for name, key in (("cost model", "costmodel"), ("optimizer", "optimizer"),
-                      ("start-up/other", "startup_other")):
-        print(f"  {name:<15} {f[key + '_s']:7.2f} s  {100 * f['share_' + key]:5.1f} %")
+    if f.get("workers", 1) > 1:  # the layers' searches overlap: no split of the wall time
+        print(f"  {f['workers']} workers: layer searches add up to {f['search_s']:.2f} s "
+              f"(cost model {f['costmodel_s']:.2f} s), {f['search_s'] / f['wall_s']:.2f}x the wall time")
+    else:
+        for name, key in (("cost model", "costmodel"), ("optimizer", "optimizer"),
+                          ("start-up/other", "startup_other")):
+            print(f"  {name:<15} {f[key + '_s']:7.2f} s  {100 * f['share_' + key]:5.1f} %")
     print(f"search (cost model + optimizer, summed over layers) {f['search_s']:.2f} s, "
           f"{f['samples'] / max(f['search_s'], 1e-9):,.0f} samples/s")
     ratio = f["ratio_to_compute_bound"]
