@@ -224,8 +224,10 @@ def workers_of(cfg: dict[str, Any]) -> int:
 
 
 def _worker_init() -> None:
-    """A pool worker leaves Ctrl-C to the job, which stops the pool (see :func:`search_parallel`)."""
+    """A pool worker leaves Ctrl-C and SIGTERM (sent to the whole process group by a terminal or
+    a scheduler) to the job, which stops the pool (see :func:`search_parallel`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _search_in_worker(cfg: dict[str, Any], setup: Setup, u: int) -> tuple[int, LayerResult]:
@@ -233,11 +235,12 @@ def _search_in_worker(cfg: dict[str, Any], setup: Setup, u: int) -> tuple[int, L
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel the pending searches and end the running ones at once (terminate the workers)."""
+    """Cancel the pending searches and end the running ones at once (kill the workers, which
+    ignore SIGTERM)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
-        p.terminate()
+        p.kill()
     for p in procs:
         p.join(timeout=10)
 
