@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -228,6 +230,17 @@ def _worker_init() -> None:
     a scheduler) to the job, which stops the pool (see :func:`search_parallel`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_job, daemon=True).start()
+
+
+def _exit_with_job() -> None:
+    """End this worker as soon as the job that started it ends (its sentinel pipe closes; with
+    ``forkserver`` the worker's parent is the server, which lives as long as its workers): a job
+    killed outright leaves no worker searching on."""
+    job = multiprocessing.parent_process()
+    if job is not None:
+        job.join()
+        os._exit(1)
 
 
 def _search_in_worker(cfg: dict[str, Any], setup: Setup, u: int) -> tuple[int, LayerResult]:

@@ -133,6 +133,27 @@ def test_ctrl_c_stops_the_workers_and_keeps_the_finished_layers(tmp_path):
     assert living(proc.pid) == []  # no worker (nor the fork server) is left running
 
 
+def test_a_job_killed_outright_leaves_no_worker_behind(tmp_path):
+    """SIGKILL (a node's out-of-memory killer, ``kill -9``) gives the job no chance to stop its
+    pool: the workers notice that their parent is gone and end themselves."""
+    run_dir = tmp_path / "run"
+    proc = start_cli(["budget=200000", "optimizer=random", "layers=[2,1,7]", "parallel.workers=2",
+                      "tracking.enabled=false", f"hydra.run.dir={run_dir}"])
+    try:
+        assert wait_for_layers(proc, run_dir / "results.json", 0) == 0
+        time.sleep(3)  # the workers are searching
+        assert len(living(proc.pid)) >= 3  # the job, the fork server, two workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    end = time.monotonic() + 10
+    while living(proc.pid) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert living(proc.pid) == []
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("whole")
