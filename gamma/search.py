@@ -6,6 +6,8 @@ searched once with a budget of ``budget`` cost-model evaluations and its own gen
 ``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the model's unique
 shapes, so a layer's result does not depend on ``layers``). Every layer then takes its shape's
 result. results.json (see :mod:`gamma.results`) is rewritten after each unique layer.
+``parallel.workers`` > 1 searches that many unique layers at once (:func:`gamma.api.search_parallel`);
+``resume=true`` keeps the layers an earlier run left in the same folder (:func:`prior_results`).
 Units: cycles, nJ, elements, seconds.
 """
 
@@ -246,8 +248,8 @@ def run_job(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTP
         return Outcome(1, math.inf)
     if prior is not None and prior.get("status") == "finished":
         cost = total_cost([r["best_cost"] for r in prior.get("layers") or []])
-        say(f"resume: {out} holds a finished job (total {cost:,.0f} "
-            f"{prior.get('objective_unit') or ''}); not run again".replace(" )", ")"))
+        unit = f" {prior['objective_unit']}" if prior.get("objective_unit") else ""
+        say(f"resume: {out} holds a finished job (total {cost:,.0f}{unit}); not run again")
         return Outcome(0, cost)
     (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
     tracker = tracking.start(plain, run_name(plain), out, outputs,

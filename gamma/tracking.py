@@ -6,7 +6,8 @@ logs each finished layer, and at the end the totals, the artifacts and the run s
 and the helper share only the run folder: the helper reads ``config.yaml`` (params) and
 ``results.json`` (rewritten atomically by the job) there. Commands go over the helper's stdin,
 one per line: ``layer`` (log the layers not yet logged) and ``finish STATUS``; end of input
-without ``finish`` (the job died) ends the run as KILLED. The helper prints the run id (or
+without ``finish`` (the job died) ends the run as KILLED. A resumed job (``resume=true``)
+passes ``--resume-run-id``: the helper reopens that run where it still exists. The helper prints the run id (or
 ``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group).
 
 Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
