@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -272,8 +273,9 @@ def search_parallel(cfg: dict[str, Any], setup: Setup, todo: Sequence[int],
     except ValueError:
         raise GammaError(f"parallel.start_method: unknown start method {method!r}; available: "
                          f"{', '.join(multiprocessing.get_all_start_methods())}") from None
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["gamma.api", "gamma.costmodel"])
+    if method == "forkserver":  # in a sweep's joblib (loky) worker, the workers must know
+        loky = [m for m in ("joblib.externals.loky",) if m in sys.modules]  # loky's start method
+        ctx.set_forkserver_preload(["gamma.api", "gamma.costmodel", *loky])
     pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx,
                                initializer=_worker_init)
     try:

@@ -249,3 +249,21 @@ def test_a_rerun_sweep_with_resume_skips_its_finished_jobs(tmp_path):
     assert second.stdout.count("holds a finished job") == 2
     after = {f.parent.name: f.read_text() for f in sweep.glob("*/results.json")}
     assert after == before  # the same folders (resume is not in their names), untouched
+
+
+def test_workers_inside_a_joblib_sweep(tmp_path):
+    """A sweep's job runs in a joblib (loky) worker, whose start method the layer workers must
+    know; the results equal a serial job's."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "optimizer=random",
+                           "budget=200", "layers=[1,2,7]", "seed=0,1", "parallel.workers=2",
+                           "tracking.enabled=false", "hydra/launcher=joblib",
+                           f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    jobs = {json.loads(f.read_text())["seed"]: json.loads(f.read_text())
+            for f in sweep.glob("*/results.json")}
+    assert sorted(jobs) == [0, 1] and all(j["status"] == "finished" for j in jobs.values())
+    _, serial = run_inprocess(["optimizer=random", "budget=200", "layers=[1,2,7]", "seed=1",
+                               "tracking.enabled=false"], tmp_path / "serial")
+    assert without_timings({**jobs[1], "label": None}) == without_timings({**serial, "label": None})
