@@ -8,8 +8,9 @@ job's results.json into cost model, optimizer and start-up/other.
 Defaults: every ResNet-18 layer, S2, edge, gamma, 10,000 samples per unique layer, one worker.
 ``--workers 1,2`` runs the job once per worker count (``parallel.workers``), prints each and the
 speed-up over the serial one (else the first), and checks that the results are identical apart
-from timings. Extra arguments are Hydra overrides passed to run.py (e.g. ``platform=cloud``). The load average is
-printed before and after: other processes on the machine slow the parallel run first.
+from timings. Extra arguments are Hydra overrides passed to run.py (e.g. ``platform=cloud``).
+The load average is printed before and after: other processes on the machine slow the parallel
+run first.
 Units: seconds; latency in cycles.
 """
 
