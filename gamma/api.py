@@ -15,10 +15,16 @@ progress bars and MLflow around :func:`search_unique`. Units: cycles, nJ, elemen
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -172,6 +178,7 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     """Model (``cfg['model']`` unless given), hardware and layer selection; checks the seed,
     budget and optimizer settings."""
     check_seed_budget(cfg)
+    workers_of(cfg)
     model = model if model is not None else model_from_config(cfg["model"])
     hw = Hardware.from_dict(cfg["platform"])
     name, params = optimizer_spec(cfg)
@@ -211,6 +218,78 @@ def search_unique(cfg: dict[str, Any], setup: Setup, u: int,
     return run_layer(cfg, setup.unique[u], setup.hw, rng, on_progress)
 
 
+def workers_of(cfg: dict[str, Any]) -> int:
+    """``parallel.workers``: how many unique layers a job searches at once (a positive integer)."""
+    workers = (cfg.get("parallel") or {}).get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise GammaError(f"parallel.workers must be a positive integer, got {workers!r}")
+    return workers
+
+
+def _worker_init() -> None:
+    """A pool worker leaves Ctrl-C and SIGTERM (sent to the whole process group by a terminal or
+    a scheduler) to the job, which stops the pool (see :func:`search_parallel`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_job, daemon=True).start()
+
+
+def _exit_with_job() -> None:
+    """End this worker as soon as the job that started it ends (its sentinel pipe closes; with
+    ``forkserver`` the worker's parent is the server, which lives as long as its workers): a job
+    killed outright leaves no worker searching on."""
+    job = multiprocessing.parent_process()
+    if job is not None:
+        job.join()
+        os._exit(1)
+
+
+def _search_in_worker(cfg: dict[str, Any], setup: Setup, u: int) -> tuple[int, LayerResult]:
+    return u, search_unique(cfg, setup, u)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the pending searches and end the running ones at once (kill the workers, which
+    ignore SIGTERM)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.join(timeout=10)
+
+
+def search_parallel(cfg: dict[str, Any], setup: Setup, todo: Sequence[int],
+                    workers: int) -> Iterator[tuple[int, LayerResult]]:
+    """Search the unique layers ``todo`` in ``workers`` processes; yields ``(u, result)`` as each
+    finishes. Each layer has its own generator (:func:`search_unique`), so the results equal a
+    serial search's. Processes start with ``parallel.start_method`` (``forkserver``: a clean
+    server process with gamma and the cost model imported once; ``fork`` would copy the job's
+    threads and its MLflow helper's pipes). On any exception (Ctrl-C, SIGTERM turned into one,
+    a failed search) the pool is stopped: pending layers cancelled, workers terminated."""
+    method = str((cfg.get("parallel") or {}).get("start_method", "forkserver"))
+    try:
+        ctx = multiprocessing.get_context(method)
+    except ValueError:
+        raise GammaError(f"parallel.start_method: unknown start method {method!r}; available: "
+                         f"{', '.join(multiprocessing.get_all_start_methods())}") from None
+    if method == "forkserver":  # in a sweep's joblib (loky) worker, the workers must know
+        loky = [m for m in ("joblib.externals.loky",) if m in sys.modules]  # loky's start method
+        ctx.set_forkserver_preload(["gamma.api", "gamma.costmodel", *loky])
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=ctx,
+                               initializer=_worker_init)
+    try:
+        pending: set[Future] = {pool.submit(_search_in_worker, cfg, setup, u) for u in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in sorted(done, key=lambda f: f.result()[0]):
+                yield f.result()
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
 def search_layer(layer: Layer, hardware: Hardware | Choice = None, *, optimizer: Choice = None,
                  budget: int | None = None, seed: int | Sequence[int] | None = None,
                  rng: np.random.Generator | None = None, system: Choice = None,
@@ -235,17 +314,23 @@ def search_layer(layer: Layer, hardware: Hardware | Choice = None, *, optimizer:
 def search_model(model: Model | str | None = None, hardware: Hardware | Choice = None, *,
                  layers: Sequence[int] | None = None, optimizer: Choice = None,
                  budget: int | None = None, seed: int | None = None, system: Choice = None,
-                 objective: Choice = None, overrides: Sequence[str] = ()) -> ModelResult:
+                 objective: Choice = None, overrides: Sequence[str] = (),
+                 workers: int | None = None) -> ModelResult:
     """Search every selected layer (1-based ``layers``, None = all) of ``model`` (a
     :class:`Model`, a name from conf/model/, or None for the default) on ``hardware`` (see
     :func:`search_layer`); each unique shape once, with ``default_rng([seed, unique_index])``,
-    exactly as ``python run.py``."""
-    keys = {k: v for k, v in (("budget", budget), ("seed", seed)) if v is not None}
+    exactly as ``python run.py``. ``workers`` > 1 searches that many unique layers at once in
+    worker processes (same results; default ``parallel.workers`` of conf/config.yaml)."""
+    keys: dict[str, Any] = {k: v for k, v in (("budget", budget), ("seed", seed)) if v is not None}
     if layers is not None:
         keys["layers"] = list(layers)
     cfg = settings(model=None if isinstance(model, Model) else model, platform=hardware, optimizer=optimizer, system=system,
                    objective=objective, overrides=overrides, **keys)
+    if workers is not None:
+        cfg["parallel"] = {**(cfg.get("parallel") or {}), "workers": workers}
     setup = build_setup(cfg, model if isinstance(model, Model) else None)
-    found = {u: search_unique(cfg, setup, u) for u in setup.todo}
+    n = workers_of(cfg)
+    found = (dict(search_parallel(cfg, setup, setup.todo, n)) if n > 1 and len(setup.todo) > 1
+             else {u: search_unique(cfg, setup, u) for u in setup.todo})
     return ModelResult(setup.model, setup.hw, cfg,
                        {i: found[setup.which[i - 1]] for i in setup.selected})

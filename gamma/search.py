@@ -6,6 +6,8 @@ searched once with a budget of ``budget`` cost-model evaluations and its own gen
 ``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the model's unique
 shapes, so a layer's result does not depend on ``layers``). Every layer then takes its shape's
 result. results.json (see :mod:`gamma.results`) is rewritten after each unique layer.
+``parallel.workers`` > 1 searches that many unique layers at once (:func:`gamma.api.search_parallel`);
+``resume=true`` keeps the layers an earlier run left in the same folder (:func:`prior_results`).
 Units: cycles, nJ, elements, seconds.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import math
 import shlex
@@ -27,7 +30,8 @@ from typing import Any
 import yaml
 
 from gamma import report, results as R, tracking
-from gamma.api import LayerResult, Setup, build_setup, search_unique, total_cost
+from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
+                       total_cost, workers_of)
 from gamma.errors import GammaError
 from gamma.objective import METRICS
 
@@ -70,7 +74,9 @@ class Job:
     """A job's state: its config, output folder, results dict and tracker."""
 
     def __init__(self, cfg: dict[str, Any], out_dir: Path, tracker: tracking.Tracker,
-                 t0: float) -> None:
+                 t0: float, prior: dict[str, Any] | None = None) -> None:
+        """``prior``: the results.json of an unfinished earlier run of this job (``resume``),
+        whose layers are kept."""
         self.cfg, self.out_dir, self.tracker, self.t0 = cfg, out_dir, tracker, t0
         self.results: dict[str, Any] = {
             "status": "running", "label": job_label_of(cfg), "model": cfg["model"].get("name"),
@@ -84,6 +90,9 @@ class Job:
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
             "totals": R.compute_totals([]), "layers": [],
         }
+        if prior is not None:
+            self.results["layers"] = list(prior.get("layers") or [])
+            self.t0 -= float(prior.get("wall_s") or 0.0)  # wall_s counts both runs
 
     @property
     def results_path(self) -> Path:
@@ -103,16 +112,29 @@ class Job:
                 "search_s": round(sum(r["search_s"] for r in seen), 4)}
 
     def run(self) -> None:
-        """Search every selected layer; results.json after each unique layer."""
+        """Search every selected layer not yet in results.json (all unless resumed), serially
+        with a progress bar each or ``parallel.workers`` at once; results.json after each
+        unique layer."""
         setup = build_setup(self.cfg)
         self.results.update(model=setup.model.name, hardware=setup.hw.to_dict(),
                             selected_layers=setup.selected)
-        todo = setup.todo
+        done = {r["unique_index"] for r in self.results["layers"]}
+        self.results["layers"] = [r for r in self.results["layers"] if r["index"] in setup.selected]
+        todo = [u for u in setup.todo if u not in done]
+        workers = min(workers_of(self.cfg), len(todo)) or 1
         say(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
-            f"({len(todo)} unique shapes); {self.results['platform']} ({setup.hw.num_pes} PEs), "
+            f"({len(setup.todo)} unique shapes); {self.results['platform']} ({setup.hw.num_pes} PEs), "
             f"{self.results['system']}, {self.results['label']}, {self.results['objective']}, "
-            f"{self.cfg['budget']:,} samples per unique layer, seed {self.cfg['seed']}")
+            f"{self.cfg['budget']:,} samples per unique layer, seed {self.cfg['seed']}"
+            + (f"; {workers} workers" if workers > 1 else ""))
+        if done:
+            say(f"resume: {len(setup.todo) - len(todo)} unique shapes already searched, "
+                f"{len(todo)} to go")
         self.save()
+        if workers > 1:
+            for u, res in search_parallel(self.cfg, setup, todo, workers):
+                self.add(setup, unique_result(u, res))
+            return
         for n, u in enumerate(todo, 1):
             label = f"[{n}/{len(todo)}] layer {setup.layers_of(u)[0]}"
             with report.LayerProgress(label, int(self.cfg["budget"]),
@@ -248,6 +270,33 @@ def interrupted_code(e: BaseException | int) -> int:
     return EXIT_SIGINT
 
 
+#: Top-level settings that may differ between a job and its resumption (``resume``).
+RESUMABLE_CHANGES = ("parallel", "resume", "tracking", "label")
+
+
+def prior_results(cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """With ``resume=true``: the results.json an earlier run of this job left in ``out`` (None
+    without ``resume`` or without a results.json there). A :class:`GammaError` if it cannot be
+    read or ``out/config.yaml`` shows other settings (other than :data:`RESUMABLE_CHANGES`)."""
+    path = out / "results.json"
+    if not cfg.get("resume"):
+        return None
+    if not path.is_file():
+        say(f"resume: no results.json in {out}; starting afresh")
+        return None
+    try:
+        prior = json.loads(path.read_text(encoding="utf-8"))
+        old = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise GammaError(f"resume: cannot read the earlier run in {out}: {e}") from None
+    differ = [k for k in sorted(set(old) | set(cfg))
+              if k not in RESUMABLE_CHANGES and old.get(k) != cfg.get(k)]
+    if differ:
+        raise GammaError(f"resume: {out} holds a job with other settings ({', '.join(differ)} "
+                         "differ); resume with the same settings or use another run folder")
+    return prior
+
+
 def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> int:
     """Run the job of ``cfg`` writing to ``out_dir``; the process exit code (see :func:`run_job`)."""
     return run_job(cfg, out_dir, outputs).code
@@ -273,8 +322,20 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
         return Outcome(1, math.inf)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        prior = prior_results(plain, out)
+    except GammaError as e:
+        say(f"error: {e}", error=True)
+        return Outcome(1, math.inf)
+    if prior is not None and prior.get("status") == "finished":
+        cost = total_cost([r["best_cost"] for r in prior.get("layers") or []])
+        unit = f" {prior['objective_unit']}" if prior.get("objective_unit") else ""
+        say(f"resume: {out} holds a finished job (total {cost:,.0f}{unit}); not run again")
+        return Outcome(0, cost)
     (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
-    job = Job(plain, out, tracking.start(plain, run_name(plain), out, outputs), t0)
+    tracker = tracking.start(plain, run_name(plain), out, outputs,
+                             resume=(prior or {}).get("mlflow"))
+    job = Job(plain, out, tracker, t0, prior)
     status, code = "failed", 1
     try:
         job.run()

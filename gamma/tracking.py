@@ -6,10 +6,11 @@ logs each finished layer, and at the end the totals, the artifacts and the run s
 and the helper share only the run folder: the helper reads ``config.yaml`` (params) and
 ``results.json`` (rewritten atomically by the job) there. Commands go over the helper's stdin,
 one per line: ``layer`` (log the layers not yet logged) and ``finish STATUS``; end of input
-without ``finish`` (the job died) ends the run as KILLED. The helper prints the run id (or
-``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group). It never prints
-a traceback: a failure is a ``warning: ...`` on stderr at once (the job goes on) and an
-``error:`` reply; a job that is gone (closed pipes) just ends the run KILLED.
+without ``finish`` (the job died) ends the run as KILLED. A resumed job (``resume=true``)
+passes ``--resume-run-id``: the helper reopens that run where it still exists. The helper prints
+the run id (or ``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group). It
+never prints a traceback: a failure is a ``warning: ...`` on stderr at once (the job goes on) and
+an ``error:`` reply; a job that is gone (closed pipes) just ends the run KILLED.
 
 Tracking never stops a job: a tracking failure (unreachable server, a SQLite store in a folder
 that does not exist) is a warning, the job's files are complete and results.json's ``mlflow``
@@ -275,7 +276,8 @@ class MlflowTracker(Tracker):
     """Drives the helper process for one MLflow run."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
-                 start_time: float | None = None, parent_run_id: str | None = None) -> None:
+                 start_time: float | None = None, parent_run_id: str | None = None,
+                 resume_run_id: str | None = None) -> None:
         self.uri = uri
         self.error = None  # the helper's failure, reported once
         start_ms = int((time.time() if start_time is None else start_time) * 1000)
@@ -284,6 +286,8 @@ class MlflowTracker(Tracker):
                "--start-time", str(start_ms)]
         if parent_run_id:
             cmd += ["--parent-run-id", parent_run_id]
+        if resume_run_id:
+            cmd += ["--resume-run-id", resume_run_id]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      process_group=0, env={**HTTP_ENV, **os.environ})
 
@@ -355,12 +359,15 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
-          outputs: Path = DEFAULT_OUTPUTS, start_time: float | None = None) -> Tracker:
+          outputs: Path = DEFAULT_OUTPUTS, start_time: float | None = None,
+          resume: dict[str, Any] | None = None) -> Tracker:
     """A tracker for the job with (plain, resolved) config ``cfg`` writing to ``out_dir``; its
     run starts at ``start_time`` (seconds since the epoch; default: now, the job's start) and is
-    a child of the sweep's parent run where the job finds one (:func:`find_parent`). A URI
-    refused at once (:func:`check_uri`) gives a warning now and a tracker that only reports
-    it: the job runs without tracking."""
+    a child of the sweep's parent run where the job finds one (:func:`find_parent`). ``resume``:
+    the ``mlflow`` entry (uri, run_id) of the results.json being resumed; its run is reopened
+    if it has this job's URI and still exists, else a new run is started. A URI refused at once
+    (:func:`check_uri`) gives a warning now and a tracker that only reports it: the job runs
+    without tracking."""
     start_time = time.time() if start_time is None else start_time
     tr = cfg.get("tracking") or {}
     if not tr.get("enabled", True):
@@ -371,8 +378,9 @@ def start(cfg: dict[str, Any], run_name: str, out_dir: Path,
     except GammaError as e:
         print(f"warning: {e}; the job goes on without tracking", file=sys.stderr, flush=True)
         return UnusableTracker(uri, str(e))
+    reopen = (resume or {}).get("run_id") if (resume or {}).get("uri") == uri else None
     return MlflowTracker(uri, experiment, run_name, out_dir, start_time,
-                         find_parent(out_dir, uri, experiment))
+                         find_parent(out_dir, uri, experiment), reopen)
 
 
 def find_parent(out_dir: Path, uri: str, experiment: str) -> str | None:
@@ -598,7 +606,8 @@ class RunLogger:
     """Logs one run from the files of a run folder (in the helper process)."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
-                 start_ms: int | None = None, parent_run_id: str | None = None) -> None:
+                 start_ms: int | None = None, parent_run_id: str | None = None,
+                 resume_run_id: str | None = None) -> None:
         self.out_dir, self.logged = out_dir, set()
         self.cfg = self._config()
         self.model, self.model_error = self._model()
@@ -608,9 +617,11 @@ class RunLogger:
         for attempt in range(1, attempts + 1):
             try:
                 self.client, exp_id = open_client(uri, experiment)
-                tags = self._tags(exp_id, parent_run_id)
-                self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
-                                                     run_name=run_name).info.run_id
+                self.run_id = self._reopen(resume_run_id, exp_id)
+                if self.run_id is None:
+                    tags = self._tags(exp_id, parent_run_id)
+                    self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
+                                                         run_name=run_name).info.run_id
                 break
             except GammaError:
                 raise
@@ -618,6 +629,8 @@ class RunLogger:
                 if attempt == attempts:
                     raise GammaError(f"MLflow tracking at {uri}: {failure_reason(e)}") from None
                 time.sleep(0.5 + random.random())
+        if resume_run_id and self.run_id == resume_run_id:
+            return  # a reopened run has its params and layer table
         self._params()
         try:
             if self.model is None:
@@ -625,6 +638,24 @@ class RunLogger:
             self._layer_table()
         except Exception as e:  # noqa: BLE001 - e.g. a bad model file: the job reports it
             print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
+
+    def _reopen(self, run_id: str | None, exp_id: str) -> str | None:
+        """Run ``run_id`` set RUNNING again (a resumed job), its logged layers marked as such;
+        None (a new run) where it is not a run of this experiment any more."""
+        if not run_id:
+            return None
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # noqa: BLE001 - deleted, or another store
+            run = None
+        if run is None or run.info.experiment_id != exp_id or run.info.lifecycle_stage != "active":
+            print(f"warning: MLflow: run {run_id} of the resumed job not found; logging a new run",
+                  file=sys.stderr, flush=True)
+            return None
+        self.client.update_run(run_id, status="RUNNING")
+        self.logged = {int(k.rsplit("_", 1)[1]) for k in run.data.metrics
+                       if k.startswith("best_cost/layer_")}
+        return run_id
 
     def _config(self) -> dict[str, Any]:
         import yaml
@@ -808,13 +839,14 @@ def helper(argv: list[str] | None = None) -> int:
         ap.add_argument(name, required=True)
     ap.add_argument("--start-time", type=int, help="the job's start (ms since the epoch)")
     ap.add_argument("--parent-run-id", help="the sweep's parent run")
+    ap.add_argument("--resume-run-id", help="reopen this run (a resumed job) if it still exists")
     a = ap.parse_args(argv)
     for key, value in HTTP_ENV.items():
         os.environ.setdefault(key, value)
     reply, sys.stdout = sys.stdout, sys.stderr  # only our replies go to the job's pipe
     try:
         run = RunLogger(a.uri, a.experiment, a.run_name, Path(a.out_dir), a.start_time,
-                        a.parent_run_id)
+                        a.parent_run_id, a.resume_run_id)
     except Exception as e:  # noqa: BLE001 - any failure is reported to the job
         msg = str(e) if isinstance(e, GammaError) else f"MLflow tracking at {a.uri}: {failure_reason(e)}"
         _warn(f"{msg}; the job goes on without tracking")
