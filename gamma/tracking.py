@@ -632,12 +632,21 @@ class RunLogger:
         if resume_run_id and self.run_id == resume_run_id:
             return  # a reopened run has its params and layer table
         self._params()
-        try:
-            if self.model is None:
-                raise GammaError(self.model_error)
-            self._layer_table()
-        except Exception as e:  # noqa: BLE001 - e.g. a bad model file: the job reports it
-            print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
+        for attempt in range(1, attempts + 1):  # a locked SQLite store (many writers) is retried
+            try:
+                if self.model is None:
+                    raise GammaError(self.model_error)
+                self._layer_table()
+                break
+            except GammaError as e:  # a bad model file: the job reports it
+                print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
+                break
+            except Exception as e:  # noqa: BLE001 - the run goes on without its layer table
+                if attempt == attempts:
+                    print(f"warning: MLflow: no layer table for this run: {failure_reason(e)}",
+                          file=sys.stderr, flush=True)
+                else:
+                    time.sleep(0.5 + random.random())
 
     def _reopen(self, run_id: str | None, exp_id: str) -> str | None:
         """Run ``run_id`` set RUNNING again (a resumed job), its logged layers marked as such;
