@@ -62,7 +62,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from gamma.errors import GammaError
 
@@ -602,6 +602,21 @@ def end_sweep(sweep: SweepRun, status: str = "finished") -> None:
 
 
 # --- the helper process -------------------------------------------------------------------------
+def retried(action: Callable[[], None], attempts: int) -> None:
+    """Call ``action`` up to ``attempts`` times, pausing 0.5-1.5 s after a failure (a SQLite
+    store locked by other writers); a :class:`GammaError` or the last failure is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            action()
+            return
+        except GammaError:
+            raise
+        except Exception:  # noqa: BLE001 - raised after the last attempt
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 + random.random())
+
+
 class RunLogger:
     """Logs one run from the files of a run folder (in the helper process)."""
 
@@ -614,39 +629,32 @@ class RunLogger:
         # The store and experiment are created under a file lock (open_client); a locked
         # SQLite database (many writers) is retried.
         attempts = 3 if uri.startswith("sqlite:") else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                self.client, exp_id = open_client(uri, experiment)
-                self.run_id = self._reopen(resume_run_id, exp_id)
-                if self.run_id is None:
-                    tags = self._tags(exp_id, parent_run_id)
-                    self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
-                                                         run_name=run_name).info.run_id
-                break
-            except GammaError:
-                raise
-            except Exception as e:  # noqa: BLE001 - reported to the job after the last attempt
-                if attempt == attempts:
-                    raise GammaError(f"MLflow tracking at {uri}: {failure_reason(e)}") from None
-                time.sleep(0.5 + random.random())
+
+        def open_run() -> None:
+            self.client, exp_id = open_client(uri, experiment)
+            self.run_id = self._reopen(resume_run_id, exp_id)
+            if self.run_id is None:
+                tags = self._tags(exp_id, parent_run_id)
+                self.run_id = self.client.create_run(exp_id, start_time=start_ms, tags=tags,
+                                                     run_name=run_name).info.run_id
+
+        try:
+            retried(open_run, attempts)
+        except GammaError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported to the job
+            raise GammaError(f"MLflow tracking at {uri}: {failure_reason(e)}") from None
         if resume_run_id and self.run_id == resume_run_id:
             return  # a reopened run has its params and layer table
         self._params()
-        for attempt in range(1, attempts + 1):  # a locked SQLite store (many writers) is retried
-            try:
-                if self.model is None:
-                    raise GammaError(self.model_error)
-                self._layer_table()
-                break
-            except GammaError as e:  # a bad model file: the job reports it
-                print(f"warning: MLflow: no layer table for this run: {e}", file=sys.stderr, flush=True)
-                break
-            except Exception as e:  # noqa: BLE001 - the run goes on without its layer table
-                if attempt == attempts:
-                    print(f"warning: MLflow: no layer table for this run: {failure_reason(e)}",
-                          file=sys.stderr, flush=True)
-                else:
-                    time.sleep(0.5 + random.random())
+        try:
+            if self.model is None:
+                raise GammaError(self.model_error)  # a bad model file: the job reports it
+            retried(self._layer_table, attempts)
+        except Exception as e:  # noqa: BLE001 - the run goes on without its layer table
+            reason = e if isinstance(e, GammaError) else failure_reason(e)
+            print(f"warning: MLflow: no layer table for this run: {reason}", file=sys.stderr,
+                  flush=True)
 
     def _reopen(self, run_id: str | None, exp_id: str) -> str | None:
         """Run ``run_id`` set RUNNING again (a resumed job), its logged layers marked as such;
