@@ -12,30 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from gamma.api import search_model
 from gamma.errors import GammaError
-from gamma.search import execute
+from jobs import run_inprocess, without_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 #: ResNet-18 layers of four different shapes (unique indices 0, 1, 3, 4).
 FOUR = ["layers=[1,2,7,8]", "budget=300", "optimizer.population=50", "seed=3",
         "tracking.enabled=false"]
-TIMINGS = {"wall_s", "costmodel_s", "search_s"}
-
-
-def without_timings(results: dict) -> dict:
-    out = {k: v for k, v in results.items() if k not in TIMINGS | {"mlflow"}}
-    out["layers"] = [{k: v for k, v in r.items() if k not in TIMINGS} for r in results["layers"]]
-    return out
-
-
-def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict]:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=overrides)
-    code = execute(cfg, out_dir)
-    return code, json.loads((out_dir / "results.json").read_text())
 
 
 def start_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -24,11 +24,10 @@ from gamma.hardware import Hardware
 from gamma.maestro_io import parse_maestro_file
 from gamma.objective import Objective
 from gamma.optimizers import Optimizer, register
-from gamma.search import execute
+from jobs import run_inprocess, without_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["budget=400", "optimizer=random", "optimizer.batch=100", "layers=[2,3]"]
-TIMINGS = {"wall_s", "costmodel_s", "search_s"}
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -36,19 +35,10 @@ def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Co
                           capture_output=True, text=True, timeout=120)
 
 
-def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict]:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=overrides)
-    code = execute(cfg, out_dir)
-    return code, json.loads((out_dir / "results.json").read_text())
-
-
-def without_timings(results: dict) -> dict:
-    """results.json minus run-specific fields (timings, MLflow ids, tracking settings, and the
-    label, which run.py derives from the command line)."""
-    out = {k: v for k, v in results.items() if k not in TIMINGS | {"mlflow", "label"}}
-    out["layers"] = [{k: v for k, v in r.items() if k not in TIMINGS} for r in results["layers"]]
-    return out
+def without_run_fields(results: dict) -> dict:
+    """results.json minus run-specific fields (timings, MLflow ids, and the label, which run.py
+    derives from the command line)."""
+    return without_timings(results, also=frozenset({"label"}))
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +162,7 @@ def test_same_seed_same_results(cli_run, tmp_path):
     code1, a = run_inprocess(overrides, tmp_path / "a")
     code2, b = run_inprocess(overrides, tmp_path / "b")
     assert code1 == code2 == 0 and a["mlflow"] is None
-    assert without_timings(a) == without_timings(b) == without_timings(cli_res)
+    assert without_run_fields(a) == without_run_fields(b) == without_run_fields(cli_res)
     assert cli_res["label"] == "random batch=100" and a["label"] == "random"
     _, c = run_inprocess([*overrides, "seed=1"], tmp_path / "c")
     assert c["layers"][0]["mapping"] != a["layers"][0]["mapping"]

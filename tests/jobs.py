@@ -1,0 +1,30 @@
+"""Running a job from the tests: in this process through Hydra's compose API, and comparing
+results.json files apart from what differs between runs of the same job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from gamma.search import execute
+
+ROOT = Path(__file__).resolve().parents[1]
+#: results.json fields that differ between two runs of the same job (seconds).
+TIMINGS = {"wall_s", "costmodel_s", "search_s"}
+
+
+def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict]:
+    """(exit code, results.json) of the job of ``overrides`` run in this process."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=overrides)
+    code = execute(cfg, out_dir)
+    return code, json.loads((out_dir / "results.json").read_text())
+
+
+def without_timings(results: dict, also: frozenset[str] = frozenset()) -> dict:
+    """results.json without the timings, the MLflow ids and the top-level fields ``also``."""
+    out = {k: v for k, v in results.items() if k not in TIMINGS | {"mlflow"} | also}
+    out["layers"] = [{k: v for k, v in r.items() if k not in TIMINGS} for r in results["layers"]]
+    return out
