@@ -44,17 +44,21 @@ def sweep_jobs(sweep_dir: Path) -> dict[str, dict]:
 
 
 def test_the_experiments():
-    assert EXPERIMENTS == ["ablation_operators", "ablation_popgen", "ablation_rates", "fig6"]
+    assert EXPERIMENTS == ["ablation_operators", "ablation_popgen", "ablation_rates", "fig6", "fig8",
+                           "fig9", "table5", "table6"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes(name):
     cfg = composed([f"experiment={name}"])
     assert cfg.tracking.experiment == name  # the MLflow experiment is the experiment's name
-    assert cfg.model.name == "resnet18" and cfg.budget == 10_000 and cfg.label is None
+    assert cfg.budget == 10_000 and cfg.label is None
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     params = cfg.hydra.sweeper.params
     assert params.seed == "0,1,2"
+    if name in PAPER:
+        return  # test_the_paper_experiments
+    assert cfg.model.name == "resnet18"
     # fig6 sweeps the systems; an ablation runs on S2 unless system=s1,s2,s3 is given
     assert params.get("system") == ("s1,s2,s3" if name == "fig6" else None)
     if name == "fig6":
@@ -66,6 +70,46 @@ def test_every_experiment_composes(name):
     proc = run_cli([f"experiment={name}", "--cfg", "job", "-p", "tracking"])
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(proc.stdout)["experiment"] == name
+
+
+#: The paper's other experiments: (settings, sweep grid) of each.
+PAPER = {
+    "fig8": ({"model": "resnet18", "system": "s2", "objective": "energy", "optimizer": "gamma"},
+             {"optimizer": "gamma,stdga,pso,cma,de,tbpsa,bo,random", "platform": "edge,cloud"}),
+    "fig9": ({"system": "s3", "platform": "edge", "optimizer": "gamma", "objective": "latency"},
+             {"model": "mobilenet_v2,mnasnet,resnet18"}),
+    "table5": ({"system": "s3", "optimizer": "gamma", "objective": "latency"},
+               {"arm": "gamma,gamma_energy,nvdla,eyeriss,shidiannao",
+                "model": "mobilenet_v2,mnasnet,shufflenet_v2,resnet50,resnet18,vgg16",
+                "platform": "edge,cloud"}),
+    "table6": ({"system": "s3", "platform": "edge", "optimizer": "gamma", "objective": "two_stage"},
+               {"model": "resnet18,vgg16", "objective.stage2": "energy,power"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER))
+def test_the_paper_experiments(name):
+    settings, grid = PAPER[name]
+    cfg = composed([f"experiment={name}"])
+    choices = cfg.hydra.runtime.choices
+    assert {k: choices[k] for k in settings} == settings
+    assert {k: v for k, v in cfg.hydra.sweeper.params.items() if k != "seed"} == grid
+
+
+def test_the_table5_arms_are_gamma_and_the_fixed_dataflows():
+    """Each arm's optimizer, dataflow, objective and label (the fixed ones are labelled by
+    their dataflow; "arm" itself never enters a label)."""
+    seen = {}
+    for arm in composed(["experiment=table5"]).hydra.sweeper.params.arm.split(","):
+        cfg = composed(["experiment=table5", f"arm={arm}"])
+        ch = cfg.hydra.runtime.choices
+        seen[arm] = (ch.optimizer, ch.get("dataflow") if ch.optimizer == "fixed" else None,
+                     ch.objective, cfg.label)
+    assert seen == {"gamma": ("gamma", None, "latency", None),
+                    "gamma_energy": ("gamma", None, "energy", None),
+                    **{d: ("fixed", d, "latency", f"fixed dataflow={d}")
+                       for d in ("nvdla", "eyeriss", "shidiannao")}}
+    assert job_label({"name": "gamma"}, {"name": "gamma"}, ["arm=gamma_energy"]) == "gamma"
 
 
 def test_without_an_experiment_the_mlflow_experiment_is_gamma():
