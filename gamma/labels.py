@@ -15,9 +15,9 @@ from typing import Any
 
 #: Override keys that never enter a label: the comparison's own columns, the seed, and keys
 #: that do not change what is searched. A key matches itself and everything below it.
-NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers",
+NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers", "arm",
                 "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
-                "ablation", "arm", "parallel", "resume")
+                "ablation", "parallel", "resume")
 #: Config levels left out of a setting's short name.
 SILENT_LEVELS = ("operators", "selection")
 
