@@ -317,6 +317,15 @@ def missing_note(runs: Runs, part: str) -> list[str]:
     return [f"Missing ({len(lost)} of {len(runs.part(part))} jobs without a finished run): {names}{more}.", ""]
 
 
+def not_done(runs: Runs, part: str) -> list[str]:
+    """The part's settings line, or why it has nothing to show."""
+    if not runs.part(part):
+        return [f"Not run this time (`--parts` left out {part}).", ""]
+    if not runs.done(part):
+        return [settings_line(runs.part(part)), "", "No finished runs.", "", *missing_note(runs, part)]
+    return [settings_line(runs.part(part)), ""]
+
+
 def settings_line(jobs: list[Job]) -> str:
     """Budget, layers and seeds of a part's jobs."""
     if not jobs:
@@ -358,7 +367,9 @@ def optimizer_figure(rows: list[dict[str, Any]], ylabel: str, title: str, path: 
         names = sorted(r["medians"], key=lambda o: (r["medians"][o], o))
         vals = [r["medians"][o] for o in names]
         compare.bar_chart(ax, names, vals, vals, vals, ylabel)
-        ax.set_title(f"{r['system']} {r['platform']}: GAMMA {fmt_x(r['factor'])} vs best other", fontsize=9)
+        what = (f"GAMMA {fmt_x(r['factor'])} vs best other" if math.isfinite(r["factor"]) else
+                "no factor (GAMMA or every other infeasible)")
+        ax.set_title(f"{r['system']} {r['platform']}: {what}", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -432,9 +443,8 @@ def section_fig6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
     for part, title in (("fig6", "our defaults (divisor inner tiles, compute-bound and MAC-count guard)"),
                         ("fig6_paper", "paper mode (`paper_mode=true`: any inner tiles, no guard)")):
         jobs = runs.done(part)
-        lines += [f"### {title}", "", settings_line(runs.part(part)), ""]
+        lines += [f"### {title}", "", *not_done(runs, part)]
         if not jobs:
-            lines += ["No finished runs.", "", *missing_note(runs, part)]
             continue
         rows = optimizer_rows(jobs, "latency")
         lines += ["GAMMA's factor = the best other optimizer's median end-to-end latency over GAMMA's "
@@ -455,10 +465,10 @@ def section_fig6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
 
 def section_fig8(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str], list[Path]]:
     lines = ["## Figure 8: energy per optimizer (objective=energy, ResNet-18, S2)", "",
-             settings_line(runs.part("fig8")), ""]
+             *not_done(runs, "fig8")]
     jobs = runs.done("fig8")
     if not jobs:
-        return lines + ["No finished runs.", "", *missing_note(runs, "fig8")], []
+        return lines, []
     rows = optimizer_rows(jobs, "energy")
     lines += ["GAMMA's factor = the best other optimizer's median end-to-end energy over GAMMA's "
               "(> 1: GAMMA lower). The paper's factor is its range across models.", "",
@@ -560,9 +570,8 @@ def section_table5(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
     sets = []
     for part, title in (("table5", "our defaults"), ("table5_paper", "paper mode (`paper_mode=true`)")):
         jobs = runs.done(part)
-        lines += [f"### {title}", "", settings_line(runs.part(part)), ""]
+        lines += [f"### {title}", "", *not_done(runs, part)]
         if not jobs:
-            lines += ["No finished runs.", "", *missing_note(runs, part)]
             continue
         rows = table5_rows(jobs)
         sets.append((title.split(" (")[0], rows))
@@ -588,10 +597,10 @@ def convergence(runs: Runs, jobs: list[Job]) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def section_fig9(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str], list[Path]]:
-    lines = ["## Figure 9: convergence (GAMMA, S3 edge)", "", settings_line(runs.part("fig9")), ""]
+    lines = ["## Figure 9: convergence (GAMMA, S3 edge)", "", *not_done(runs, "fig9")]
     jobs = runs.done("fig9")
     if not jobs:
-        return lines + ["No finished runs.", "", *missing_note(runs, "fig9")], []
+        return lines, []
     paper = ref.get("fig9", {})
     at_gen = int(paper.get("most_gain_within_generations", 20))
     plt = plt_module()
@@ -606,32 +615,38 @@ def section_fig9(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
         pop = int(float(value_of(mine[0], "optimizer.population")))
         ok = np.isfinite(curve)
         if not ok.any():
-            rows.append([model, "infeasible", "-", "-", "-", "-"])
+            rows.append([model, "-", "infeasible", "-", "-", "-", "-"])
             continue
         ax.step(grid[ok] / pop, curve[ok], where="post", label=model)
+        gens = grid[-1] / pop
         first, final = curve[ok][0], curve[ok][-1]
-        at = curve[grid <= at_gen * pop]
-        at = at[np.isfinite(at)][-1] if np.isfinite(at).any() else math.nan
+        upto = curve[(grid <= min(at_gen, gens) * pop) & ok]
+        at = upto[-1] if len(upto) else math.nan
         gain = (first - at) / (first - final) if first > final else math.nan
         p = (paper.get("latency_cycles") or {}).get(model)
-        rows.append([model, compare.fmt(final), compare.fmt(at),
-                     f"{100 * gain:.0f} %" if math.isfinite(gain) else "-",
-                     f"{p:.3g}" if p else "-", fmt_x(final / p) if p else "-"])
-    ax.set(xscale="log", yscale="log", xlabel=f"generations (samples per unique layer / population)",
-           ylabel="end-to-end best latency so far (cycles)", title="Figure 9: GAMMA on S3 edge, median over seeds")
+        whole = value_of(mine[0], "layers") == "None"
+        rows.append([model, f"{gens:g}", compare.fmt(final), compare.fmt(at),
+                     f"{100 * gain:.0f} %" if math.isfinite(gain) else "-", f"{p:.3g}" if p else "-",
+                     (fmt_x(final / p) if whole else "n/a (a subset of layers)") if p else "-"])
+    if at_gen <= ax.get_xlim()[1]:
+        ax.axvline(at_gen, color="grey", ls=":", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="generations (samples per unique layer / population)",
+           ylabel="end-to-end best latency so far (cycles)",
+           title="Figure 9: GAMMA on S3 edge, median over seeds")
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     fig.tight_layout()
     f = out / "fig9.png"
     fig.savefig(f, dpi=100)
     plt.close(fig)
-    lines += [f"End-to-end latency = the sum over layers of each layer's best so far (results.json "
-              f"history); gain share = how much of the whole search's improvement (from the first "
-              f"point where every layer is feasible) was reached after {at_gen} generations. The paper's "
-              "latency is for every layer of the model; with a subset of layers (quick run) the "
-              "ratio is not comparable.", "",
-              *md_table(["model", "final latency (cycles)", f"after {at_gen} generations",
-                         f"gain share at {at_gen} generations", "paper (cycles)", "ours / paper"], rows),
+    lines += ["End-to-end latency = the sum over layers of each layer's best so far (results.json "
+              "history), median over seeds; gain share = the part of the whole search's improvement "
+              "(from the first point where every layer is feasible) reached after "
+              f"{at_gen} generations (or the generations run, if fewer). The paper's latency is "
+              "for every layer of the model.", "",
+              *md_table(["model", "generations run", "final latency (cycles)",
+                         f"after {at_gen} generations", "gain share", "paper (cycles)",
+                         "ours / paper"], rows),
               f"![fig9]({f.name})", "", *missing_note(runs, "fig9")]
     return lines, [f]
 
@@ -644,75 +659,94 @@ def saving(stage1: float | None, stage2: float | None) -> float:
     return 1.0 - float(stage2) / float(stage1)
 
 
+def pct(v: float) -> str:
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "-"
+
+
+def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
+    """One row of the savings table: bottleneck, energy and power savings (medians over
+    seeds), the paper's saving of the stage-2 metric and our ratio to it, the constraint."""
+    ts = [r["two_stage"] for r in res]
+    sv = {m: compare.median([saving((t.get("stage1") or {}).get(m), (t.get("stage2") or {}).get(m))
+                             for t in ts]) for m in ("energy_nJ", "power")}
+    p = (ref.get("table6", {}).get(model) or {}).get(stage2)
+    ours = sv["energy_nJ" if stage2 == "energy" else "power"]
+    within = all((layer.get("stage2") or {}).get("runtime_cycles", math.inf) <= t["bottleneck_cycles"]
+                 for r, t in zip(res, ts) if t.get("bottleneck_cycles") for layer in r["layers"])
+    b = ts[0].get("bottleneck_cycles")
+    return [model, stage2, f"layer {ts[0].get('bottleneck_layer')}, {compare.fmt(b)} cycles" if b else "none",
+            pct(sv["energy_nJ"]), pct(sv["power"]), f"{100 * p:.0f} %" if p is not None else "-",
+            fmt_x(ours / p) if p and math.isfinite(ours) else "-", "yes" if within else "NO"]
+
+
+def two_stage_layers(res: dict[str, Any], stage2: str) -> list[list[str]]:
+    """Per layer of one run: both stages' latency, energy and power, the bottleneck marked."""
+    t, metric = res["two_stage"], ("energy_nJ" if stage2 == "energy" else "power")
+    rows = []
+    for layer in res["layers"]:
+        s1, s2 = layer.get("stage1") or {}, layer.get("stage2") or {}
+        mark = " **bottleneck**" if layer.get("index") == t.get("bottleneck_layer") else ""
+        rows.append([f"{layer.get('index')}{mark}", layer.get("shape", ""),
+                     compare.fmt(s1.get("runtime_cycles", math.nan)),
+                     compare.fmt(s2.get("runtime_cycles", math.nan)),
+                     f"{s1.get('energy_nJ', math.nan):,.1f}", f"{s2.get('energy_nJ', math.nan):,.1f}",
+                     f"{s1.get('power', math.nan):,.3g}", f"{s2.get('power', math.nan):,.3g}",
+                     pct(saving(s1.get(metric), s2.get(metric)))])
+    return rows
+
+
+def two_stage_panel(ax: Any, res: dict[str, Any], model: str, stage2: str) -> None:
+    """Per layer, the stage-2 metric after stage 1 and after stage 2; the bottleneck dashed."""
+    metric = "energy_nJ" if stage2 == "energy" else "power"
+    layers = res["layers"]
+    idx = np.arange(len(layers))
+    for shift, stage, name in ((-0.2, "stage1", "stage 1 (latency)"), (0.2, "stage2", f"stage 2 ({stage2})")):
+        ax.bar(idx + shift, [(layer.get(stage) or {}).get(metric) or math.nan for layer in layers], 0.4,
+               label=name)
+    for i, layer in enumerate(layers):
+        if layer.get("index") == res["two_stage"].get("bottleneck_layer"):
+            ax.axvline(i, color="red", ls="--", lw=0.8, label="bottleneck layer")
+    ax.set_xticks(idx, [str(layer.get("index")) for layer in layers], fontsize=7)
+    ax.set(yscale="log", xlabel="layer", ylabel=f"{metric} per layer", title=f"{model}, stage 2 = {stage2}")
+    ax.legend(fontsize=7)
+
+
 def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str], list[Path]]:
     lines = ["## Table 6: two-stage optimization of a pipelined multi-accelerator (S3 edge)", "",
-             settings_line(runs.part("table6")), "",
-             "Stage 1 minimizes each layer's latency; the slowest layer's latency is the pipeline's "
-             "bottleneck; stage 2 minimizes `objective.stage2` (energy or power) with every layer's "
-             "latency <= the bottleneck, starting from the stage-1 best. Saving = 1 - stage 2 / stage 1 "
-             "of the pipeline's total (`two_stage.stage1/stage2` in results.json).", ""]
+             *not_done(runs, "table6")]
     jobs = runs.done("table6")
     if not jobs:
-        return lines + ["No finished runs.", "", *missing_note(runs, "table6")], []
-    summary, figs = [], []
-    plt = plt_module()
+        return lines, []
+    lines += ["Stage 1 minimizes each layer's latency; the slowest layer's latency is the pipeline's "
+              "bottleneck; stage 2 minimizes `objective.stage2` (energy or power) with every layer's "
+              "latency <= the bottleneck, starting from the stage-1 best; each stage has the full "
+              "budget. Saving = 1 - stage 2 / stage 1 of the pipeline's total (results.json "
+              "`two_stage.stage1`/`stage2`: energy summed over layers, power summed over the "
+              "sub-accelerators), median over seeds.", ""]
     keys = sorted({(value_of(j, "model.name"), value_of(j, "objective.stage2")) for j in jobs})
+    summary, per_layer = [], []
+    plt = plt_module()
     fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
     for ax, (model, stage2) in zip(axes[0], keys):
         mine = seeds_of(jobs, **{"model.name": model, "objective.stage2": stage2})
         res = [r for r in (runs.results(j) for j in mine) if r and r.get("two_stage")]
         if not res:
-            summary.append([model, stage2, "no two_stage record", "-", "-", "-", "-", "-"])
+            summary.append([model, stage2, "no two_stage record in results.json", *["-"] * 5])
             continue
-        ts = [r["two_stage"] for r in res]
-        sv = {m: compare.median([saving((t.get("stage1") or {}).get(m), (t.get("stage2") or {}).get(m))
-                                  for t in ts]) for m in ("energy_nJ", "power", "latency_cycles")}
-        paper = ref.get("table6", {}).get(model, {})
-        p = paper.get({"energy": "energy", "power": "power"}.get(stage2, stage2))
-        ours = sv["energy_nJ" if stage2 == "energy" else "power"]
-        within = all((layer.get("stage2") or {}).get("runtime_cycles", math.inf) <=
-                     t["bottleneck_cycles"] * (1 + 1e-9) for r, t in zip(res, ts) for layer in r["layers"])
-        summary.append([model, stage2, f"layer {ts[0].get('bottleneck_layer')}, "
-                        f"{compare.fmt(ts[0].get('bottleneck_cycles') or math.nan)} cycles",
-                        f"{100 * sv['energy_nJ']:.1f} %", f"{100 * sv['power']:.1f} %",
-                        f"{100 * p:.0f} % ({stage2})" if p is not None else "-",
-                        fmt_x(ours / p) if p and math.isfinite(ours) else "-", "yes" if within else "NO"])
-        first = res[0]
-        t = first["two_stage"]
-        per = []
-        metric = "energy_nJ" if stage2 == "energy" else "power"
-        for layer in first["layers"]:
-            s1, s2 = layer.get("stage1") or {}, layer.get("stage2") or {}
-            mark = " **bottleneck**" if layer.get("index") == t.get("bottleneck_layer") else ""
-            per.append([f"{layer.get('index')}{mark}", layer.get("shape", ""),
-                        compare.fmt(s1.get("runtime_cycles", math.nan)), compare.fmt(s2.get("runtime_cycles", math.nan)),
-                        f"{s1.get('energy_nJ', math.nan):,.1f}", f"{s2.get('energy_nJ', math.nan):,.1f}",
-                        f"{s1.get('power', math.nan):,.3g}", f"{s2.get('power', math.nan):,.3g}",
-                        f"{100 * saving(s1.get(metric), s2.get(metric)):.1f} %"])
-        lines += [f"### {model}, stage 2 = {stage2} (seed {first.get('seed')})", "",
-                  *md_table(["layer", "shape", "latency 1 (cycles)", "latency 2", "energy 1 (nJ)",
-                             "energy 2", "power 1", "power 2", f"{stage2} saving"], per)]
-        idx = np.arange(len(first["layers"]))
-        v1 = [(layer.get("stage1") or {}).get(metric) or math.nan for layer in first["layers"]]
-        v2 = [(layer.get("stage2") or {}).get(metric) or math.nan for layer in first["layers"]]
-        ax.bar(idx - 0.2, v1, 0.4, label="stage 1 (latency)")
-        ax.bar(idx + 0.2, v2, 0.4, label=f"stage 2 ({stage2})")
-        b = [i for i, layer in enumerate(first["layers"]) if layer.get("index") == t.get("bottleneck_layer")]
-        for i in b:
-            ax.axvline(i, color="red", ls="--", lw=0.8, label="bottleneck layer")
-        ax.set_xticks(idx, [str(layer.get("index")) for layer in first["layers"]], fontsize=7)
-        ax.set(yscale="log", xlabel="layer", ylabel=f"{metric} per layer", title=f"{model}, stage 2 = {stage2}")
-        ax.legend(fontsize=7)
+        summary.append(two_stage_summary(model, stage2, res, ref))
+        per_layer += [f"### {model}, stage 2 = {stage2} (seed {res[0].get('seed')})", "",
+                      *md_table(["layer", "shape", "latency 1 (cycles)", "latency 2", "energy 1 (nJ)",
+                                 "energy 2", "power 1", "power 2", f"{stage2} saving"],
+                                two_stage_layers(res[0], stage2))]
+        two_stage_panel(ax, res[0], model, stage2)
     fig.tight_layout()
     f = out / "table6.png"
     fig.savefig(f, dpi=100)
     plt.close(fig)
-    figs.append(f)
-    lines = lines[:7] + ["Savings (medians over seeds):", "",
-                         *md_table(["model", "stage 2", "bottleneck (seed 0 run)", "energy saving",
-                                    "power saving", "paper", "ours / paper",
-                                    "every layer's stage-2 latency <= bottleneck"], summary)] + lines[7:]
-    return lines + [f"![table6]({f.name})", "", *missing_note(runs, "table6")], figs
+    lines += md_table(["model", "stage 2", "bottleneck (first seed)", "energy saving", "power saving",
+                       "paper (stage-2 metric)", "ours / paper",
+                       "every stage-2 latency <= bottleneck"], summary)
+    return lines + per_layer + [f"![table6]({f.name})", "", *missing_note(runs, "table6")], [f]
 
 
 # --- the report ---------------------------------------------------------------------------------
