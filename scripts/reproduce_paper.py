@@ -197,13 +197,14 @@ def boxes(jobs: list[Job]) -> list[dict[str, list[str]]]:
     return out
 
 
-def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: str | None) -> int:
-    """``python run.py -m experiment=NAME key=v1,v2 ...`` (joblib launcher, both cores); its
-    output goes to ``sweep_dir``/sweep.log. Returns the exit code."""
+def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: str | None,
+              launcher: str) -> int:
+    """``python run.py -m experiment=NAME key=v1,v2 ...`` on Hydra launcher ``launcher``
+    (joblib: both cores); its output goes to ``sweep_dir``/sweep.log. Returns the exit code."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={experiment}",
            *(f"{k}={','.join(v)}" for k, v in box.items()), f"hydra.sweep.dir={sweep_dir}",
-           "hydra/launcher=joblib"]
+           f"hydra/launcher={launcher}"]
     if uri:
         cmd.append(f"tracking.uri={uri}")
     with open(sweep_dir / "sweep.log", "w", encoding="utf-8") as log:
@@ -212,7 +213,7 @@ def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: 
         return subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
-def run_missing(jobs: list[Job], sweep_root: Path, uri: str | None) -> int:
+def run_missing(jobs: list[Job], sweep_root: Path, uri: str | None, launcher: str = "joblib") -> int:
     """Run the jobs without a run, part by part; returns how many were run."""
     todo = [j for j in jobs if j.run is None]
     by_part: dict[str, list[Job]] = defaultdict(list)
@@ -224,7 +225,7 @@ def run_missing(jobs: list[Job], sweep_root: Path, uri: str | None) -> int:
             t0 = time.time()
             grid = " ".join(f"{k}={','.join(v)}" for k, v in box.items())
             print(f"{part}: running {size} jobs ({grid})", flush=True)
-            code = run_sweep(mine[0].experiment, box, sweep_root / f"{part}_{n}", uri)
+            code = run_sweep(mine[0].experiment, box, sweep_root / f"{part}_{n}", uri, launcher)
             print(f"{part}: {size} jobs in {time.time() - t0:.0f} s"
                   + (f" (exit code {code}, see {sweep_root / f'{part}_{n}' / 'sweep.log'})" if code else ""),
                   flush=True)
@@ -274,6 +275,11 @@ def med(jobs: list[Job], field_: str) -> float:
 
 def value_of(job: Job, key: str) -> str:
     return job.values.get(key, job.expected.get(key, "?"))
+
+
+def layers(n: float) -> str:
+    """``1 layer``, ``2.5 layers`` (a median over seeds)."""
+    return f"{n:g} layer" + ("" if n == 1 else "s")
 
 
 def fmt_x(v: float) -> str:
@@ -406,7 +412,7 @@ def per_optimizer_table(rows: list[dict[str, Any]], unit: str) -> list[str]:
             if v is None:
                 cells.append("-")
             elif math.isinf(v):
-                cells.append(f"infeasible ({r['infeasible'][o]:g} layers)")
+                cells.append(f"infeasible ({layers(r['infeasible'][o])})")
             else:
                 cells.append(f"{compare.fmt(v)} ({compare.fmt_ratio(compare.ratio_to(v, g))})")
         if any(c != "-" for c in cells):
@@ -518,7 +524,7 @@ def table5_lines(rows: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
             if v is None:
                 return "-"
             if math.isinf(v):
-                return f"infeasible ({r['infeasible'][arm]:g} layers)"
+                return f"infeasible ({layers(r['infeasible'][arm])})"
             star = "*" if arm == r[f"best_{kind}"] else ""
             return compare.fmt(v) + star
 
@@ -668,14 +674,15 @@ def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: d
     seeds), the paper's saving of the stage-2 metric and our ratio to it, the constraint."""
     ts = [r["two_stage"] for r in res]
     sv = {m: compare.median([saving((t.get("stage1") or {}).get(m), (t.get("stage2") or {}).get(m))
-                             for t in ts]) for m in ("energy_nJ", "power")}
+                             for t in ts]) for m in ("energy_nJ", "power", "l1_l2_power")}
     p = (ref.get("table6", {}).get(model) or {}).get(stage2)
     ours = sv["energy_nJ" if stage2 == "energy" else "power"]
     within = all((layer.get("stage2") or {}).get("runtime_cycles", math.inf) <= t["bottleneck_cycles"]
                  for r, t in zip(res, ts) if t.get("bottleneck_cycles") for layer in r["layers"])
     b = ts[0].get("bottleneck_cycles")
     return [model, stage2, f"layer {ts[0].get('bottleneck_layer')}, {compare.fmt(b)} cycles" if b else "none",
-            pct(sv["energy_nJ"]), pct(sv["power"]), f"{100 * p:.0f} %" if p is not None else "-",
+            pct(sv["energy_nJ"]), pct(sv["power"]), pct(sv["l1_l2_power"]),
+            f"{100 * p:.0f} %" if p is not None else "-",
             fmt_x(ours / p) if p and math.isfinite(ours) else "-", "yes" if within else "NO"]
 
 
@@ -731,7 +738,7 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
         mine = seeds_of(jobs, **{"model.name": model, "objective.stage2": stage2})
         res = [r for r in (runs.results(j) for j in mine) if r and r.get("two_stage")]
         if not res:
-            summary.append([model, stage2, "no two_stage record in results.json", *["-"] * 5])
+            summary.append([model, stage2, "no two_stage record in results.json", *["-"] * 6])
             continue
         summary.append(two_stage_summary(model, stage2, res, ref))
         per_layer += [f"### {model}, stage 2 = {stage2} (seed {res[0].get('seed')})", "",
@@ -744,7 +751,7 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
     fig.savefig(f, dpi=100)
     plt.close(fig)
     lines += md_table(["model", "stage 2", "bottleneck (first seed)", "energy saving", "power saving",
-                       "paper (stage-2 metric)", "ours / paper",
+                       "L1+L2 power saving", "paper (stage-2 metric)", "ours / paper",
                        "every stage-2 latency <= bottleneck"], summary)
     return lines + per_layer + [f"![table6]({f.name})", "", *missing_note(runs, "table6")], [f]
 
@@ -810,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     match_runs(jobs, uri, 0 if args.reuse else started_ms)
     reused = sum(j.run is not None for j in jobs)
     print(f"{len(jobs)} jobs in {len(parts)} parts; {reused} reused from MLflow", flush=True)
-    ran = run_missing(jobs, sweep_root, uri)
+    ran = run_missing(jobs, sweep_root, uri, str(plan.get("launcher") or "joblib"))
     if ran:
         match_runs(jobs, uri, 0 if args.reuse else started_ms)
     runs = Runs(jobs, uri)
