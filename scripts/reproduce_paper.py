@@ -213,22 +213,29 @@ def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: 
         return subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
-def run_missing(jobs: list[Job], sweep_root: Path, uri: str | None, launcher: str = "joblib") -> int:
-    """Run the jobs without a run, part by part; returns how many were run."""
+def run_missing(jobs: list[Job], sweep_root: Path, uri: str | None, launcher: str = "joblib",
+                at_once: int = 1) -> int:
+    """Run the jobs without a run as the fewest exact grids per part, ``at_once`` sweeps at a
+    time; returns how many jobs were run."""
+    from concurrent.futures import ThreadPoolExecutor
+
     todo = [j for j in jobs if j.run is None]
     by_part: dict[str, list[Job]] = defaultdict(list)
     for j in todo:
         by_part[j.part].append(j)
-    for part, mine in by_part.items():
-        for n, box in enumerate(boxes(mine)):
-            size = math.prod(len(v) for v in box.values())
-            t0 = time.time()
-            grid = " ".join(f"{k}={','.join(v)}" for k, v in box.items())
-            print(f"{part}: running {size} jobs ({grid})", flush=True)
-            code = run_sweep(mine[0].experiment, box, sweep_root / f"{part}_{n}", uri, launcher)
-            print(f"{part}: {size} jobs in {time.time() - t0:.0f} s"
-                  + (f" (exit code {code}, see {sweep_root / f'{part}_{n}' / 'sweep.log'})" if code else ""),
-                  flush=True)
+    sweeps = [(part, n, mine[0].experiment, box) for part, mine in by_part.items()
+              for n, box in enumerate(boxes(mine))]
+
+    def one(part: str, n: int, experiment: str, box: dict[str, list[str]]) -> None:
+        size, t0, folder = math.prod(len(v) for v in box.values()), time.time(), sweep_root / f"{part}_{n}"
+        grid = " ".join(f"{k}={','.join(v)}" for k, v in box.items())
+        print(f"{part}: running {size} jobs ({grid})", flush=True)
+        code = run_sweep(experiment, box, folder, uri, launcher)
+        print(f"{part}: {size} jobs in {time.time() - t0:.0f} s"
+              + (f" (exit code {code}, see {folder / 'sweep.log'})" if code else ""), flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, at_once)) as pool:
+        list(pool.map(lambda s: one(*s), sweeps))
     return len(todo)
 
 
@@ -262,7 +269,7 @@ class Runs:
         return [j for j in self.part(name) if j.run is not None and j.run.get("totals")]
 
 
-def seeds_of(jobs: list[Job], **where: str) -> list[Job]:
+def select(jobs: list[Job], **where: str) -> list[Job]:
     """The jobs whose values (or config) match ``where`` (key -> value)."""
     return [j for j in jobs if all(j.values.get(k, j.expected.get(k)) == v for k, v in where.items())]
 
@@ -277,7 +284,7 @@ def value_of(job: Job, key: str) -> str:
     return job.values.get(key, job.expected.get(key, "?"))
 
 
-def layers(n: float) -> str:
+def n_layers(n: float) -> str:
     """``1 layer``, ``2.5 layers`` (a median over seeds)."""
     return f"{n:g} layer" + ("" if n == 1 else "s")
 
@@ -353,7 +360,7 @@ def optimizer_rows(jobs: list[Job], total: str) -> list[dict[str, Any]]:
                                     for j in jobs}):
         mine = [j for j in jobs if (value_of(j, "system.name"), value_of(j, "platform.name")) ==
                 (system, platform)]
-        per = {o: seeds_of(mine, **{"optimizer.name": o}) for o in OPTIMIZERS}
+        per = {o: select(mine, **{"optimizer.name": o}) for o in OPTIMIZERS}
         medians = {o: med(js, total) for o, js in per.items() if js}
         bad = {o: med(js, "infeasible") for o, js in per.items() if js}
         others = {o: v for o, v in medians.items() if o != "gamma" and math.isfinite(v)}
@@ -412,7 +419,7 @@ def per_optimizer_table(rows: list[dict[str, Any]], unit: str) -> list[str]:
             if v is None:
                 cells.append("-")
             elif math.isinf(v):
-                cells.append(f"infeasible ({layers(r['infeasible'][o])})")
+                cells.append(f"infeasible ({n_layers(r['infeasible'][o])})")
             else:
                 cells.append(f"{compare.fmt(v)} ({compare.fmt_ratio(compare.ratio_to(v, g))})")
         if any(c != "-" for c in cells):
@@ -490,8 +497,8 @@ def table5_rows(jobs: list[Job]) -> list[dict[str, Any]]:
     and GAMMA's factors over it (latency: arm gamma; energy: arm gamma_energy)."""
     rows = []
     for model, platform in sorted({(value_of(j, "model.name"), value_of(j, "platform.name")) for j in jobs}):
-        mine = seeds_of(jobs, **{"model.name": model, "platform.name": platform})
-        arms = {a: seeds_of(mine, arm=a) for a in ("gamma", "gamma_energy", *FIXED_ARMS)}
+        mine = select(jobs, **{"model.name": model, "platform.name": platform})
+        arms = {a: select(mine, arm=a) for a in ("gamma", "gamma_energy", *FIXED_ARMS)}
         lat = {a: med(js, "latency") for a, js in arms.items() if js}
         en = {a: med(js, "energy") for a, js in arms.items() if js}
         bad = {a: med(js, "infeasible") for a, js in arms.items() if js}
@@ -524,7 +531,7 @@ def table5_lines(rows: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
             if v is None:
                 return "-"
             if math.isinf(v):
-                return f"infeasible ({layers(r['infeasible'][arm])})"
+                return f"infeasible ({n_layers(r['infeasible'][arm])})"
             star = "*" if arm == r[f"best_{kind}"] else ""
             return compare.fmt(v) + star
 
@@ -555,10 +562,14 @@ def table5_figure(sets: list[tuple[str, list[dict[str, Any]]]], ref: dict[str, A
         for n, (name, rows) in enumerate(sets):
             by = {r["model"]: r["latency_factor"] for r in rows if r["platform"] == platform}
             vals = [by.get(m, math.nan) for m in models]
-            ax.bar(x + n * width, [v if math.isfinite(v) else 0 for v in vals], width, label=f"ours, {name}")
+            bars = ax.bar(x + n * width, [v if math.isfinite(v) else 0 for v in vals], width,
+                          label=f"ours, {name}")
+            ax.bar_label(bars, [fmt_x(v) for v in vals], fontsize=7)
         paper = [((ref.get("table5", {}).get(m) or {}).get("latency") or {}).get(platform, math.nan)
                  for m in models]
-        ax.bar(x + len(sets) * width, [p if p == p else 0 for p in paper], width, label="paper", color="grey")
+        bars = ax.bar(x + len(sets) * width, [p if p == p else 0 for p in paper], width, label="paper",
+                      color="grey")
+        ax.bar_label(bars, [fmt_x(p) for p in paper], fontsize=7)
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_xticks(x + width * len(sets) / 2, models, rotation=20, fontsize=8)
         ax.set_yscale("log")
@@ -613,7 +624,7 @@ def section_fig9(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
     fig, ax = plt.subplots(figsize=(7, 4.5))
     rows = []
     for model in sorted({value_of(j, "model.name") for j in jobs}):
-        mine = seeds_of(jobs, **{"model.name": model})
+        mine = select(jobs, **{"model.name": model})
         got = convergence(runs, mine)
         if got is None:
             continue
@@ -735,7 +746,7 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
     plt = plt_module()
     fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.2), squeeze=False)
     for ax, (model, stage2) in zip(axes[0], keys):
-        mine = seeds_of(jobs, **{"model.name": model, "objective.stage2": stage2})
+        mine = select(jobs, **{"model.name": model, "objective.stage2": stage2})
         res = [r for r in (runs.results(j) for j in mine) if r and r.get("two_stage")]
         if not res:
             summary.append([model, stage2, "no two_stage record in results.json", *["-"] * 6])
@@ -817,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
     match_runs(jobs, uri, 0 if args.reuse else started_ms)
     reused = sum(j.run is not None for j in jobs)
     print(f"{len(jobs)} jobs in {len(parts)} parts; {reused} reused from MLflow", flush=True)
-    ran = run_missing(jobs, sweep_root, uri, str(plan.get("launcher") or "joblib"))
+    ran = run_missing(jobs, sweep_root, uri, str(plan.get("launcher") or "joblib"),
+                      int(plan.get("sweeps_at_once") or 1))
     if ran:
         match_runs(jobs, uri, 0 if args.reuse else started_ms)
     runs = Runs(jobs, uri)

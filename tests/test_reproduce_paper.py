@@ -36,7 +36,8 @@ def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("paper")
     plan = yaml.safe_load(paper.PLAN.read_text())
     plan["quick"] = TINY
-    plan["launcher"] = "basic"  # one or two tiny jobs per sweep: no worker processes to start
+    plan["launcher"] = "basic"  # one or two tiny jobs per sweep: no worker processes to start,
+    plan["sweeps_at_once"] = 2  # two such sweeps at a time on the two cores
     (tmp / "plan.yaml").write_text(yaml.safe_dump(plan))
     args = ["--quick", "--plan", str(tmp / "plan.yaml"), "--uri", f"sqlite:///{tmp / 'mlflow.db'}",
             "--sweep-dir", str(tmp / "sweeps")]
