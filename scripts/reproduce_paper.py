@@ -3,7 +3,7 @@
 
 Usage: python scripts/reproduce_paper.py [--quick] [--out DIR] [--reuse | --no-reuse]
                                          [--parts fig6,table5,...] [--uri TRACKING_URI]
-                                         [--plan FILE] [--sweep-dir DIR]
+                                         [--plan FILE] [--sweep-dir DIR] [--dry-run]
 
 Runs every part of scripts/paper_plan.yaml (Figure 6, Figure 6 edge in paper mode, Table 5 and
 Table 5 in paper mode, Figure 8, Figure 9, Table 6), each as ``python run.py -m
@@ -197,13 +197,18 @@ def boxes(jobs: list[Job]) -> list[dict[str, list[str]]]:
     return out
 
 
+def grid_text(box: dict[str, list[str]]) -> str:
+    """A grid as command-line overrides: ``optimizer=gamma,cma seed=0``."""
+    return " ".join(f"{k}={','.join(v)}" for k, v in box.items())
+
+
 def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: str | None,
               launcher: str) -> int:
     """``python run.py -m experiment=NAME key=v1,v2 ...`` on Hydra launcher ``launcher``
     (joblib: both cores); its output goes to ``sweep_dir``/sweep.log. Returns the exit code."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={experiment}",
-           *(f"{k}={','.join(v)}" for k, v in box.items()), f"hydra.sweep.dir={sweep_dir}",
+           *grid_text(box).split(" "), f"hydra.sweep.dir={sweep_dir}",
            f"hydra/launcher={launcher}"]
     if uri:
         cmd.append(f"tracking.uri={uri}")
@@ -228,8 +233,7 @@ def run_missing(jobs: list[Job], sweep_root: Path, uri: str | None, launcher: st
 
     def one(part: str, n: int, experiment: str, box: dict[str, list[str]]) -> None:
         size, t0, folder = math.prod(len(v) for v in box.values()), time.time(), sweep_root / f"{part}_{n}"
-        grid = " ".join(f"{k}={','.join(v)}" for k, v in box.items())
-        print(f"{part}: running {size} jobs ({grid})", flush=True)
+        print(f"{part}: running {size} jobs ({grid_text(box)})", flush=True)
         code = run_sweep(experiment, box, folder, uri, launcher)
         print(f"{part}: {size} jobs in {time.time() - t0:.0f} s"
               + (f" (exit code {code}, see {folder / 'sweep.log'})" if code else ""), flush=True)
@@ -801,6 +805,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--uri", help="MLflow tracking URI (default: as run.py)")
     ap.add_argument("--plan", default=str(PLAN), help="the plan (default scripts/paper_plan.yaml)")
     ap.add_argument("--sweep-dir", help="where the sweeps' folders go (default outputs/paper/<time>)")
+    ap.add_argument("--dry-run", action="store_true", help="list the sweeps that would run, run nothing")
     args = ap.parse_args(argv)
     t0 = time.time()
     started_ms = int(t0 * 1000)
@@ -828,6 +833,15 @@ def main(argv: list[str] | None = None) -> int:
     match_runs(jobs, uri, 0 if args.reuse else started_ms)
     reused = sum(j.run is not None for j in jobs)
     print(f"{len(jobs)} jobs in {len(parts)} parts; {reused} reused from MLflow", flush=True)
+    if args.dry_run:
+        todo: dict[str, list[Job]] = defaultdict(list)
+        for j in jobs:
+            if j.run is None:
+                todo[j.part].append(j)
+        for part, mine in todo.items():
+            for box in boxes(mine):
+                print(f"{part}: python run.py -m experiment={mine[0].experiment} {grid_text(box)}")
+        return 0
     ran = run_missing(jobs, sweep_root, uri, str(plan.get("launcher") or "joblib"),
                       int(plan.get("sweeps_at_once") or 1))
     if ran:
