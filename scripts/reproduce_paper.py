@@ -197,9 +197,13 @@ def boxes(jobs: list[Job]) -> list[dict[str, list[str]]]:
     return out
 
 
+def grid_overrides(box: dict[str, list[str]]) -> list[str]:
+    """A grid as command-line overrides: ``optimizer=gamma,cma``, ``seed=0``."""
+    return [f"{k}={','.join(v)}" for k, v in box.items()]
+
+
 def grid_text(box: dict[str, list[str]]) -> str:
-    """A grid as command-line overrides: ``optimizer=gamma,cma seed=0``."""
-    return " ".join(f"{k}={','.join(v)}" for k, v in box.items())
+    return " ".join(grid_overrides(box))
 
 
 def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: str | None,
@@ -208,7 +212,7 @@ def run_sweep(experiment: str, box: dict[str, list[str]], sweep_dir: Path, uri: 
     (joblib: both cores); its output goes to ``sweep_dir``/sweep.log. Returns the exit code."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={experiment}",
-           *grid_text(box).split(" "), f"hydra.sweep.dir={sweep_dir}",
+           *grid_overrides(box), f"hydra.sweep.dir={sweep_dir}",
            f"hydra/launcher={launcher}"]
     if uri:
         cmd.append(f"tracking.uri={uri}")
