@@ -73,7 +73,8 @@ def test_the_report_shows_the_jobs_numbers(report):
     cell = f"{gamma['latency_cycles']:,.0f}" if gamma["feasible"] else "infeasible"
     assert f"| s2 | edge | {cell} |" in text
     nvdla = results("table5", "arm=nvdla")
-    assert nvdla["dataflow"] == "nvdla"
+    assert (nvdla["dataflow"], nvdla["label"]) == ("nvdla", "fixed nvdla")
+    assert results("table5", "arm=gamma")["label"] == "gamma"  # the arm is not in the label
     if nvdla["totals"]["feasible"]:
         assert f"{nvdla['totals']['latency_cycles']:,.0f}" in text
     two = results("table6", "model=resnet18")["two_stage"]
