@@ -76,6 +76,9 @@ class ModelResult:
     hardware: Hardware
     config: dict[str, Any]  # the settings used, as run.py's composed config
     layers: dict[int, LayerResult]  # 1-based model layer index -> its shape's result
+    #: objective=two_stage: both stages and the bottleneck (gamma.twostage.TwoStage); layers
+    #: then hold the final (stage-2) results.
+    two_stage: Any = None
 
     @property
     def total_cost(self) -> float:
@@ -329,6 +332,11 @@ def search_model(model: Model | str | None = None, hardware: Hardware | Choice =
     if workers is not None:
         cfg["parallel"] = {**(cfg.get("parallel") or {}), "workers": workers}
     setup = build_setup(cfg, model if isinstance(model, Model) else None)
+    if (cfg.get("objective") or {}).get("name") == "two_stage":
+        from gamma import twostage
+
+        found2, ts = twostage.search_model(cfg, setup)
+        return ModelResult(setup.model, setup.hw, cfg, found2, ts)
     n = workers_of(cfg)
     found = (dict(search_parallel(cfg, setup, setup.todo, n)) if n > 1 and len(setup.todo) > 1
              else {u: search_unique(cfg, setup, u) for u in setup.todo})

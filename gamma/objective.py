@@ -11,7 +11,9 @@ first reason in this order):
 - runtime >= 1 cycle,
 - and, with the guard on (default), the mapping does not win through a MAESTRO artifact: its
   runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count equals
-  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``).
+  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``),
+- and, only when ``max_latency`` is set (stage 2 of ``objective=two_stage``), runtime <=
+  ``max_latency`` cycles (the pipeline's bottleneck).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ R_L1 = "L1 over capacity"
 R_L2 = "L2 over capacity"
 R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
+R_LATENCY = "latency over the bottleneck"
 
 
 def recording_grid(budget: int) -> np.ndarray:
@@ -75,6 +78,15 @@ class Best:
 
 
 @dataclass
+class Seed:
+    """A mapping evaluated before the search (``Objective.evaluate_seed``), where it starts."""
+
+    genome: Genome  # a population of one
+    cost: float  # +inf if infeasible
+    second: float
+
+
+@dataclass
 class Objective:
     """Scores genomes of ``space`` for ``layer`` on ``hw``; at most ``budget`` evaluations."""
 
@@ -95,6 +107,10 @@ class Objective:
     rejections: Counter = field(default_factory=Counter)
     feasible_count: int = 0
     costmodel_s: float = 0.0
+    #: Feasibility also needs runtime <= this many cycles (None: no such constraint).
+    max_latency: float | None = None
+    #: The mapping the search starts from, evaluated first (None: a search from scratch).
+    seed: Seed | None = None
 
     def __post_init__(self) -> None:
         for name in (self.metric, self.tie_break):
@@ -148,6 +164,13 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second
 
+    def evaluate_seed(self, genome: Genome) -> Seed:
+        """Evaluate ``genome`` (a population of one; counted like any evaluation) and keep it as
+        ``seed``, the search's starting point (GAMMA's first generation is copies of it)."""
+        cost, second = self.evaluate_with_tie_break(genome)
+        self.seed = Seed(genome.take(np.array([0])), float(cost[0]), float(second[0]))
+        return self.seed
+
     @property
     def best_curve(self) -> list[tuple[int, float]]:
         """``curve``, ending with the samples used if the search stopped off the grid (before
@@ -181,6 +204,10 @@ class Objective:
             self.rejections[R_BOUND] += int(below.sum())
             self.rejections[R_MACS] += int(macs.sum())
             ok &= ~below & ~macs
+        if self.max_latency is not None:
+            over = ok & (rt > self.max_latency)
+            self.rejections[R_LATENCY] += int(over.sum())
+            ok &= ~over
         return ok
 
     def _metric(self, res, name: str) -> np.ndarray:
@@ -207,4 +234,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]
+__all__ = ["Objective", "Best", "Seed", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]

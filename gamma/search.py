@@ -142,9 +142,11 @@ class Job:
                 res = search_unique(self.cfg, setup, u, bar)
             self.add(setup, unique_result(u, res))
 
-    def add(self, setup: Setup, res: R.UniqueResult) -> None:
-        """Record a finished unique layer for each of its layers; save; tell the tracker."""
-        records = [R.layer_record(i, res, setup.model.name) for i in setup.layers_of(res.unique_index)]
+    def add(self, setup: Setup, res: R.UniqueResult, extra: dict[str, Any] | None = None) -> None:
+        """Record a finished unique layer for each of its layers (each record updated with
+        ``extra``, e.g. the two-stage entries); save; tell the tracker."""
+        records = [{**R.layer_record(i, res, setup.model.name), **(extra or {})}
+                   for i in setup.layers_of(res.unique_index)]
         self.results["layers"] = sorted(self.results["layers"] + records, key=lambda r: r["index"])
         mdir = self.out_dir / "mappings"
         mdir.mkdir(exist_ok=True)
@@ -187,6 +189,17 @@ class Job:
         """The job's objective: the sum over its layers of the best cost; inf if a layer is
         infeasible or no layer was searched."""
         return total_cost([r["best_cost"] for r in self.results["layers"]])
+
+
+def job_class_of(cfg: dict[str, Any]) -> type[Job]:
+    """:class:`Job`, or for ``objective=two_stage`` the two-stage job (:mod:`gamma.twostage`)
+    once its settings are checked."""
+    if (cfg.get("objective") or {}).get("name") != "two_stage":
+        return Job
+    from gamma import twostage
+
+    twostage.check(cfg)
+    return twostage.make_job(Job)
 
 
 def job_label_of(cfg: dict[str, Any]) -> str:
@@ -323,6 +336,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
+        job_class = job_class_of(plain)
         prior = prior_results(plain, out)
     except GammaError as e:
         say(f"error: {e}", error=True)
@@ -335,7 +349,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
     (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
     tracker = tracking.start(plain, run_name(plain), out, outputs,
                              resume=(prior or {}).get("mlflow"))
-    job = Job(plain, out, tracker, t0, prior)
+    job = job_class(plain, out, tracker, t0, prior)
     status, code = "failed", 1
     try:
         job.run()
