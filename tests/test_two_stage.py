@@ -192,3 +192,19 @@ def test_gamma_breeds_its_first_generation_from_the_seed():
 
     random = obj.space.random(50, rng, levels=obj.space.min_levels)
     assert likeness(batches[0]) > likeness(random) + 0.3
+
+
+def test_mlflow_run_gets_the_layers_and_the_two_stage_metrics(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, res = run_inprocess(["model=resnet18", "system=s3", "budget=200", "layers=[2,6]",
+                               "objective=two_stage", "objective.stage2=power",
+                               "tracking.enabled=true", f"tracking.uri={uri}"], tmp_path / "run")
+    assert code == 0 and res["mlflow"]["run_id"] and "error" not in res["mlflow"]
+    metrics = MlflowClient(uri).get_run(res["mlflow"]["run_id"]).data.metrics
+    ts = res["two_stage"]
+    assert metrics["two_stage/bottleneck_cycles"] == ts["bottleneck_cycles"]
+    assert metrics["two_stage/stage2/power"] == pytest.approx(ts["stage2"]["power"])
+    assert metrics["latency_cycles/layer_06"] == res["layers"][1]["stage2"]["runtime_cycles"]
+    assert metrics["best_cost/layer_02"] == res["layers"][0]["stage2"]["power"]
