@@ -183,12 +183,14 @@ def search_two_stage(cfg: dict[str, Any], setup: Setup, events: Events | None = 
 
 def final_result(ts: TwoStage, u: int) -> LayerResult:
     """The layer's result: stage 2's, or without a bottleneck its stage-1 best scored in the
-    stage-2 metric (no history)."""
+    stage-2 metric (stage 2 did not run: no samples, no history)."""
     if u in ts.stage2:
         return ts.stage2[u].result
     r1 = ts.stage1[u].result
     cost = r1.outputs[OUTPUT_KEY[ts.metric]] if r1.outputs else math.inf
-    return LayerResult(r1.layer, cost, r1.mapping, r1.outputs, [], r1.summary, 0.0)
+    none = {**r1.summary, "samples_used": 0, "feasible_samples": 0, "rejections": {},
+            "costmodel_s": 0.0}
+    return LayerResult(r1.layer, cost, r1.mapping, r1.outputs, [], none, 0.0)
 
 
 def search_model(cfg: dict[str, Any], setup: Setup) -> tuple[dict[int, LayerResult], TwoStage]:

@@ -130,7 +130,8 @@ def test_a_layer_without_a_feasible_stage_1_mapping_leaves_no_bottleneck(tmp_pat
     assert code == 0
     ts = res["two_stage"]
     assert ts["bottleneck_cycles"] is None and ts["stage2"] is None
-    assert all(r["stage2"] is None for r in res["layers"])
+    assert all(r["stage2"] is None and r["samples_used"] == 0 for r in res["layers"])
+    assert [r["stage1_search"]["samples_used"] for r in res["layers"]] == [1, 1]
     assert not res["totals"]["feasible"]
 
 
