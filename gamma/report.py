@@ -56,12 +56,13 @@ def compact_mapping(mapping: Mapping | dict[str, Any] | None) -> str:
 
 
 def layer_line(record: dict[str, Any], seconds: float) -> str:
-    """One line when a unique layer is done."""
+    """One line when a unique layer is done (``stage 2 layer ...`` in a two-stage job)."""
     best = record["best"]
+    head = "stage 2 " if record.get("stage2") is not None else ""
     if best is None:
-        return (f"layer {record['index']:>3} {record['shape']}: no feasible mapping in "
+        return (f"{head}layer {record['index']:>3} {record['shape']}: no feasible mapping in "
                 f"{record['samples_used']:,} samples ({seconds:.1f} s)")
-    return (f"layer {record['index']:>3} {record['shape']}: {_num(best['runtime_cycles'])} cycles, "
+    return (f"{head}layer {record['index']:>3} {record['shape']}: {_num(best['runtime_cycles'])} cycles, "
             f"{_num(best['energy_nJ'], 1)} nJ ({record['samples_used']:,} samples, {seconds:.1f} s)")
 
 
