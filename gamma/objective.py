@@ -78,8 +78,8 @@ class Best:
 
 
 @dataclass
-class Seed:
-    """A mapping evaluated before the search (``Objective.evaluate_seed``), where it starts."""
+class Start:
+    """A mapping evaluated before the search (``Objective.evaluate_start``), where it starts."""
 
     genome: Genome  # a population of one
     cost: float  # +inf if infeasible
@@ -110,7 +110,7 @@ class Objective:
     #: Feasibility also needs runtime <= this many cycles (None: no such constraint).
     max_latency: float | None = None
     #: The mapping the search starts from, evaluated first (None: a search from scratch).
-    seed: Seed | None = None
+    start: Start | None = None
 
     def __post_init__(self) -> None:
         for name in (self.metric, self.tie_break):
@@ -164,12 +164,12 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second
 
-    def evaluate_seed(self, genome: Genome) -> Seed:
+    def evaluate_start(self, genome: Genome) -> Start:
         """Evaluate ``genome`` (a population of one; counted like any evaluation) and keep it as
-        ``seed``, the search's starting point (GAMMA's first generation is copies of it)."""
+        ``start``, the search's starting point (GAMMA's first generation is copies of it)."""
         cost, second = self.evaluate_with_tie_break(genome)
-        self.seed = Seed(genome.take(np.array([0])), float(cost[0]), float(second[0]))
-        return self.seed
+        self.start = Start(genome.take(np.array([0])), float(cost[0]), float(second[0]))
+        return self.start
 
     @property
     def best_curve(self) -> list[tuple[int, float]]:
@@ -234,4 +234,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "Seed", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]
+__all__ = ["Objective", "Best", "Start", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]

@@ -117,7 +117,7 @@ def search_stage(cfg: dict[str, Any], setup: Setup, u: int, stage: int,
     optimizer = make_optimizer(name, **params)
     t0 = time.perf_counter()
     if seed_genome is not None:
-        objective.evaluate_seed(seed_genome)
+        objective.evaluate_start(seed_genome)
     optimizer.optimize(objective, stage_rng(cfg["seed"], u, stage), on_progress)
     res = LayerResult.from_objective(objective, time.perf_counter() - t0)
     return StageResult(res, objective.best.genome if objective.best else None)

@@ -177,7 +177,7 @@ def test_gamma_breeds_its_first_generation_from_the_seed():
     make_optimizer("random", batch=500).optimize(first, rng)
     seed = first.best.genome  # a feasible mapping (an infeasible seed leaves nothing to breed)
     obj = make_objective(cfg, layer, hw)
-    assert obj.evaluate_seed(seed).cost == first.best.cost
+    assert obj.evaluate_start(seed).cost == first.best.cost
     batches = []
     evaluate = obj.evaluate_with_tie_break
     obj.evaluate_with_tie_break = lambda g: (batches.append(g), evaluate(g))[1]

@@ -32,9 +32,10 @@ used 15 %): over 5 seeds on ResNet-18 layers 7 and 15 (S2) and 2 (S1), the worst
 fell from 1.262, 1.149 and 1.215 with 15 % to 1.111, 1.094 and 1.167 with 40 % (measured with the
 earlier cluster draw). The initial population starts at the system's shallowest depth, as in V1,
 and after an all-infeasible generation a new random population is bred by the operators (growth
-included) before it is evaluated, as in V1. A seeded objective (``Objective.seed``, stage 2 of
-``objective=two_stage``) replaces the random first generation by P copies of the seed, scored
-by its one evaluation, from which the operators breed the next (as the reference's stage 2).
+included) before it is evaluated, as in V1. An objective with a start (``Objective.start``,
+stage 2 of ``objective=two_stage``) replaces the random first generation by P copies of that
+mapping, scored by its one evaluation, from which the operators breed the next (as the
+reference's stage 2).
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class Gamma(Optimizer):
 
     def _fresh(self, objective: Objective, rng: np.random.Generator) -> tuple[Genome, np.ndarray, np.ndarray]:
         space = objective.space
-        if objective.seed is not None:  # a seeded search (two-stage): P copies of the seed,
-            s = objective.seed  # already evaluated; the operators breed from them
+        if objective.start is not None:  # a search from a given mapping (two-stage): P copies
+            s = objective.start  # of it, already evaluated; the operators breed from them
             idx = np.zeros(self.population, dtype=np.intp)
             return s.genome.take(idx), np.full(self.population, s.cost), np.full(self.population, s.second)
         n = min(self.population, objective.remaining)
