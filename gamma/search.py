@@ -32,6 +32,7 @@ import yaml
 from gamma import report, results as R, tracking
 from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
                        total_cost, workers_of)
+from gamma.dataflows import dataflow_name
 from gamma.errors import GammaError
 from gamma.objective import METRICS
 
@@ -84,7 +85,9 @@ class Job:
             "platform": cfg["platform"]["name"], "optimizer": cfg["optimizer"]["name"],
             "objective": cfg["objective"]["name"],
             "objective_unit": METRICS.get(cfg["objective"]["name"], ""),
-            "seed": cfg["seed"], "budget": cfg["budget"], "guard": cfg.get("guard", True),
+            "seed": cfg["seed"], "budget": cfg["budget"],
+            "guard": bool(cfg.get("guard", True)) and cfg.get("paper_mode") is not True,
+            "paper_mode": cfg.get("paper_mode") is True, "dataflow": dataflow_name(cfg),
             "hardware": None, "selected_layers": None,
             "mlflow": {"uri": tracker.uri, "run_id": None} if tracker.uri else None,
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
