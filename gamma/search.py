@@ -32,7 +32,7 @@ import yaml
 from gamma import report, results as R, tracking
 from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
                        total_cost, workers_of)
-from gamma.dataflows import dataflow_name
+from gamma.dataflows import dataflow_label, dataflow_name
 from gamma.errors import GammaError
 from gamma.objective import METRICS
 
@@ -193,8 +193,12 @@ class Job:
 
 
 def job_label_of(cfg: dict[str, Any]) -> str:
-    """The job's label (run.py fills ``label``; the optimizer's name where none is set)."""
-    return str(cfg.get("label") or cfg["optimizer"]["name"])
+    """The job's label (run.py fills ``label``; where none is set, the optimizer's name and
+    a fixed dataflow's, e.g. ``fixed nvdla``)."""
+    if cfg.get("label"):
+        return str(cfg["label"])
+    flow = dataflow_label(cfg)
+    return f"{cfg['optimizer']['name']} {flow}" if flow else str(cfg["optimizer"]["name"])
 
 
 def run_name(cfg: dict[str, Any]) -> str:
