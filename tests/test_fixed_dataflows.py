@@ -153,6 +153,19 @@ def test_results_record_the_dataflow_paper_mode_and_below_bound(tmp_path):
     assert res["guard"] is False
 
 
+def test_paper_mode_keeps_mappings_below_the_compute_bound_and_counts_them(tmp_path):
+    args = ["model=mobilenet_v2", "system=s3", "budget=1000", "layers=[2,3]", "tracking.enabled=false"]
+    code, paper = run_inprocess([*args, "paper_mode=true"], tmp_path / "paper")
+    assert code == 0 and paper["paper_mode"] is True and paper["guard"] is False
+    for r in paper["layers"]:
+        assert r["below_bound"] is True and r["best"]["runtime_cycles"] < r["compute_bound_cycles"]
+        assert R_BOUND not in r["rejections"] and R_MACS not in r["rejections"]
+    assert paper["totals"]["below_bound_layers"] == 2
+    code, honest = run_inprocess(args, tmp_path / "honest")
+    assert [r["below_bound"] for r in honest["layers"]] == [False, False]
+    assert honest["totals"]["below_bound_layers"] == 0
+
+
 def test_paper_mode_turns_the_guard_off_and_inner_tiles_to_any():
     layer = Layer("CONV", K=64, C=64, Y=58, X=58, R=3, S=3)
     edge = hw()
