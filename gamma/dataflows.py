@@ -96,6 +96,9 @@ class Dataflow:
                              "shidiannao, or file with dataflow.path=<MAESTRO dataflow file>")
         name = str(cfg.get("name") or "")
         if cfg.get("path") is not None:
+            if name not in ("", "file"):
+                raise GammaError(f"dataflow.path: only dataflow=file reads a file; dataflow={name} "
+                                 "is a built-in template")
             path = str(cfg["path"])
             text = read_dataflow_file(path)
             return cls(name or "file", text, (), path).checked()

@@ -127,6 +127,8 @@ def test_size_rules_are_checked():
         Dataflow.from_config(cfg)
     with pytest.raises(GammaError, match="needs a dataflow"):
         Dataflow.from_config(None)
+    with pytest.raises(GammaError, match="dataflow.path: only dataflow=file reads a file"):
+        Dataflow.from_config({**cfg, "path": "my.m"})
 
 
 def test_labels_name_the_dataflow():
