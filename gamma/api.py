@@ -182,6 +182,7 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     budget and optimizer settings."""
     check_seed_budget(cfg)
     workers_of(cfg)
+    search_rules(cfg)
     model = model if model is not None else model_from_config(cfg["model"])
     hw = Hardware.from_dict(cfg["platform"])
     name, params = optimizer_spec(cfg)
@@ -190,17 +191,32 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     return Setup(model, hw, model.select(cfg.get("layers")), unique, which)
 
 
+def search_rules(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The map-space and feasibility settings a job searches with: ``inner_tiles``
+    (``mapspace.inner_tiles``) and ``guard``; with ``paper_mode=true`` the paper's original
+    setting instead, whatever those keys say: inner tiles ``any`` (anything up to the parent
+    tile) and no guard (mappings below the compute bound or with a wrong MAC count count as
+    feasible), on the same cost model. The one place paper mode is decided."""
+    paper = cfg.get("paper_mode", False)
+    if not isinstance(paper, bool):
+        raise GammaError(f"paper_mode must be true or false, got {paper!r}")
+    if paper:
+        return {"inner_tiles": "any", "guard": False}
+    return {"inner_tiles": cfg["mapspace"]["inner_tiles"], "guard": bool(cfg.get("guard", True))}
+
+
 def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:
     """The objective of one layer: its map space under the system's level limits."""
     sysc, ms, obj = cfg["system"], cfg["mapspace"], cfg["objective"]
+    rules = search_rules(cfg)
     try:
         space = MapSpace(layer, hw.num_pes, sysc["min_levels"], sysc["max_levels"],
-                         tuple(ms["parallel_dims"]), ms["inner_tiles"],
+                         tuple(ms["parallel_dims"]), rules["inner_tiles"],
                          fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
     except ValueError as e:
         raise GammaError(f"map space of {layer.shape}: {e}") from None
     return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
-                     tie_break=obj.get("tie_break"), guard=bool(cfg.get("guard", True)))
+                     tie_break=obj.get("tie_break"), guard=rules["guard"])
 
 
 def run_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.Generator,

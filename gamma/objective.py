@@ -22,11 +22,12 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from gamma.costmodel import evaluate
+from gamma.costmodel.encode import PackError
 from gamma.costmodel.area_power import area_power
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
@@ -71,7 +72,7 @@ class Best:
 
     cost: float
     second: float
-    genome: Genome  # a population of one
+    genome: Genome | None  # a population of one; None for a mapping evaluated as such
     mapping: Mapping
     outputs: dict[str, float]
     samples: int  # evaluations used when it was found
@@ -143,11 +144,45 @@ class Objective:
         """(cost, tie-break cost) of a batch; the tie-break is 0 when none is configured.
         Counts ``len(genomes)`` evaluations."""
         n = len(genomes)
-        if n > self.remaining:
-            raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
+        self._check_budget(n)
         t0 = time.perf_counter()
         res = evaluate(self.layer, self.hw, self.space.decode(genomes))
         self.costmodel_s += time.perf_counter() - t0
+
+        def best_of(i: int) -> tuple[Genome, Mapping]:
+            g = genomes.take(np.array([i]))
+            return g, self.space.to_mapping(g, 0)
+
+        return self._score(res, n, best_of)[:2]
+
+    def evaluate_mappings(self, mappings: Sequence[Mapping]) -> tuple[np.ndarray, list[str | None]]:
+        """Costs of already-built mappings (+inf where infeasible), under the same feasibility
+        rule and guard as genomes, and per mapping the reason it is infeasible (None if
+        feasible; the first reason in the order of the module docstring, a cost-model
+        rejection with MAESTRO's reason). Counts ``len(mappings)`` evaluations; the best record
+        keeps the mapping (``Best.genome`` is None). A mapping the cost model's packed format
+        cannot hold (too many levels or directives) raises a :class:`GammaError`."""
+        n = len(mappings)
+        self._check_budget(n)
+        t0 = time.perf_counter()
+        try:
+            res = evaluate(self.layer, self.hw, list(mappings))
+        except PackError as e:
+            raise GammaError(str(e)) from None
+        finally:
+            self.costmodel_s += time.perf_counter() - t0
+        cost, _, feasible = self._score(res, n, lambda i: (None, mappings[i]))
+        return cost, [None if feasible[i] else self._reason(res, i) for i in range(n)]
+
+    def _check_budget(self, n: int) -> None:
+        if n > self.remaining:
+            raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
+
+    def _score(self, res, n: int, best_of: Callable[[int], tuple[Genome | None, Mapping]]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count the batch ``res`` of ``n`` evaluations, apply the feasibility rule and update
+        the best record (``best_of(i)``: the genome, or None, and mapping of item ``i``).
+        (cost, tie-break cost, feasible)."""
         self.used += n
         feasible = self._feasible(res)
         cost = np.where(feasible, self._metric(res, self.metric), np.inf)
@@ -158,11 +193,26 @@ class Objective:
         if feasible.any():
             i = int(np.lexsort((second, cost))[0])
             if self.best is None or (cost[i], second[i]) < (self.best.cost, self.best.second):
-                g = genomes.take(np.array([i]))
-                self.best = Best(float(cost[i]), float(second[i]), g, self.space.to_mapping(g, 0),
+                g, mapping = best_of(i)
+                self.best = Best(float(cost[i]), float(second[i]), g, mapping,
                                  res.outputs(i), self.used - n + i + 1)
         self.history.append((self.used, self.best_cost))
-        return cost, second
+        return cost, second, feasible
+
+    def _reason(self, res, i: int) -> str:
+        """Why item ``i`` of ``res`` is infeasible: the first reason, as ``_feasible`` counts it."""
+        if res.rejected[i]:
+            return f"{R_COSTMODEL}: {res.verdict(i)[1]}"
+        rt, l1, l2 = res.runtime[i], res.l1_size_req[i], res.l2_size_req[i]
+        if rt < 1:
+            return R_RUNTIME
+        if l1 < 1 or l1 > self.hw.l1_size:
+            return f"{R_L1} (needs {l1:.0f} of {self.hw.l1_size} elements per PE)"
+        if l2 < 1 or l2 > self.hw.l2_size:
+            return f"{R_L2} (needs {l2:.0f} of {self.hw.l2_size} elements)"
+        if rt < self.compute_bound:
+            return f"{R_BOUND} ({rt:.0f} < {self.compute_bound} cycles)"
+        return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
 
     def evaluate_start(self, genome: Genome) -> Start:
         """Evaluate ``genome`` (a population of one; counted like any evaluation) and keep it as

@@ -76,6 +76,13 @@ def maestro_text(index: int, res: UniqueResult, network: str = "N0") -> str | No
         return format_maestro_input(replace(layer, name=f"L{index:02d}"), res.mapping, "N0")
 
 
+def below_bound(outputs: dict[str, float] | None, bound: int) -> bool | None:
+    """Whether a best mapping runs in fewer cycles than the compute bound ceil(MACs / PEs): a
+    MAESTRO artifact (docs/undercounts.md) that only a search without the guard (paper_mode)
+    can keep. None for no feasible mapping."""
+    return None if outputs is None else bool(outputs["runtime_cycles"] < bound)
+
+
 def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str, Any]:
     """The ``layers[]`` entry of results.json for model layer ``index`` (1-based)."""
     s = res.summary
@@ -88,6 +95,7 @@ def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str
         "feasible_samples": s["feasible_samples"],
         "rejections": s["rejections"],
         "compute_bound_cycles": s["compute_bound_cycles"],
+        "below_bound": below_bound(res.outputs, s["compute_bound_cycles"]),
         "best_cost": finite_or_none(res.best_cost),
         "best": ({k: finite_or_none(v) for k, v in res.outputs.items()}
                  if res.outputs is not None else None),
@@ -105,7 +113,9 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     bound = sum(r["compute_bound_cycles"] for r in records)
     infeasible = [r["index"] for r in records if not r["feasible"]]
     out: dict[str, Any] = {"layers": len(records), "feasible": bool(records) and not infeasible,
-                           "infeasible_layers": infeasible, "latency_cycles": None,
+                           "infeasible_layers": infeasible,
+                           "below_bound_layers": sum(bool(r.get("below_bound")) for r in records),
+                           "latency_cycles": None,
                            "energy_nJ": None, "compute_bound_cycles": bound,
                            "ratio_to_compute_bound": None}
     if records and not infeasible:

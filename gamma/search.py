@@ -32,6 +32,7 @@ import yaml
 from gamma import report, results as R, tracking
 from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
                        total_cost, workers_of)
+from gamma.dataflows import dataflow_label, dataflow_name
 from gamma.errors import GammaError
 from gamma.objective import METRICS
 
@@ -84,7 +85,9 @@ class Job:
             "platform": cfg["platform"]["name"], "optimizer": cfg["optimizer"]["name"],
             "objective": cfg["objective"]["name"],
             "objective_unit": METRICS.get(cfg["objective"]["name"], ""),
-            "seed": cfg["seed"], "budget": cfg["budget"], "guard": cfg.get("guard", True),
+            "seed": cfg["seed"], "budget": cfg["budget"],
+            "guard": bool(cfg.get("guard", True)) and cfg.get("paper_mode") is not True,
+            "paper_mode": cfg.get("paper_mode") is True, "dataflow": dataflow_name(cfg),
             "hardware": None, "selected_layers": None,
             "mlflow": {"uri": tracker.uri, "run_id": None} if tracker.uri else None,
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
@@ -203,8 +206,12 @@ def job_class_of(cfg: dict[str, Any]) -> type[Job]:
 
 
 def job_label_of(cfg: dict[str, Any]) -> str:
-    """The job's label (run.py fills ``label``; the optimizer's name where none is set)."""
-    return str(cfg.get("label") or cfg["optimizer"]["name"])
+    """The job's label (run.py fills ``label``; where none is set, the optimizer's name and
+    a fixed dataflow's, e.g. ``fixed nvdla``)."""
+    if cfg.get("label"):
+        return str(cfg["label"])
+    flow = dataflow_label(cfg)
+    return f"{cfg['optimizer']['name']} {flow}" if flow else str(cfg["optimizer"]["name"])
 
 
 def run_name(cfg: dict[str, Any]) -> str:
