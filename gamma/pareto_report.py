@@ -15,10 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from gamma.objective import METRICS
-from gamma.pareto import NETWORK_AGGREGATE, combine_fronts, hypervolume, network_costs
+from gamma.pareto import NETWORK_AGGREGATE, combine_fronts, hypervolume, network_costs, nsga2_order
 
 #: Partial combinations kept per layer while the end-to-end front is built (extremes first).
 CAP = 2000
+#: End-to-end points listed in results.json at most.
+REPORTED = 200
 #: The hypervolume's reference point: this factor times the worst value of each metric among the
 #: points compared (the ideal point is the best value of each).
 REFERENCE_FACTOR = 1.1
@@ -37,13 +39,19 @@ def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None
     """The network's front from its layers' fronts (every record, duplicates included): the
     non-dominated combinations of one front point per layer (:func:`gamma.pareto.combine_fronts`;
     network metrics as :data:`gamma.pareto.NETWORK_AGGREGATE`), sorted by the first metric, each
-    with its totals and its choice (layer index -> point index in that layer's ``points``).
-    None unless every layer has a non-empty front."""
+    with its totals and its choice (layer index -> point index in that layer's ``points``);
+    ``found`` counts them, and beyond :data:`REPORTED` only that many are listed, the most
+    spread out by crowding distance (both extremes included). None unless every layer has a
+    non-empty front."""
     if not records or not all((r.get("pareto") or {}).get("points") for r in records):
         return None
     metrics = list(records[0]["pareto"]["metrics"])
     points = [r["pareto"]["points"] for r in records]
     F, choice = combine_fronts(points, metrics, CAP)
+    found = len(F)
+    if found > REPORTED:  # the most spread-out points (crowding distance), extremes included
+        keep = np.sort(nsga2_order(F)[:REPORTED])
+        F, choice = F[keep], choice[keep]
     out = []
     for cost, row in zip(F, choice):
         chosen = [points[j][c] for j, c in enumerate(row)]
@@ -52,7 +60,7 @@ def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None
                     "energy_nJ": float(sum(p["energy_nJ"] for p in chosen)),
                     "choice": {str(r["index"]): int(c) for r, c in zip(records, row)}})
     return {"metrics": metrics, "units": [METRICS[m] for m in metrics],
-            "aggregate": {m: NETWORK_AGGREGATE[m] for m in metrics}, "points": out}
+            "aggregate": {m: NETWORK_AGGREGATE[m] for m in metrics}, "found": found, "points": out}
 
 
 def fronts_file(results: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +129,7 @@ def _pyplot():
 
 def plot_fronts(results: dict[str, Any], path: str | Path,
                 singles: Sequence[dict[str, Any]] = ()) -> Path | None:
-    """PNG: each unique layer's front (first two metrics; log axes) with the best points of the
+    """PNG: each unique layer's front (first two metrics; log axes where they span a decade) with the best points of the
     single-objective runs ``singles`` (results.json dicts of the same model), and the end-to-end
     front; None if there is nothing to plot."""
     firsts: dict[int, dict[str, Any]] = {}
@@ -140,13 +148,14 @@ def plot_fronts(results: dict[str, Any], path: str | Path,
     markers = ["s", "^", "D", "v", "P"]
     for ax, r in zip(axes.flat, firsts.values()):
         F = layer_costs(r)
-        ax.plot(F[:, 0], F[:, 1], "o-", ms=4, lw=1, drawstyle="steps-post", label="pareto front")
+        ax.plot(F[:, 0], F[:, 1], "o-", ms=4, lw=1, drawstyle="steps-post", color="C0",
+                label="pareto front")
         for n, s in enumerate(singles):
             rec = next((x for x in s.get("layers", []) if x["index"] == r["index"]), None)
             pt = single_point(rec, metrics) if rec else None
             if pt is not None:
                 ax.plot(pt[0], pt[1], markers[n % len(markers)], ms=8, mfc="none", mew=1.5,
-                        label=f"{s.get('objective')} run")
+                        color=f"C{n + 1}", label=f"{s.get('objective')} run")
         _axes(ax, metrics, f"layer {r['index']} {r['shape']}")
     if total:
         ax = axes.flat[len(firsts)]
@@ -158,7 +167,7 @@ def plot_fronts(results: dict[str, Any], path: str | Path,
             if layer_outputs and all(layer_outputs):
                 pt = network_costs(layer_outputs, metrics)
                 ax.plot(pt[0], pt[1], markers[n % len(markers)], ms=8, mfc="none", mew=1.5,
-                        label=f"{s.get('objective')} run")
+                        color=f"C{n + 1}", label=f"{s.get('objective')} run")
         _axes(ax, metrics, f"{results.get('model')}: {len(results['layers'])} layers end to end")
     for ax in list(axes.flat)[panels:]:
         ax.set_visible(False)
@@ -172,8 +181,13 @@ def plot_fronts(results: dict[str, Any], path: str | Path,
 
 
 def _axes(ax: Any, metrics: Sequence[str], title: str) -> None:
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    for lims, set_scale, axis in ((ax.dataLim.intervalx, ax.set_xscale, ax.xaxis),
+                                  (ax.dataLim.intervaly, ax.set_yscale, ax.yaxis)):
+        if lims[0] > 0 and lims[1] > 10 * lims[0]:  # log where the values span a decade
+            set_scale("log")
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"{metrics[0]} ({METRICS[metrics[0]]})")
     ax.set_ylabel(f"{metrics[1]} ({METRICS[metrics[1]]})")
     ax.set_title(title, fontsize=9)
@@ -183,4 +197,4 @@ def _axes(ax: Any, metrics: Sequence[str], title: str) -> None:
 
 __all__ = ["end_to_end_front", "fronts_file", "write_artifacts", "reference_point",
            "normalized_hypervolume", "layer_costs", "single_point", "plot_fronts", "has_fronts",
-           "REFERENCE_FACTOR", "CAP"]
+           "REFERENCE_FACTOR", "CAP", "REPORTED"]

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     write_tables(rows, out, metrics)
     plot_fronts(results, out / "pareto.png", singles)
     for r in rows:
-        gaps = "; ".join(f"{k[7:-7]} run gap {v:+.2f} %" for k, v in r.items() if k.startswith("gap_to_"))
+        gaps = "; ".join(f"{k[7:-8]} run gap {v:+.3f} %" for k, v in r.items() if k.startswith("gap_to_"))
         print(f"{r['front']}: {r['points']} points, hypervolume {r['hypervolume']:.4g} "
               f"({100 * r['hypervolume_share']:.1f} % of the box to {fmt(r['reference'])})"
               + (f"; {gaps}" if gaps else ""))
