@@ -218,3 +218,18 @@ def test_pareto_job_results_and_report(tmp_path: Path) -> None:
     p = subprocess.run([PY, "scripts/pareto.py", str(tmp_path / "l")], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 1 and p.stderr.startswith("error: ") and "no Pareto fronts" in p.stderr
+
+
+def test_mlflow_gets_the_fronts_as_artifacts(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    p = subprocess.run([PY, "run.py", "objective=pareto", "optimizer=random", "optimizer.batch=100",
+                        "budget=300", "layers=[2]", f"tracking.uri={uri}", "tracking.experiment=fronts",
+                        f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["layers"][0]["pareto"]["points"]
+    names = {a.path for a in MlflowClient(uri).list_artifacts(res["mlflow"]["run_id"])}
+    assert {"pareto.json", "pareto.png", "results.json"} <= names
