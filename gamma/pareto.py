@@ -8,6 +8,7 @@ a row with a non-finite entry (an infeasible mapping) is dominated by every fini
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +19,10 @@ import numpy as np
 NETWORK_AGGREGATE = {"latency": "sum of runtime_cycles", "energy": "sum of energy_nJ",
                      "edp": "sum of energy_nJ x sum of runtime_cycles", "power": "max of power",
                      "area": "max of area"}
+
+
+#: Rows compared at once by :func:`nondominated_mask` with three or more metrics.
+BLOCK = 256
 
 
 def dominance(F: np.ndarray) -> np.ndarray:
@@ -41,10 +46,24 @@ def nondominated_mask(F: np.ndarray) -> np.ndarray:
         keep = np.zeros(len(F), bool)
         keep[order] = y < best_before
         return keep & finite
-    keep = finite & ~dominance(F).any(axis=0)
-    equal = (F[:, None, :] == F[None, :, :]).all(axis=2)
-    repeat = np.triu(equal, 1).any(axis=0)
-    return keep & ~repeat
+    # In lexicographic order only an earlier row can dominate (or repeat) a later one: a row is
+    # kept iff no earlier row is at most it in every metric; by transitivity it suffices to
+    # compare with the rows kept so far and the earlier rows of its own block.
+    order = np.lexsort((np.arange(len(F)), *F.T[::-1]))
+    G, ok_all = F[order], finite[order]
+    kept = np.zeros((0, F.shape[1]))
+    keep_sorted = np.zeros(len(F), bool)
+    for s in range(0, len(G), BLOCK):
+        C = G[s: s + BLOCK]
+        ok = ok_all[s: s + BLOCK].copy()
+        if len(kept):
+            ok &= ~(kept[None, :, :] <= C[:, None, :]).all(axis=2).any(axis=1)
+        ok &= ~np.tril((C[None, :, :] <= C[:, None, :]).all(axis=2), -1).any(axis=1)
+        keep_sorted[s: s + BLOCK] = ok
+        kept = np.vstack([kept, C[ok]])
+    keep = np.zeros(len(F), bool)
+    keep[order] = keep_sorted
+    return keep
 
 
 def nondominated_ranks(F: np.ndarray) -> np.ndarray:
@@ -178,8 +197,8 @@ def combine_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: S
     layer j's front points (cost-model outputs). Layer by layer, every kept partial combination is
     extended by every point of the next layer and only the non-dominated partial states are kept
     (latency and energy add up, power and area take the maximum; all monotone, so a dominated
-    partial combination never completes to a non-dominated one); beyond ``cap`` states, the best
-    ``cap`` by :func:`nsga2_order` (extremes first) are kept. Returns (costs (p, metrics),
+    partial combination never completes to a non-dominated one); beyond ``cap`` states, the
+    ``cap`` with the largest crowding distance (extremes first) are kept. Returns (costs (p, metrics),
     choices (p, layers): each layer's point index), sorted by the first metric."""
     quantities = sorted({q for m in metrics for q in STATE_OF[m]})
     S = np.zeros((1, len(quantities)))
@@ -191,8 +210,8 @@ def combine_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: S
         S = np.stack(parts, axis=1)
         choice = np.hstack([np.repeat(choice, len(Q), axis=0), np.tile(np.arange(len(Q)), len(choice))[:, None]])
         keep = np.flatnonzero(nondominated_mask(S))
-        if len(keep) > cap:
-            keep = keep[nsga2_order(S[keep])[:cap]]
+        if len(keep) > cap:  # one front: the most spread out by crowding distance
+            keep = keep[np.argsort(-crowding_distance(S[keep]), kind="stable")[:cap]]
         S, choice = S[keep], choice[keep]
     F = np.array([_metric_values(dict(zip(quantities, row)), metrics) for row in S], np.float64)
     keep = np.flatnonzero(nondominated_mask(F))
@@ -200,5 +219,34 @@ def combine_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: S
     return F[keep], choice[keep]
 
 
+def weight_grid(metrics: int, steps: int) -> np.ndarray:
+    """Weight vectors on the simplex (non-negative, summing to 1) in steps of ``1/steps``."""
+    combos = [c for c in itertools.product(range(steps + 1), repeat=metrics) if sum(c) == steps]
+    return np.array(combos, np.float64) / steps
+
+
+def weighted_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: Sequence[str],
+                    steps: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """An inner approximation of :func:`combine_fronts` for when exact combination is too
+    costly (more than two per-layer quantities): for each weighting ``w`` of
+    :func:`weight_grid`, each layer takes its point minimizing ``w`` . (its costs normalized to
+    [0, 1] over its own front; ties: the smaller sum of normalized costs, then the first point);
+    the non-dominated network totals are kept. Returns (costs, choices) as ``combine_fronts``."""
+    W = weight_grid(len(metrics), steps)
+    choice = np.zeros((len(W), len(layer_outputs)), np.int64)
+    for j, outs in enumerate(layer_outputs):
+        C = np.array([network_costs([o], metrics) for o in outs], np.float64)
+        lo, hi = C.min(axis=0), C.max(axis=0)
+        N = (C - lo) / np.where(hi > lo, hi - lo, 1.0)
+        choice[:, j] = np.argmin(W @ N.T + 1e-9 * N.sum(axis=1)[None, :], axis=1)
+    choice = np.unique(choice, axis=0)
+    F = np.array([network_costs([layer_outputs[j][c] for j, c in enumerate(row)], metrics)
+                  for row in choice], np.float64)
+    keep = np.flatnonzero(nondominated_mask(F))
+    keep = keep[np.lexsort(F[keep].T[::-1])]
+    return F[keep], choice[keep]
+
+
 __all__ = ["NETWORK_AGGREGATE", "dominance", "nondominated_mask", "nondominated_ranks",
-           "crowding_distance", "nsga2_order", "hypervolume", "network_costs", "combine_fronts"]
+           "crowding_distance", "nsga2_order", "hypervolume", "network_costs", "combine_fronts",
+           "weight_grid", "weighted_fronts"]

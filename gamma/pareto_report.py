@@ -15,10 +15,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from gamma.objective import METRICS
-from gamma.pareto import NETWORK_AGGREGATE, combine_fronts, hypervolume, network_costs, nsga2_order
+from gamma.pareto import (NETWORK_AGGREGATE, STATE_OF, combine_fronts, crowding_distance, hypervolume,
+                          network_costs, weighted_fronts)
 
 #: Partial combinations kept per layer while the end-to-end front is built (extremes first).
 CAP = 2000
+#: Weight steps of the weighted end-to-end front (three metrics: 231 weightings).
+WEIGHT_STEPS = 20
 #: End-to-end points listed in results.json at most.
 REPORTED = 200
 #: The hypervolume's reference point: this factor times the worst value of each metric among the
@@ -37,8 +40,11 @@ def has_fronts(records: Sequence[dict[str, Any]]) -> bool:
 
 def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The network's front from its layers' fronts (every record, duplicates included): the
-    non-dominated combinations of one front point per layer (:func:`gamma.pareto.combine_fronts`;
-    network metrics as :data:`gamma.pareto.NETWORK_AGGREGATE`), sorted by the first metric, each
+    non-dominated combinations of one front point per layer (:func:`gamma.pareto.combine_fronts`,
+    exact up to :data:`CAP` partial combinations, when the metrics need at most two per-layer
+    quantities, e.g. latency and energy or EDP; else the weighted-sum choices of
+    :func:`gamma.pareto.weighted_fronts`, ``method`` says which; network metrics as
+    :data:`gamma.pareto.NETWORK_AGGREGATE`), sorted by the first metric, each
     with its totals and its choice (layer index -> point index in that layer's ``points``);
     ``found`` counts them, and beyond :data:`REPORTED` only that many are listed, the most
     spread out by crowding distance (both extremes included). None unless every layer has a
@@ -47,10 +53,12 @@ def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None
         return None
     metrics = list(records[0]["pareto"]["metrics"])
     points = [r["pareto"]["points"] for r in records]
-    F, choice = combine_fronts(points, metrics, CAP)
+    exact = len({q for m in metrics for q in STATE_OF[m]}) <= 2
+    F, choice = (combine_fronts(points, metrics, CAP) if exact
+                 else weighted_fronts(points, metrics, WEIGHT_STEPS))
     found = len(F)
     if found > REPORTED:  # the most spread-out points (crowding distance), extremes included
-        keep = np.sort(nsga2_order(F)[:REPORTED])
+        keep = np.sort(np.argsort(-crowding_distance(F), kind="stable")[:REPORTED])
         F, choice = F[keep], choice[keep]
     out = []
     for cost, row in zip(F, choice):
@@ -60,7 +68,8 @@ def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None
                     "energy_nJ": float(sum(p["energy_nJ"] for p in chosen)),
                     "choice": {str(r["index"]): int(c) for r, c in zip(records, row)}})
     return {"metrics": metrics, "units": [METRICS[m] for m in metrics],
-            "aggregate": {m: NETWORK_AGGREGATE[m] for m in metrics}, "found": found, "points": out}
+            "aggregate": {m: NETWORK_AGGREGATE[m] for m in metrics},
+            "method": "combined" if exact else "weighted", "found": found, "points": out}
 
 
 def fronts_file(results: dict[str, Any]) -> dict[str, Any]:
@@ -197,4 +206,4 @@ def _axes(ax: Any, metrics: Sequence[str], title: str) -> None:
 
 __all__ = ["end_to_end_front", "fronts_file", "write_artifacts", "reference_point",
            "normalized_hypervolume", "layer_costs", "single_point", "plot_fronts", "has_fronts",
-           "REFERENCE_FACTOR", "CAP", "REPORTED"]
+           "REFERENCE_FACTOR", "CAP", "WEIGHT_STEPS", "REPORTED"]

@@ -20,8 +20,8 @@ from gamma.hardware import Hardware
 from gamma.mapspace import MapSpace
 from gamma.optimizers import make_optimizer
 from gamma.optimizers.selection import Nsga2, build_selection
-from gamma.pareto import (combine_fronts, crowding_distance, dominance, hypervolume,
-                          nondominated_mask, nondominated_ranks, nsga2_order)
+from gamma.pareto import (combine_fronts, crowding_distance, dominance, hypervolume, network_costs,
+                          nondominated_mask, nondominated_ranks, nsga2_order, weighted_fronts)
 from gamma.pareto_objective import ParetoObjective, adapt_config, check_metrics
 from gamma.workload import Layer
 from tests.jobs import ROOT, run_inprocess
@@ -101,6 +101,20 @@ def test_end_to_end_front_is_the_front_of_all_combinations() -> None:
     # with EDP the network's EDP is total energy x total latency, not a sum of layer EDPs
     F2, _ = combine_fronts(layers, ["latency", "edp"])
     assert F2[0].tolist() == [18.0, 18.0 * 19.0]
+    # three quantities: weighted-sum choices, a non-dominated subset of every combination's
+    # totals that holds each metric's best (latency and energy add up, area is the largest)
+    for j, layer in enumerate(layers):
+        for k, p in enumerate(layer):
+            p["area"] = float(10 - 3 * k - j)
+    metrics = ["latency", "energy", "area"]
+    F3, choice3 = weighted_fronts(layers, metrics)
+    every = {tuple(network_costs([layers[j][c] for j, c in enumerate(ch)], metrics)): ch
+             for ch in itertools.product(range(3), range(3), range(1))}
+    E = np.array(list(every), float)
+    assert set(map(tuple, F3)) <= set(map(tuple, E[nondominated_mask(E)]))
+    assert (F3.min(axis=0) == E.min(axis=0)).all() and len(F3) >= 3
+    for cost, ch in zip(F3, choice3):
+        assert tuple(cost) in every and network_costs([layers[j][c] for j, c in enumerate(ch)], metrics) == list(cost)
 
 
 # --- the objective ----------------------------------------------------------------------------------
