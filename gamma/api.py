@@ -34,6 +34,8 @@ from gamma.mapping import Mapping
 from gamma.mapspace import MapSpace
 from gamma.objective import Objective
 from gamma.optimizers import Optimizer, ProgressCallback, make_optimizer
+from gamma.pareto_objective import (PARETO, Front, ParetoObjective, adapt_config, check_metrics,
+                                    is_pareto)
 from gamma.workload import Layer, Model, model_from_config
 
 #: The project's Hydra configuration (conf/config.yaml and its groups).
@@ -55,6 +57,7 @@ class LayerResult:
     history: list[tuple[int, float]]  # (samples, best cost so far) on the objective's recording grid
     summary: dict[str, Any]  # Objective.summary(): samples used, rejections, compute bound, ...
     search_s: float  # wall seconds of the search, cost model included
+    front: Front | None = None  # objective=pareto: the non-dominated feasible mappings found
 
     @property
     def feasible(self) -> bool:
@@ -65,7 +68,8 @@ class LayerResult:
         best = objective.best
         return cls(objective.layer, best.cost if best else math.inf,
                    best.mapping if best else None, best.outputs if best else None,
-                   objective.best_curve, objective.summary(), search_s)
+                   objective.best_curve, objective.summary(), search_s,
+                   objective.front() if isinstance(objective, ParetoObjective) else None)
 
 
 @dataclass
@@ -141,6 +145,7 @@ def settings(*, model: Choice = None, platform: Hardware | Choice = None,
         plain = OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
         raise GammaError(f"config: {e}") from None
+    adapt_config(plain)  # type: ignore[arg-type]
     return plain  # type: ignore[return-value]
 
 
@@ -185,8 +190,9 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     search_rules(cfg)
     model = model if model is not None else model_from_config(cfg["model"])
     hw = Hardware.from_dict(cfg["platform"])
-    name, params = optimizer_spec(cfg)
-    make_optimizer(name, **params)  # fail before searching
+    build_optimizer(cfg)  # fail before searching
+    if is_pareto(cfg):
+        check_metrics((cfg["objective"] or {}).get("metrics"))
     unique, which = model.unique_layers()
     return Setup(model, hw, model.select(cfg.get("layers")), unique, which)
 
@@ -215,16 +221,28 @@ def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective
                          fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
     except ValueError as e:
         raise GammaError(f"map space of {layer.shape}: {e}") from None
+    if obj["name"] == PARETO:
+        return ParetoObjective(space, hw, int(cfg["budget"]), guard=bool(cfg.get("guard", True)),
+                               metrics=obj.get("metrics"))
     return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
                      tie_break=obj.get("tie_break"), guard=rules["guard"])
+
+
+def build_optimizer(cfg: dict[str, Any]) -> Optimizer:
+    """A fresh optimizer of ``cfg['optimizer']``; one that cannot search a cost vector is
+    refused under ``objective=pareto``."""
+    name, params = optimizer_spec(cfg)
+    optimizer = make_optimizer(name, **params)
+    if is_pareto(cfg) and not optimizer.multi_objective:
+        raise GammaError(f"optimizer={name} cannot search objective=pareto (single-objective only)")
+    return optimizer
 
 
 def run_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.Generator,
               on_progress: ProgressCallback | None = None) -> LayerResult:
     """Search ``layer`` on ``hw`` with the settings of ``cfg`` and a fresh optimizer."""
     objective = make_objective(cfg, layer, hw)
-    name, params = optimizer_spec(cfg)
-    optimizer: Optimizer = make_optimizer(name, **params)
+    optimizer = build_optimizer(cfg)
     t0 = time.perf_counter()
     optimizer.optimize(objective, rng, on_progress)
     return LayerResult.from_objective(objective, time.perf_counter() - t0)

@@ -189,6 +189,7 @@ class Objective:
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
         self.feasible_count += int(feasible.sum())
+        self._observe(genomes, res, feasible)
         self._record_curve(cost)
         if feasible.any():
             i = int(np.lexsort((second, cost))[0])
@@ -230,6 +231,10 @@ class Objective:
         return list(self.curve)
 
     # --- internals ----------------------------------------------------------------------------
+    def _observe(self, genomes: Genome, res, feasible: np.ndarray) -> None:
+        """Called with every evaluated batch (its cost-model results and feasibility mask), after
+        the budget is counted; a subclass may keep more than the best (``ParetoObjective``)."""
+
     def _record_curve(self, cost: np.ndarray) -> None:
         """Add the grid points inside the batch just counted (``cost`` in evaluation order, the
         best record not yet updated): the best so far after each point's sample."""

@@ -29,12 +29,12 @@ from typing import Any
 
 import yaml
 
-from gamma import report, results as R, tracking
+from gamma import pareto_report, report, results as R, tracking
 from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
                        total_cost, workers_of)
 from gamma.dataflows import dataflow_label, dataflow_name
 from gamma.errors import GammaError
-from gamma.objective import METRICS
+from gamma.pareto_objective import adapt_config, is_pareto, unit_of
 
 #: The job log (Hydra's run.log); see :func:`say`.
 JOB_LOG = logging.getLogger("gamma.job")
@@ -60,7 +60,8 @@ def say(text: str, error: bool = False) -> None:
 def unique_result(u: int, res: LayerResult) -> R.UniqueResult:
     """What results.json records of unique layer ``u``'s search."""
     return R.UniqueResult(u, res.layer, res.summary, res.cost if res.feasible else None,
-                          res.outputs, res.mapping, R.history_record(res.history), res.search_s)
+                          res.outputs, res.mapping, R.history_record(res.history), res.search_s,
+                          res.front)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Job:
             "system": cfg["system"]["name"],
             "platform": cfg["platform"]["name"], "optimizer": cfg["optimizer"]["name"],
             "objective": cfg["objective"]["name"],
-            "objective_unit": METRICS.get(cfg["objective"]["name"], ""),
+            "objective_unit": unit_of(cfg),
             "seed": cfg["seed"], "budget": cfg["budget"],
             "guard": bool(cfg.get("guard", True)) and cfg.get("paper_mode") is not True,
             "paper_mode": cfg.get("paper_mode") is True, "dataflow": dataflow_name(cfg),
@@ -93,6 +94,8 @@ class Job:
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
             "totals": R.compute_totals([]), "layers": [],
         }
+        if is_pareto(cfg):
+            self.results["objective_metrics"] = list(cfg["objective"].get("metrics") or [])
         if prior is not None:
             self.results["layers"] = list(prior.get("layers") or [])
             self.t0 -= float(prior.get("wall_s") or 0.0)  # wall_s counts both runs
@@ -176,6 +179,7 @@ class Job:
             report.print_table(self.results, table)
             say("\n" + table.getvalue().rstrip("\n"))
         report.plot_convergence(self.results, self.out_dir / "convergence.png")
+        pareto_report.write_artifacts(self.results, self.out_dir)
         say(f"results: {self.results_path}")
         with contextlib.suppress(GammaError):
             self.tracker.finish(status)
@@ -340,6 +344,9 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
     except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
         say(f"error: config: {e}", error=True)
         return Outcome(1, math.inf)
+    note = adapt_config(plain)  # objective=pareto: GAMMA's selection (recorded in config.yaml)
+    if note:
+        say(note)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -28,8 +28,10 @@ layers as a dataset input named after the model (one row per layer: its shape an
 layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
 ``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
 totals (cycles, nJ, seconds; with ``objective=two_stage`` also the ``two_stage/...`` block of
-results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m, convergence.png
-(drawn by the job), config.yaml. Status FINISHED, FAILED or KILLED.
+results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
+convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
+pareto.json and pareto.png (written by the job, :mod:`gamma.pareto_report`). Status FINISHED,
+FAILED or KILLED.
 
 Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
 jobs (:func:`start_sweep`, ``gamma.kind=sweep``, the sweep's overrides as tags) and ends it
@@ -789,7 +791,7 @@ class RunLogger:
                     from gamma.report import plot_convergence
 
                     plot_convergence(results, self.out_dir / "convergence.png")
-            for name in ("results.json", "config.yaml", "convergence.png"):
+            for name in ("results.json", "config.yaml", "convergence.png", "pareto.json", "pareto.png"):
                 if (self.out_dir / name).is_file():
                     self.client.log_artifact(self.run_id, str(self.out_dir / name))
             if (self.out_dir / "mappings").is_dir():
