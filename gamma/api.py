@@ -222,7 +222,7 @@ def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective
     except ValueError as e:
         raise GammaError(f"map space of {layer.shape}: {e}") from None
     if obj["name"] == PARETO:
-        return ParetoObjective(space, hw, int(cfg["budget"]), guard=bool(cfg.get("guard", True)),
+        return ParetoObjective(space, hw, int(cfg["budget"]), guard=rules["guard"],
                                metrics=obj.get("metrics"))
     return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
                      tie_break=obj.get("tie_break"), guard=rules["guard"])

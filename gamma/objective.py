@@ -153,7 +153,7 @@ class Objective:
             g = genomes.take(np.array([i]))
             return g, self.space.to_mapping(g, 0)
 
-        return self._score(res, n, best_of)[:2]
+        return self._score(res, n, best_of, genomes)[:2]
 
     def evaluate_mappings(self, mappings: Sequence[Mapping]) -> tuple[np.ndarray, list[str | None]]:
         """Costs of already-built mappings (+inf where infeasible), under the same feasibility
@@ -178,10 +178,11 @@ class Objective:
         if n > self.remaining:
             raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
 
-    def _score(self, res, n: int, best_of: Callable[[int], tuple[Genome | None, Mapping]]
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _score(self, res, n: int, best_of: Callable[[int], tuple[Genome | None, Mapping]],
+               genomes: Genome | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Count the batch ``res`` of ``n`` evaluations, apply the feasibility rule and update
-        the best record (``best_of(i)``: the genome, or None, and mapping of item ``i``).
+        the best record (``best_of(i)``: the genome, or None, and mapping of item ``i``);
+        ``genomes``, when the batch came as genomes, goes to :meth:`_observe`.
         (cost, tie-break cost, feasible)."""
         self.used += n
         feasible = self._feasible(res)
@@ -189,7 +190,8 @@ class Objective:
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
         self.feasible_count += int(feasible.sum())
-        self._observe(genomes, res, feasible)
+        if genomes is not None:
+            self._observe(genomes, res, feasible)
         self._record_curve(cost)
         if feasible.any():
             i = int(np.lexsort((second, cost))[0])
@@ -232,8 +234,9 @@ class Objective:
 
     # --- internals ----------------------------------------------------------------------------
     def _observe(self, genomes: Genome, res, feasible: np.ndarray) -> None:
-        """Called with every evaluated batch (its cost-model results and feasibility mask), after
-        the budget is counted; a subclass may keep more than the best (``ParetoObjective``)."""
+        """Called with every batch evaluated as genomes (its cost-model results and feasibility
+        mask), after the budget is counted; a subclass may keep more than the best
+        (``ParetoObjective``). Mappings evaluated directly (``evaluate_mappings``) skip it."""
 
     def _record_curve(self, cost: np.ndarray) -> None:
         """Add the grid points inside the batch just counted (``cost`` in evaluation order, the
