@@ -303,7 +303,7 @@ def fmt_x(v: float) -> str:
         return "-"
     if math.isinf(v):
         return "inf"
-    return f"{v:,.0f}x" if v >= 100 else f"{v:.3g}x"
+    return f"{v:,.0f}x" if v >= 100 else (f"{v:.3g}x" if v >= 0.001 else f"{v:.1e}x")
 
 
 def fmt_range(lo: float, hi: float) -> str:
@@ -748,7 +748,10 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
               "latency <= the bottleneck, starting from the stage-1 best; each stage has the full "
               "budget. Saving = 1 - stage 2 / stage 1 of the pipeline's total (results.json "
               "`two_stage.stage1`/`stage2`: energy summed over layers, power summed over the "
-              "sub-accelerators), median over seeds.", ""]
+              "sub-accelerators), median over seeds. MAESTRO's power is PEs + L1 + L2 + NoC, and "
+              "only the L1 and L2 terms depend on the mapping (the PE and NoC terms are fixed by "
+              "the platform), so the total power saving is about 0 and the L1+L2 column shows the "
+              "part a mapping can change.", ""]
     keys = sorted({(value_of(j, "model.name"), value_of(j, "objective.stage2")) for j in jobs})
     summary, per_layer = [], []
     plt = plt_module()
