@@ -695,7 +695,7 @@ def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: d
     sv = {m: compare.median([saving((t.get("stage1") or {}).get(m), (t.get("stage2") or {}).get(m))
                              for t in ts]) for m in ("energy_nJ", "power", "l1_l2_power")}
     p = (ref.get("table6", {}).get(model) or {}).get(stage2)
-    ours = sv["energy_nJ" if stage2 == "energy" else "power"]
+    ours = sv["energy_nJ" if stage2 == "energy" else "l1_l2_power"]
     within = all((layer.get("stage2") or {}).get("runtime_cycles", math.inf) <= t["bottleneck_cycles"]
                  for r, t in zip(res, ts) if t.get("bottleneck_cycles") for layer in r["layers"])
     b = ts[0].get("bottleneck_cycles")
@@ -705,9 +705,22 @@ def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: d
             fmt_x(ours / p) if p and math.isfinite(ours) else "-", "yes" if within else "NO"]
 
 
+def l1_l2_power(outputs: dict[str, Any]) -> float:
+    """The L1 + L2 buffers' power of a layer's best mapping (mW; NaN where not recorded)."""
+    if "l1_power" not in outputs or "l2_power" not in outputs:
+        return math.nan
+    return float(outputs["l1_power"]) + float(outputs["l2_power"])
+
+
+def stage_value(outputs: dict[str, Any], stage2: str) -> float:
+    """What stage 2 changes of a layer: energy (nJ), or for stage2=power the L1+L2 power (mW)."""
+    return float(outputs.get("energy_nJ", math.nan)) if stage2 == "energy" else l1_l2_power(outputs)
+
+
 def two_stage_layers(res: dict[str, Any], stage2: str) -> list[list[str]]:
-    """Per layer of one run: both stages' latency, energy and power, the bottleneck marked."""
-    t, metric = res["two_stage"], ("energy_nJ" if stage2 == "energy" else "power")
+    """Per layer of one run: both stages' latency, energy, power and L1+L2 power, the
+    bottleneck marked, the saving in what stage 2 changes."""
+    t = res["two_stage"]
     rows = []
     for layer in res["layers"]:
         s1, s2 = layer.get("stage1") or {}, layer.get("stage2") or {}
@@ -716,24 +729,27 @@ def two_stage_layers(res: dict[str, Any], stage2: str) -> list[list[str]]:
                      compare.fmt(s1.get("runtime_cycles", math.nan)),
                      compare.fmt(s2.get("runtime_cycles", math.nan)),
                      f"{s1.get('energy_nJ', math.nan):,.1f}", f"{s2.get('energy_nJ', math.nan):,.1f}",
-                     f"{s1.get('power', math.nan):,.3g}", f"{s2.get('power', math.nan):,.3g}",
-                     pct(saving(s1.get(metric), s2.get(metric)))])
+                     f"{s1.get('power', math.nan):,.4g}", f"{s2.get('power', math.nan):,.4g}",
+                     f"{l1_l2_power(s1):,.1f}", f"{l1_l2_power(s2):,.1f}",
+                     pct(saving(stage_value(s1, stage2), stage_value(s2, stage2)))])
     return rows
 
 
 def two_stage_panel(ax: Any, res: dict[str, Any], model: str, stage2: str) -> None:
-    """Per layer, the stage-2 metric after stage 1 and after stage 2; the bottleneck dashed."""
-    metric = "energy_nJ" if stage2 == "energy" else "power"
+    """Per layer, what stage 2 changes (energy, or L1+L2 power) after stage 1 and after
+    stage 2; the bottleneck dashed."""
     layers = res["layers"]
     idx = np.arange(len(layers))
     for shift, stage, name in ((-0.2, "stage1", "stage 1 (latency)"), (0.2, "stage2", f"stage 2 ({stage2})")):
-        ax.bar(idx + shift, [(layer.get(stage) or {}).get(metric) or math.nan for layer in layers], 0.4,
+        ax.bar(idx + shift, [stage_value(layer.get(stage) or {}, stage2) for layer in layers], 0.4,
                label=name)
     for i, layer in enumerate(layers):
         if layer.get("index") == res["two_stage"].get("bottleneck_layer"):
             ax.axvline(i, color="red", ls="--", lw=0.8, label="bottleneck layer")
     ax.set_xticks(idx, [str(layer.get("index")) for layer in layers], fontsize=7)
-    ax.set(yscale="log", xlabel="layer", ylabel=f"{metric} per layer", title=f"{model}, stage 2 = {stage2}")
+    ax.set(yscale="log", xlabel="layer",
+           ylabel="energy per layer (nJ)" if stage2 == "energy" else "L1+L2 power per layer (mW)",
+           title=f"{model}, stage 2 = {stage2}")
     ax.legend(fontsize=7)
 
 
@@ -765,7 +781,9 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
         summary.append(two_stage_summary(model, stage2, res, ref))
         per_layer += [f"### {model}, stage 2 = {stage2} (seed {res[0].get('seed')})", "",
                       *md_table(["layer", "shape", "latency 1 (cycles)", "latency 2", "energy 1 (nJ)",
-                                 "energy 2", "power 1", "power 2", f"{stage2} saving"],
+                                 "energy 2", "power 1 (mW)", "power 2", "L1+L2 power 1 (mW)",
+                                 "L1+L2 power 2", "energy saving" if stage2 == "energy" else
+                                 "L1+L2 power saving"],
                                 two_stage_layers(res[0], stage2))]
         two_stage_panel(ax, res[0], model, stage2)
     fig.tight_layout()
@@ -773,7 +791,8 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
     fig.savefig(f, dpi=100)
     plt.close(fig)
     lines += md_table(["model", "stage 2", "bottleneck (first seed)", "energy saving", "power saving",
-                       "L1+L2 power saving", "paper (stage-2 metric)", "ours / paper",
+                       "L1+L2 power saving", "paper (stage-2 metric)",
+                       "ours / paper (power: L1+L2's saving)",
                        "every stage-2 latency <= bottleneck"], summary)
     return lines + per_layer + [f"![table6]({f.name})", "", *missing_note(runs, "table6")], [f]
 
