@@ -180,6 +180,11 @@ def match_runs(jobs: list[Job], uri: str | None, since_ms: int = 0) -> None:
 def boxes(jobs: list[Job]) -> list[dict[str, list[str]]]:
     """Grids (key -> values) whose products are exactly ``jobs``: two grids that differ in one
     key's values are merged, until none do."""
+    keys = list(jobs[0].values) if jobs else []
+    if jobs and all(list(j.values) == keys for j in jobs):  # a whole grid (the usual case): one
+        grid = {k: list(dict.fromkeys(j.values[k] for j in jobs)) for k in keys}
+        if math.prod(len(v) for v in grid.values()) == len({tuple(j.values.values()) for j in jobs}):
+            return [grid]
     out = [{k: [v] for k, v in j.values.items()} for j in jobs]
     merged = True
     while merged:
