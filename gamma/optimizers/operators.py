@@ -180,7 +180,7 @@ class Structure(Variation):
     which GAMMA's mutation cannot: a mutated parallel gene keeps the level's tiles, and the
     cluster size is not a gene (it is set to its bound when an inner parallel gene mutates and
     only ever lowered by repair), so leaving a converged structure takes several coordinated
-    changes that are each worse on their own (see docs/gamma-algorithm.md, section 2.4)."""
+    changes that are each worse on their own (see docs/gamma-algorithm.md, section 2.8)."""
 
     name: ClassVar[str] = "structure"
     rate: float = 0.1
