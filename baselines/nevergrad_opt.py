@@ -3,7 +3,10 @@ codec's box (a tuple of ``Choice`` nodes costs ~10 ms per sample), asked and tol
 
 Each round asks ``batch`` candidates (the last round fewer, so the budget is spent exactly),
 evaluates them in one objective call, tells nevergrad their losses (:mod:`baselines.loss`) and
-reports progress. The optimizer is built with ``budget = objective.remaining`` and
+reports progress. With ``objective=pareto`` each candidate is told its loss vector (one loss
+per metric) and nevergrad's multi-objective mode ranks candidates by their hypervolume gain
+(reference point ``PENALTY - 1`` per metric, so every feasible point counts and every
+infeasible one is outside); the objective's archive keeps the front. The optimizer is built with ``budget = objective.remaining`` and
 ``num_workers = batch``: nevergrad sizes its populations to at least the number of workers, so
 each baseline's batch is chosen at or below its default population (see conf/optimizer/).
 The parametrization's random state is seeded from the generator passed to ``optimize``: the same
@@ -46,10 +49,11 @@ from nevergrad.optimization import optimizerlib
 from nevergrad.optimization.base import ConfiguredOptimizer
 
 from baselines.codec import Codec
-from baselines.loss import to_loss
+from baselines.loss import PENALTY, to_loss
 from gamma.objective import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import SettingError, check_int
+from gamma.pareto_objective import ParetoObjective
 
 
 class CachedCMA(optimizerlib._CMA):
@@ -80,6 +84,7 @@ class NevergradOptimizer(Optimizer):
     keyword arguments (e.g. ``cGA`` with ``arity``)."""
 
     name = "nevergrad"
+    multi_objective = True
 
     def __init__(self, optimizer: str, batch: int, options: dict[str, Any] | None = None) -> None:
         self.batch = check_int("batch", batch, 1)
@@ -121,15 +126,19 @@ class NevergradOptimizer(Optimizer):
                  on_progress: ProgressCallback | None = None) -> None:
         codec = Codec(objective.space)
         opt = self.build(codec.dim, objective.remaining, int(rng.integers(2**32)))
+        vector = isinstance(objective, ParetoObjective)
+        if vector:  # the hypervolume's reference: above every feasible loss, below PENALTY
+            opt.tell(ng.p.MultiobjectiveReference(), [PENALTY - 1.0] * len(objective.metrics))
         while objective.remaining > 0:
             n = min(self.batch, objective.remaining)
             cands = [opt.ask() for _ in range(n)]
-            cost = objective.evaluate(codec.decode(np.stack([c.value for c in cands])))
+            genomes = codec.decode(np.stack([c.value for c in cands]))
+            cost = objective.evaluate_vector(genomes) if vector else objective.evaluate(genomes)
             # TBPSA's population-size test divides by the spread of its losses, 0/0 while every
             # sample is infeasible; numpy would warn (z is NaN and TBPSA shrinks its population).
             with np.errstate(divide="ignore", invalid="ignore"):
                 for cand, loss in zip(cands, to_loss(cost)):
-                    opt.tell(cand, float(loss))
+                    opt.tell(cand, loss.tolist() if vector else float(loss))
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
 

@@ -34,6 +34,8 @@ from gamma.mapping import Mapping
 from gamma.mapspace import MapSpace
 from gamma.objective import Objective
 from gamma.optimizers import Optimizer, ProgressCallback, make_optimizer
+from gamma.pareto_objective import (PARETO, Front, ParetoObjective, adapt_config, check_metrics,
+                                    is_pareto)
 from gamma.workload import Layer, Model, model_from_config
 
 #: The project's Hydra configuration (conf/config.yaml and its groups).
@@ -55,6 +57,7 @@ class LayerResult:
     history: list[tuple[int, float]]  # (samples, best cost so far) on the objective's recording grid
     summary: dict[str, Any]  # Objective.summary(): samples used, rejections, compute bound, ...
     search_s: float  # wall seconds of the search, cost model included
+    front: Front | None = None  # objective=pareto: the non-dominated feasible mappings found
 
     @property
     def feasible(self) -> bool:
@@ -65,7 +68,8 @@ class LayerResult:
         best = objective.best
         return cls(objective.layer, best.cost if best else math.inf,
                    best.mapping if best else None, best.outputs if best else None,
-                   objective.best_curve, objective.summary(), search_s)
+                   objective.best_curve, objective.summary(), search_s,
+                   objective.front() if isinstance(objective, ParetoObjective) else None)
 
 
 @dataclass
@@ -76,6 +80,9 @@ class ModelResult:
     hardware: Hardware
     config: dict[str, Any]  # the settings used, as run.py's composed config
     layers: dict[int, LayerResult]  # 1-based model layer index -> its shape's result
+    #: objective=two_stage: both stages and the bottleneck (gamma.twostage.TwoStage); layers
+    #: then hold the final (stage-2) results.
+    two_stage: Any = None
 
     @property
     def total_cost(self) -> float:
@@ -138,6 +145,7 @@ def settings(*, model: Choice = None, platform: Hardware | Choice = None,
         plain = OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
         raise GammaError(f"config: {e}") from None
+    adapt_config(plain)  # type: ignore[arg-type]
     return plain  # type: ignore[return-value]
 
 
@@ -179,33 +187,62 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     budget and optimizer settings."""
     check_seed_budget(cfg)
     workers_of(cfg)
+    search_rules(cfg)
     model = model if model is not None else model_from_config(cfg["model"])
     hw = Hardware.from_dict(cfg["platform"])
-    name, params = optimizer_spec(cfg)
-    make_optimizer(name, **params)  # fail before searching
+    build_optimizer(cfg)  # fail before searching
+    if is_pareto(cfg):
+        check_metrics((cfg["objective"] or {}).get("metrics"))
     unique, which = model.unique_layers()
     return Setup(model, hw, model.select(cfg.get("layers")), unique, which)
+
+
+def search_rules(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The map-space and feasibility settings a job searches with: ``inner_tiles``
+    (``mapspace.inner_tiles``) and ``guard``; with ``paper_mode=true`` the paper's original
+    setting instead, whatever those keys say: inner tiles ``any`` (anything up to the parent
+    tile) and no guard (mappings below the compute bound or with a wrong MAC count count as
+    feasible), on the same cost model. The one place paper mode is decided."""
+    paper = cfg.get("paper_mode", False)
+    if not isinstance(paper, bool):
+        raise GammaError(f"paper_mode must be true or false, got {paper!r}")
+    if paper:
+        return {"inner_tiles": "any", "guard": False}
+    return {"inner_tiles": cfg["mapspace"]["inner_tiles"], "guard": bool(cfg.get("guard", True))}
 
 
 def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:
     """The objective of one layer: its map space under the system's level limits."""
     sysc, ms, obj = cfg["system"], cfg["mapspace"], cfg["objective"]
+    rules = search_rules(cfg)
     try:
         space = MapSpace(layer, hw.num_pes, sysc["min_levels"], sysc["max_levels"],
-                         tuple(ms["parallel_dims"]), ms["inner_tiles"],
+                         tuple(ms["parallel_dims"]), rules["inner_tiles"],
                          fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
     except ValueError as e:
         raise GammaError(f"map space of {layer.shape}: {e}") from None
+    if obj["name"] == PARETO:
+        return ParetoObjective(space, hw, int(cfg["budget"]), guard=rules["guard"],
+                               metrics=obj.get("metrics"))
     return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
-                     tie_break=obj.get("tie_break"), guard=bool(cfg.get("guard", True)))
+                     tie_break=obj.get("tie_break"), guard=rules["guard"])
+
+
+def build_optimizer(cfg: dict[str, Any]) -> Optimizer:
+    """A fresh optimizer of ``cfg['optimizer']``; one that cannot search a cost vector is
+    refused under ``objective=pareto``."""
+    name, params = optimizer_spec(cfg)
+    optimizer = make_optimizer(name, **params)
+    if is_pareto(cfg) and not optimizer.multi_objective:
+        raise GammaError(f"optimizer={name} cannot search objective=pareto (single-objective only)")
+    return optimizer
 
 
 def run_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.Generator,
               on_progress: ProgressCallback | None = None) -> LayerResult:
     """Search ``layer`` on ``hw`` with the settings of ``cfg`` and a fresh optimizer."""
     objective = make_objective(cfg, layer, hw)
-    name, params = optimizer_spec(cfg)
-    optimizer: Optimizer = make_optimizer(name, **params)
+    optimizer = build_optimizer(cfg)
     t0 = time.perf_counter()
     optimizer.optimize(objective, rng, on_progress)
     return LayerResult.from_objective(objective, time.perf_counter() - t0)
@@ -329,6 +366,11 @@ def search_model(model: Model | str | None = None, hardware: Hardware | Choice =
     if workers is not None:
         cfg["parallel"] = {**(cfg.get("parallel") or {}), "workers": workers}
     setup = build_setup(cfg, model if isinstance(model, Model) else None)
+    if (cfg.get("objective") or {}).get("name") == "two_stage":
+        from gamma import twostage
+
+        found2, ts = twostage.search_model(cfg, setup)
+        return ModelResult(setup.model, setup.hw, cfg, found2, ts)
     n = workers_of(cfg)
     found = (dict(search_parallel(cfg, setup, setup.todo, n)) if n > 1 and len(setup.todo) > 1
              else {u: search_unique(cfg, setup, u) for u in setup.todo})

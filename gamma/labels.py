@@ -4,8 +4,8 @@
 The label is the optimizer's name, then every optimizer setting that differs from the defaults of
 its config file (``conf/optimizer/<name>.yaml``), then the other command-line overrides that are
 not already a column of the comparison (model, system, platform, objective, budget, layers) and
-not the seed. Jobs that differ only in their seed share a label; jobs whose settings differ never
-do. Settings are written short: ``optimizer.`` and the ``operators.``/``selection.`` levels are
+not the seed; ``optimizer=fixed`` adds its dataflow (``fixed nvdla``, ``fixed file:my.m``).
+Jobs that differ only in their seed share a label; jobs whose settings differ never do. Settings are written short: ``optimizer.`` and the ``operators.``/``selection.`` levels are
 dropped, and ``X.enabled=false`` reads ``X=off``.
 """
 
@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from gamma.dataflows import dataflow_label
+
 #: Override keys that never enter a label: the comparison's own columns, the seed, and keys
 #: that do not change what is searched. A key matches itself and everything below it.
 NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers",
                 "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
                 "ablation", "parallel", "resume")
+#: Override keys (exactly these) that the label already shows in another form.
+SHOWN_AS_DATAFLOW = ("dataflow", "dataflow.path")
 #: Config levels left out of a setting's short name.
 SILENT_LEVELS = ("operators", "selection")
 
@@ -57,14 +61,18 @@ def job_label(optimizer: dict[str, Any], optimizer_defaults: dict[str, Any],
     """The label of a job with optimizer config ``optimizer`` (its ``name`` first), the defaults
     of that optimizer's config file, and the job's command-line ``overrides`` ("key=value").
     ``config`` (the job's plain config) gives the resolved value of each override."""
-    mine, base = flat(optimizer), flat(optimizer_defaults)
+    mine = flat({k: v for k, v in optimizer.items() if k != "dataflow"})
+    base = flat(optimizer_defaults)
     parts = [str(optimizer.get("name", "?"))]
+    flow = dataflow_label(config or {})
+    if flow is not None:  # optimizer=fixed: its dataflow, e.g. "fixed nvdla"
+        parts.append(flow)
     parts += [short_setting(k, v) for k, v in mine.items()
               if k != "name" and (k not in base or base[k] != v)]
     cfg = flat(config or {})
     for ov in overrides:
         key = _override_key(ov)
-        if "=" not in ov or _excluded(key):
+        if "=" not in ov or _excluded(key) or key in SHOWN_AS_DATAFLOW:
             continue
         value = cfg.get(key, ov.split("=", 1)[1])
         parts.append(short_setting(key, value))

@@ -11,7 +11,9 @@ first reason in this order):
 - runtime >= 1 cycle,
 - and, with the guard on (default), the mapping does not win through a MAESTRO artifact: its
   runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count equals
-  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``).
+  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``),
+- and, only when ``max_latency`` is set (stage 2 of ``objective=two_stage``), runtime <=
+  ``max_latency`` cycles (the pipeline's bottleneck).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from gamma.costmodel import evaluate
+from gamma.costmodel.encode import PackError
 from gamma.costmodel.area_power import area_power
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
@@ -44,6 +47,7 @@ R_L1 = "L1 over capacity"
 R_L2 = "L2 over capacity"
 R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
+R_LATENCY = "latency over the bottleneck"
 
 
 def recording_grid(budget: int) -> np.ndarray:
@@ -68,10 +72,19 @@ class Best:
 
     cost: float
     second: float
-    genome: Genome  # a population of one
+    genome: Genome | None  # a population of one; None for a mapping evaluated as such
     mapping: Mapping
     outputs: dict[str, float]
     samples: int  # evaluations used when it was found
+
+
+@dataclass
+class Start:
+    """A mapping evaluated before the search (``Objective.evaluate_start``), where it starts."""
+
+    genome: Genome  # a population of one
+    cost: float  # +inf if infeasible
+    second: float
 
 
 @dataclass
@@ -95,6 +108,10 @@ class Objective:
     rejections: Counter = field(default_factory=Counter)
     feasible_count: int = 0
     costmodel_s: float = 0.0
+    #: Feasibility also needs runtime <= this many cycles (None: no such constraint).
+    max_latency: float | None = None
+    #: The mapping the search starts from, evaluated first (None: a search from scratch).
+    start: Start | None = None
 
     def __post_init__(self) -> None:
         for name in (self.metric, self.tie_break):
@@ -127,26 +144,85 @@ class Objective:
         """(cost, tie-break cost) of a batch; the tie-break is 0 when none is configured.
         Counts ``len(genomes)`` evaluations."""
         n = len(genomes)
-        if n > self.remaining:
-            raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
+        self._check_budget(n)
         t0 = time.perf_counter()
         res = evaluate(self.layer, self.hw, self.space.decode(genomes))
         self.costmodel_s += time.perf_counter() - t0
+
+        def best_of(i: int) -> tuple[Genome, Mapping]:
+            g = genomes.take(np.array([i]))
+            return g, self.space.to_mapping(g, 0)
+
+        return self._score(res, n, best_of, genomes)[:2]
+
+    def evaluate_mappings(self, mappings: Sequence[Mapping]) -> tuple[np.ndarray, list[str | None]]:
+        """Costs of already-built mappings (+inf where infeasible), under the same feasibility
+        rule and guard as genomes, and per mapping the reason it is infeasible (None if
+        feasible; the first reason in the order of the module docstring, a cost-model
+        rejection with MAESTRO's reason). Counts ``len(mappings)`` evaluations; the best record
+        keeps the mapping (``Best.genome`` is None). A mapping the cost model's packed format
+        cannot hold (too many levels or directives) raises a :class:`GammaError`."""
+        n = len(mappings)
+        self._check_budget(n)
+        t0 = time.perf_counter()
+        try:
+            res = evaluate(self.layer, self.hw, list(mappings))
+        except PackError as e:
+            raise GammaError(str(e)) from None
+        finally:
+            self.costmodel_s += time.perf_counter() - t0
+        cost, _, feasible = self._score(res, n, lambda i: (None, mappings[i]))
+        return cost, [None if feasible[i] else self._reason(res, i) for i in range(n)]
+
+    def _check_budget(self, n: int) -> None:
+        if n > self.remaining:
+            raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
+
+    def _score(self, res, n: int, best_of: Callable[[int], tuple[Genome | None, Mapping]],
+               genomes: Genome | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count the batch ``res`` of ``n`` evaluations, apply the feasibility rule and update
+        the best record (``best_of(i)``: the genome, or None, and mapping of item ``i``);
+        ``genomes``, when the batch came as genomes, goes to :meth:`_observe`.
+        (cost, tie-break cost, feasible)."""
         self.used += n
         feasible = self._feasible(res)
         cost = np.where(feasible, self._metric(res, self.metric), np.inf)
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
         self.feasible_count += int(feasible.sum())
+        if genomes is not None:
+            self._observe(genomes, res, feasible)
         self._record_curve(cost)
         if feasible.any():
             i = int(np.lexsort((second, cost))[0])
             if self.best is None or (cost[i], second[i]) < (self.best.cost, self.best.second):
-                g = genomes.take(np.array([i]))
-                self.best = Best(float(cost[i]), float(second[i]), g, self.space.to_mapping(g, 0),
+                g, mapping = best_of(i)
+                self.best = Best(float(cost[i]), float(second[i]), g, mapping,
                                  res.outputs(i), self.used - n + i + 1)
         self.history.append((self.used, self.best_cost))
-        return cost, second
+        return cost, second, feasible
+
+    def _reason(self, res, i: int) -> str:
+        """Why item ``i`` of ``res`` is infeasible: the first reason, as ``_feasible`` counts it."""
+        if res.rejected[i]:
+            return f"{R_COSTMODEL}: {res.verdict(i)[1]}"
+        rt, l1, l2 = res.runtime[i], res.l1_size_req[i], res.l2_size_req[i]
+        if rt < 1:
+            return R_RUNTIME
+        if l1 < 1 or l1 > self.hw.l1_size:
+            return f"{R_L1} (needs {l1:.0f} of {self.hw.l1_size} elements per PE)"
+        if l2 < 1 or l2 > self.hw.l2_size:
+            return f"{R_L2} (needs {l2:.0f} of {self.hw.l2_size} elements)"
+        if rt < self.compute_bound:
+            return f"{R_BOUND} ({rt:.0f} < {self.compute_bound} cycles)"
+        return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
+
+    def evaluate_start(self, genome: Genome) -> Start:
+        """Evaluate ``genome`` (a population of one; counted like any evaluation) and keep it as
+        ``start``, the search's starting point (GAMMA's first generation is copies of it)."""
+        cost, second = self.evaluate_with_tie_break(genome)
+        self.start = Start(genome.take(np.array([0])), float(cost[0]), float(second[0]))
+        return self.start
 
     @property
     def best_curve(self) -> list[tuple[int, float]]:
@@ -157,6 +233,11 @@ class Objective:
         return list(self.curve)
 
     # --- internals ----------------------------------------------------------------------------
+    def _observe(self, genomes: Genome, res, feasible: np.ndarray) -> None:
+        """Called with every batch evaluated as genomes (its cost-model results and feasibility
+        mask), after the budget is counted; a subclass may keep more than the best
+        (``ParetoObjective``). Mappings evaluated directly (``evaluate_mappings``) skip it."""
+
     def _record_curve(self, cost: np.ndarray) -> None:
         """Add the grid points inside the batch just counted (``cost`` in evaluation order, the
         best record not yet updated): the best so far after each point's sample."""
@@ -181,6 +262,10 @@ class Objective:
             self.rejections[R_BOUND] += int(below.sum())
             self.rejections[R_MACS] += int(macs.sum())
             ok &= ~below & ~macs
+        if self.max_latency is not None:
+            over = ok & (rt > self.max_latency)
+            self.rejections[R_LATENCY] += int(over.sum())
+            ok &= ~over
         return ok
 
     def _metric(self, res, name: str) -> np.ndarray:
@@ -207,4 +292,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]
+__all__ = ["Objective", "Best", "Start", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]

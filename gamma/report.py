@@ -56,12 +56,13 @@ def compact_mapping(mapping: Mapping | dict[str, Any] | None) -> str:
 
 
 def layer_line(record: dict[str, Any], seconds: float) -> str:
-    """One line when a unique layer is done."""
+    """One line when a unique layer is done (``stage 2 layer ...`` in a two-stage job)."""
     best = record["best"]
+    head = "stage 2 " if record.get("stage2") is not None else ""
     if best is None:
-        return (f"layer {record['index']:>3} {record['shape']}: no feasible mapping in "
+        return (f"{head}layer {record['index']:>3} {record['shape']}: no feasible mapping in "
                 f"{record['samples_used']:,} samples ({seconds:.1f} s)")
-    return (f"layer {record['index']:>3} {record['shape']}: {_num(best['runtime_cycles'])} cycles, "
+    return (f"{head}layer {record['index']:>3} {record['shape']}: {_num(best['runtime_cycles'])} cycles, "
             f"{_num(best['energy_nJ'], 1)} nJ ({record['samples_used']:,} samples, {seconds:.1f} s)")
 
 
@@ -119,6 +120,45 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
         else:
             lines[-1] += ("; " if lines[-1] else "") + clause
     print("\n".join(lines), file=out)
+    if results.get("two_stage"):
+        print_two_stage(results, out)
+
+
+def print_two_stage(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    """objective=two_stage: per layer both stages' latency (cycles), energy (nJ) and power (mW),
+    the bottleneck layer marked, then the totals and the savings."""
+    ts = results["two_stage"]
+    rows = [("#", "shape", "stage-1 latency", "energy", "power", "stage-2 latency", "energy",
+             "power", "")]
+    for r in results["layers"]:
+        a, b = r.get("stage1") or {}, r.get("stage2") or {}
+        cells = [_num(x.get(k), d) for x in (a, b)
+                 for k, d in (("runtime_cycles", 0), ("energy_nJ", 1), ("power", 1))]
+        mark = "<- bottleneck" if r["index"] == ts.get("bottleneck_layer") else ""
+        rows.append((str(r["index"]), r["shape"], *cells, mark))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(f"\ntwo-stage (pipeline, one layer per sub-accelerator; stage 2 minimizes "
+          f"{ts['stage2_metric']} with latency <= the bottleneck):", file=out)
+    for row in rows:
+        print("  ".join(c.ljust(w) if i < 2 or i == 8 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip(), file=out)
+    if ts.get("bottleneck_cycles") is None:
+        print("no bottleneck (a layer has no feasible stage-1 mapping): stage 2 not run", file=out)
+        return
+    print(f"bottleneck: layer {ts['bottleneck_layer']}, {_num(ts['bottleneck_cycles'])} cycles",
+          file=out)
+    for name in ("stage1", "stage2"):
+        t = ts.get(name)
+        if t:
+            print(f"{name.replace('stage', 'stage ')} total: latency {_num(t['latency_cycles'])} cycles "
+                  f"(slowest layer {_num(t['max_layer_latency_cycles'])}), energy "
+                  f"{_num(t['energy_nJ'], 1)} nJ, power {_num(t['power'], 1)} mW (L1+L2 "
+                  f"{_num(t['l1_l2_power'], 1)} mW)", file=out)
+    sav = ts.get("savings_percent")
+    if sav:
+        print(f"saving of stage 2: power {_num(sav['power'], 1)} %, energy {_num(sav['energy_nJ'], 1)} %, "
+              f"latency {_num(sav['latency_cycles'], 1)} %; L1+L2 power "
+              f"{_num(sav['l1_l2_power'], 1)} %", file=out)
 
 
 def plot_convergence(results: dict[str, Any], path: str | Path) -> Path | None:

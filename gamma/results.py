@@ -4,7 +4,9 @@ Units: cycles (latency, compute bound), nJ (energy), elements (L1/L2 requirement
 (``wall_s``, ``costmodel_s``, ``search_s``), evaluations (``samples_used``, history x values).
 A layer's ``history`` is its best-so-far on one grid of sample counts shared by every optimizer
 at a given budget (:func:`gamma.objective.recording_grid`).
-Non-finite numbers (no feasible mapping yet) are written as ``null``.
+Non-finite numbers (no feasible mapping yet) are written as ``null``. With ``objective=pareto``
+each layer also has ``pareto`` (its front, :func:`pareto_record`) and ``totals`` has ``pareto``
+(the end-to-end front, :func:`gamma.pareto_report.end_to_end_front`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 
 from gamma.maestro_io import format_maestro_input
 from gamma.mapping import Mapping
-from gamma.objective import Objective
+from gamma.objective import METRICS, Objective
+from gamma.pareto_objective import Front, ParetoObjective
+from gamma.pareto_report import end_to_end_front, has_fronts
 from gamma.workload import Layer
 
 
@@ -52,13 +56,15 @@ class UniqueResult:
     mapping: Mapping | None
     history: list[list]  # [samples, best_cost] on the objective's recording grid
     search_s: float  # wall seconds in optimizer.optimize (cost model included)
+    front: Front | None = None  # objective=pareto: the non-dominated feasible mappings
 
     @classmethod
     def from_objective(cls, obj: Objective, unique_index: int, search_s: float) -> "UniqueResult":
         best = obj.best
         return cls(unique_index, obj.layer, obj.summary(), best.cost if best else None,
                    best.outputs if best else None, best.mapping if best else None,
-                   history_record(obj.best_curve), search_s)
+                   history_record(obj.best_curve), search_s,
+                   obj.front() if isinstance(obj, ParetoObjective) else None)
 
     @property
     def feasible(self) -> bool:
@@ -76,6 +82,13 @@ def maestro_text(index: int, res: UniqueResult, network: str = "N0") -> str | No
         return format_maestro_input(replace(layer, name=f"L{index:02d}"), res.mapping, "N0")
 
 
+def below_bound(outputs: dict[str, float] | None, bound: int) -> bool | None:
+    """Whether a best mapping runs in fewer cycles than the compute bound ceil(MACs / PEs): a
+    MAESTRO artifact (docs/undercounts.md) that only a search without the guard (paper_mode)
+    can keep. None for no feasible mapping."""
+    return None if outputs is None else bool(outputs["runtime_cycles"] < bound)
+
+
 def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str, Any]:
     """The ``layers[]`` entry of results.json for model layer ``index`` (1-based)."""
     s = res.summary
@@ -88,6 +101,7 @@ def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str
         "feasible_samples": s["feasible_samples"],
         "rejections": s["rejections"],
         "compute_bound_cycles": s["compute_bound_cycles"],
+        "below_bound": below_bound(res.outputs, s["compute_bound_cycles"]),
         "best_cost": finite_or_none(res.best_cost),
         "best": ({k: finite_or_none(v) for k, v in res.outputs.items()}
                  if res.outputs is not None else None),
@@ -96,7 +110,21 @@ def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str
         "history": res.history,
         "costmodel_s": s["costmodel_s"],
         "search_s": round(res.search_s, 4),
+        **({"pareto": pareto_record(res.front)} if res.front is not None else {}),
     }
+
+
+def pareto_record(front: Front) -> dict[str, Any]:
+    """A layer's ``pareto`` in results.json: the metrics and their units, how many feasible
+    evaluations were offered to the archive and how many archived points were later dominated,
+    and the points sorted by the first metric, each with the cost-model outputs (keys as in
+    ``best``), ``cost`` (one value per metric), ``samples`` (evaluations used when found) and
+    ``mapping``."""
+    return {"metrics": list(front.metrics), "units": [METRICS[m] for m in front.metrics],
+            "offered": front.offered, "evicted": front.evicted,
+            "points": [{**{k: finite_or_none(v) for k, v in p.outputs.items()},
+                        "cost": [float(c) for c in p.cost], "samples": p.samples,
+                        "mapping": p.mapping.to_dict()} for p in front.points]}
 
 
 def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,7 +133,9 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     bound = sum(r["compute_bound_cycles"] for r in records)
     infeasible = [r["index"] for r in records if not r["feasible"]]
     out: dict[str, Any] = {"layers": len(records), "feasible": bool(records) and not infeasible,
-                           "infeasible_layers": infeasible, "latency_cycles": None,
+                           "infeasible_layers": infeasible,
+                           "below_bound_layers": sum(bool(r.get("below_bound")) for r in records),
+                           "latency_cycles": None,
                            "energy_nJ": None, "compute_bound_cycles": bound,
                            "ratio_to_compute_bound": None}
     if records and not infeasible:
@@ -113,6 +143,8 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
         out["latency_cycles"] = latency
         out["energy_nJ"] = sum(r["best"]["energy_nJ"] for r in records)
         out["ratio_to_compute_bound"] = latency / bound if bound else None
+    if has_fronts(records):
+        out["pareto"] = end_to_end_front(records)
     return out
 
 

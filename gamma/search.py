@@ -29,11 +29,12 @@ from typing import Any
 
 import yaml
 
-from gamma import report, results as R, tracking
+from gamma import pareto_report, report, results as R, tracking
 from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
                        total_cost, workers_of)
+from gamma.dataflows import dataflow_label, dataflow_name
 from gamma.errors import GammaError
-from gamma.objective import METRICS
+from gamma.pareto_objective import adapt_config, is_pareto, unit_of
 
 #: The job log (Hydra's run.log); see :func:`say`.
 JOB_LOG = logging.getLogger("gamma.job")
@@ -59,7 +60,8 @@ def say(text: str, error: bool = False) -> None:
 def unique_result(u: int, res: LayerResult) -> R.UniqueResult:
     """What results.json records of unique layer ``u``'s search."""
     return R.UniqueResult(u, res.layer, res.summary, res.cost if res.feasible else None,
-                          res.outputs, res.mapping, R.history_record(res.history), res.search_s)
+                          res.outputs, res.mapping, R.history_record(res.history), res.search_s,
+                          res.front)
 
 
 @dataclass
@@ -83,13 +85,17 @@ class Job:
             "system": cfg["system"]["name"],
             "platform": cfg["platform"]["name"], "optimizer": cfg["optimizer"]["name"],
             "objective": cfg["objective"]["name"],
-            "objective_unit": METRICS.get(cfg["objective"]["name"], ""),
-            "seed": cfg["seed"], "budget": cfg["budget"], "guard": cfg.get("guard", True),
+            "objective_unit": unit_of(cfg),
+            "seed": cfg["seed"], "budget": cfg["budget"],
+            "guard": bool(cfg.get("guard", True)) and cfg.get("paper_mode") is not True,
+            "paper_mode": cfg.get("paper_mode") is True, "dataflow": dataflow_name(cfg),
             "hardware": None, "selected_layers": None,
             "mlflow": {"uri": tracker.uri, "run_id": None} if tracker.uri else None,
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
             "totals": R.compute_totals([]), "layers": [],
         }
+        if is_pareto(cfg):
+            self.results["objective_metrics"] = list(cfg["objective"].get("metrics") or [])
         if prior is not None:
             self.results["layers"] = list(prior.get("layers") or [])
             self.t0 -= float(prior.get("wall_s") or 0.0)  # wall_s counts both runs
@@ -142,9 +148,11 @@ class Job:
                 res = search_unique(self.cfg, setup, u, bar)
             self.add(setup, unique_result(u, res))
 
-    def add(self, setup: Setup, res: R.UniqueResult) -> None:
-        """Record a finished unique layer for each of its layers; save; tell the tracker."""
-        records = [R.layer_record(i, res, setup.model.name) for i in setup.layers_of(res.unique_index)]
+    def add(self, setup: Setup, res: R.UniqueResult, extra: dict[str, Any] | None = None) -> None:
+        """Record a finished unique layer for each of its layers (each record updated with
+        ``extra``, e.g. the two-stage entries); save; tell the tracker."""
+        records = [{**R.layer_record(i, res, setup.model.name), **(extra or {})}
+                   for i in setup.layers_of(res.unique_index)]
         self.results["layers"] = sorted(self.results["layers"] + records, key=lambda r: r["index"])
         mdir = self.out_dir / "mappings"
         mdir.mkdir(exist_ok=True)
@@ -171,6 +179,7 @@ class Job:
             report.print_table(self.results, table)
             say("\n" + table.getvalue().rstrip("\n"))
         report.plot_convergence(self.results, self.out_dir / "convergence.png")
+        pareto_report.write_artifacts(self.results, self.out_dir)
         say(f"results: {self.results_path}")
         with contextlib.suppress(GammaError):
             self.tracker.finish(status)
@@ -189,9 +198,24 @@ class Job:
         return total_cost([r["best_cost"] for r in self.results["layers"]])
 
 
+def job_class_of(cfg: dict[str, Any]) -> type[Job]:
+    """:class:`Job`, or for ``objective=two_stage`` the two-stage job (:mod:`gamma.twostage`)
+    once its settings are checked."""
+    if (cfg.get("objective") or {}).get("name") != "two_stage":
+        return Job
+    from gamma import twostage
+
+    twostage.check(cfg)
+    return twostage.make_job(Job)
+
+
 def job_label_of(cfg: dict[str, Any]) -> str:
-    """The job's label (run.py fills ``label``; the optimizer's name where none is set)."""
-    return str(cfg.get("label") or cfg["optimizer"]["name"])
+    """The job's label (run.py fills ``label``; where none is set, the optimizer's name and
+    a fixed dataflow's, e.g. ``fixed nvdla``)."""
+    if cfg.get("label"):
+        return str(cfg["label"])
+    flow = dataflow_label(cfg)
+    return f"{cfg['optimizer']['name']} {flow}" if flow else str(cfg["optimizer"]["name"])
 
 
 def run_name(cfg: dict[str, Any]) -> str:
@@ -320,9 +344,13 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
     except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
         say(f"error: config: {e}", error=True)
         return Outcome(1, math.inf)
+    note = adapt_config(plain)  # objective=pareto: GAMMA's selection (recorded in config.yaml)
+    if note:
+        say(note)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
+        job_class = job_class_of(plain)
         prior = prior_results(plain, out)
     except GammaError as e:
         say(f"error: {e}", error=True)
@@ -335,7 +363,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
     (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
     tracker = tracking.start(plain, run_name(plain), out, outputs,
                              resume=(prior or {}).get("mlflow"))
-    job = Job(plain, out, tracker, t0, prior)
+    job = job_class(plain, out, tracker, t0, prior)
     status, code = "failed", 1
     try:
         job.run()

@@ -27,8 +27,11 @@ the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.typ
 layers as a dataset input named after the model (one row per layer: its shape and MACs); per
 layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
 ``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
-totals (cycles, nJ, seconds); artifacts results.json, mappings/layer_XX.m, convergence.png
-(drawn by the job), config.yaml. Status FINISHED, FAILED or KILLED.
+totals (cycles, nJ, seconds; with ``objective=two_stage`` also the ``two_stage/...`` block of
+results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
+convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
+pareto.json and pareto.png (written by the job, :mod:`gamma.pareto_report`). Status FINISHED,
+FAILED or KILLED.
 
 Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
 jobs (:func:`start_sweep`, ``gamma.kind=sweep``, the sweep's overrides as tags) and ends it
@@ -788,7 +791,7 @@ class RunLogger:
                     from gamma.report import plot_convergence
 
                     plot_convergence(results, self.out_dir / "convergence.png")
-            for name in ("results.json", "config.yaml", "convergence.png"):
+            for name in ("results.json", "config.yaml", "convergence.png", "pareto.json", "pareto.png"):
                 if (self.out_dir / name).is_file():
                     self.client.log_artifact(self.run_id, str(self.out_dir / name))
             if (self.out_dir / "mappings").is_dir():
@@ -803,9 +806,24 @@ class RunLogger:
                   "ratio_to_compute_bound": t["ratio_to_compute_bound"],
                   "infeasible_layers": len(t["infeasible_layers"]), "wall_s": results.get("wall_s"),
                   "costmodel_s": results.get("costmodel_s"), "search_s": results.get("search_s")}
+        values.update(two_stage_metrics(results.get("two_stage")))
         items = [(k, v, 0) for k, v in values.items() if v is not None]
         if items:
             self._metrics(items)
+
+
+def two_stage_metrics(block: dict[str, Any] | None) -> dict[str, Any]:
+    """objective=two_stage: results.json's ``two_stage`` block as metrics, e.g.
+    ``two_stage/bottleneck_cycles``, ``two_stage/stage1/energy_nJ``,
+    ``two_stage/savings_percent/power`` (none for other objectives)."""
+    if not block:
+        return {}
+    out: dict[str, Any] = {"two_stage/bottleneck_cycles": block.get("bottleneck_cycles"),
+                           "two_stage/bottleneck_layer": block.get("bottleneck_layer")}
+    for part in ("stage1", "stage2", "savings_percent"):
+        for k, v in (block.get(part) or {}).items():
+            out[f"two_stage/{part}/{k}"] = v
+    return out
 
 
 def import_run(run_dir: Path, run_name: str, uri: str | None = None,

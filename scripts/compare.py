@@ -105,7 +105,8 @@ def describe(run: dict[str, Any]) -> dict[str, Any]:
     return {"label": pick("label", "label", optimizer), "optimizer": optimizer,
             "model": pick("model", "model.name"), "system": pick("system", "system.name"),
             "platform": pick("platform", "platform.name"), "objective": objective,
-            "unit": res.get("objective_unit") or METRICS.get(objective, ""),
+            "unit": (res.get("objective_unit") or METRICS.get(objective)  # two_stage: stage 2's
+                     or METRICS.get(str(p.get("objective.stage2")), "")),
             "budget": pick("budget", "budget"), "layers": pick("layers", "layers", "all", in_results=False),
             "seed": pick("seed", "seed")}
 
@@ -291,9 +292,8 @@ def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], basel
     write_csv(out / "table.csv", rows, TABLE_COLUMNS)
     ctx_cols = [c for c in varying(rows) if c != "objective"]  # one table per objective
     lines: list[str] = []
-    for objective in sorted({r["objective"] for r in rows}):
-        mine = [r for r in rows if r["objective"] == objective]
-        unit = mine[0]["unit"]
+    for objective, unit in sorted({(r["objective"], r["unit"]) for r in rows}):  # two_stage: per unit
+        mine = [r for r in rows if (r["objective"], r["unit"]) == (objective, unit)]
         extra = [("latency (cycles)", "latency_cycles")] if objective != "latency" else []
         extra += [("energy (nJ)", "energy_nJ")] if objective != "energy" else []
         head = ["arm", *ctx_cols, "seeds", f"{objective} ({unit}), median", "min-max over seeds",

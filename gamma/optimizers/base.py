@@ -29,6 +29,9 @@ class Optimizer(ABC):
     """
 
     name: str = "optimizer"
+    #: Whether it can search ``objective=pareto`` (uses the objective's cost vectors, or, as
+    #: random search, needs no costs to steer); the others are refused with an ``error:``.
+    multi_objective: bool = False
 
     @abstractmethod
     def optimize(self, objective: Objective, rng: np.random.Generator,

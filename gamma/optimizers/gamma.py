@@ -32,7 +32,10 @@ used 15 %): over 5 seeds on ResNet-18 layers 7 and 15 (S2) and 2 (S1), the worst
 fell from 1.262, 1.149 and 1.215 with 15 % to 1.111, 1.094 and 1.167 with 40 % (measured with the
 earlier cluster draw). The initial population starts at the system's shallowest depth, as in V1,
 and after an all-infeasible generation a new random population is bred by the operators (growth
-included) before it is evaluated, as in V1.
+included) before it is evaluated, as in V1. An objective with a start (``Objective.start``,
+stage 2 of ``objective=two_stage``) replaces the random first generation by P copies of that
+mapping, scored by its one evaluation, from which the operators breed the next (as the
+reference's stage 2).
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from typing import Any
 
 import numpy as np
 
+from gamma.errors import GammaError
 from gamma.mapspace import Genome, MapSpace
 from gamma.objective import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.operators import VARIATION_ORDER, Crossover, Variation, build_operators
 from gamma.optimizers.selection import build_selection
 from gamma.optimizers.settings import check_int
+from gamma.pareto_objective import ParetoObjective
 
 
 class Gamma(Optimizer):
@@ -56,6 +61,7 @@ class Gamma(Optimizer):
     defaults of the selection and operator classes, which are the config file's)."""
 
     name = "gamma"
+    multi_objective = True
 
     def __init__(self, population: int = 200, selection: dict[str, Any] | None = None,
                  operators: dict[str, Any] | None = None) -> None:
@@ -70,6 +76,9 @@ class Gamma(Optimizer):
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:
         space = objective.space
+        if isinstance(objective, ParetoObjective) and not self.selection.ranks_vectors:
+            raise GammaError(f"optimizer.selection.name={self.selection.name} cannot rank cost "
+                             f"vectors (objective=pareto); use optimizer.selection.name=nsga2")
         pop, cost, second = self._fresh(objective, rng)
         self._report(objective, on_progress)
         while objective.remaining > 0:
@@ -81,7 +90,7 @@ class Gamma(Optimizer):
             else:
                 parents = pop.take(chosen)
             children = self._breed(parents, min(self.population, objective.remaining), space, rng)
-            c_cost, c_second = objective.evaluate_with_tie_break(children)
+            c_cost, c_second = self._evaluate(objective, children)
             pop = Genome.concat([pop.take(elites), children])
             cost = np.concatenate([cost[elites], c_cost])
             second = np.concatenate([second[elites], c_second])
@@ -100,10 +109,22 @@ class Gamma(Optimizer):
 
     def _fresh(self, objective: Objective, rng: np.random.Generator) -> tuple[Genome, np.ndarray, np.ndarray]:
         space = objective.space
+        if objective.start is not None:  # a search from a given mapping (two-stage): P copies
+            s = objective.start  # of it, already evaluated; the operators breed from them
+            idx = np.zeros(self.population, dtype=np.intp)
+            return s.genome.take(idx), np.full(self.population, s.cost), np.full(self.population, s.second)
         n = min(self.population, objective.remaining)
         pop = space.random(n, rng, levels=space.min_levels)
-        cost, second = objective.evaluate_with_tie_break(pop)
+        cost, second = self._evaluate(objective, pop)
         return pop, cost, second
+
+    @staticmethod
+    def _evaluate(objective: Objective, genomes: Genome) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, tie-break) of a batch; with ``objective=pareto`` a cost vector per genome
+        (n, metrics), which the ``nsga2`` selection ranks, and no tie-break."""
+        if isinstance(objective, ParetoObjective):
+            return objective.evaluate_vector(genomes), np.zeros(len(genomes))
+        return objective.evaluate_with_tie_break(genomes)
 
     @staticmethod
     def _report(objective: Objective, on_progress: ProgressCallback | None) -> None:

@@ -13,6 +13,7 @@ class RandomSearch(Optimizer):
     """Draws ``batch`` uniform random genomes at a time until the budget is spent."""
 
     name = "random"
+    multi_objective = True  # the objective's archive keeps the front of what it draws
 
     def __init__(self, batch: int = 1000) -> None:
         self.batch = check_int("batch", batch, 1)

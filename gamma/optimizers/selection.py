@@ -2,7 +2,8 @@
 the parent pool, and how mating pairs are drawn from the pool.
 
 A selection is built from ``optimizer.selection`` (``name`` plus its settings, see
-:data:`SELECTIONS`). Truncation selection is GAMMA's (and the default).
+:data:`SELECTIONS`). Truncation selection is GAMMA's (and the default); ``nsga2`` ranks cost
+vectors by non-dominated sorting and crowding distance (``objective=pareto``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import numpy as np
 
 from gamma.mapspace import Genome
 from gamma.optimizers.settings import SettingError, check_keys, check_real
+from gamma.pareto import nsga2_order
 
 
 class Selection(ABC):
     """Picks elites and parents of the next generation from a scored population."""
 
     name: ClassVar[str]
+    #: Whether ``select`` ranks a cost vector per individual (``objective=pareto``).
+    ranks_vectors: ClassVar[bool] = False
 
     @abstractmethod
     def select(self, cost: np.ndarray, second: np.ndarray, population: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +70,26 @@ class Truncation(Selection):
         return rank[: min(n_elites, n_feasible)], rank[: min(n_parents, n_feasible)]
 
 
+@dataclass
+class Nsga2(Truncation):
+    """NSGA-II's ranking (Deb et al. 2002) for cost vectors (``objective=pareto``): the feasible
+    individuals sorted by non-dominated front, then by decreasing crowding distance within the
+    front (each metric's extreme points first); the first ``elite_ratio`` of the population
+    survive unchanged and the first ``parents_ratio`` (at least 2) are the parent pool, as in
+    truncation. ``cost`` may be a vector per individual (n, metrics) or a scalar (n,); ``second``
+    is not used (the other metrics are in ``cost``)."""
+
+    name: ClassVar[str] = "nsga2"
+    ranks_vectors: ClassVar[bool] = True
+
+    def select(self, cost: np.ndarray, second: np.ndarray, population: int) -> tuple[np.ndarray, np.ndarray]:
+        rank = nsga2_order(cost)
+        n_elites, n_parents = self.counts(population)
+        return rank[:n_elites], rank[:n_parents]
+
+
 #: Selections by ``optimizer.selection.name``.
-SELECTIONS: dict[str, type[Selection]] = {"truncation": Truncation}
+SELECTIONS: dict[str, type[Selection]] = {"truncation": Truncation, "nsga2": Nsga2}
 
 
 def build_selection(settings: dict[str, Any] | None) -> Selection:
