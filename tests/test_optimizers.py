@@ -414,3 +414,16 @@ def test_gamma_leaves_the_layer_17_stall_with_the_structure_mutation() -> None:
         res = search_model("resnet18", "edge", system="s2", seed=seed, layers=list(OPTIMA_S2))
         worst = max(res.layers[i].cost / best for i, best in OPTIMA_S2.items())
         assert worst <= 1.03, (seed, {i: res.layers[i].cost for i in OPTIMA_S2})
+
+
+def test_paper_mode_runs_gamma_without_the_structure_mutation() -> None:
+    """The paper's GAMMA has five operators: ``paper_mode=true`` switches ours off (and keeps its
+    rate), whatever the config says; other optimizers' settings are left alone."""
+    from gamma.api import optimizer_spec, settings
+
+    name, params = optimizer_spec(settings(paper_mode=True))
+    assert name == "gamma" and params["operators"]["structure"] == {"enabled": False, "rate": 0.1}
+    opt = make_optimizer(name, **params)
+    assert not opt.enabled["structure"] and all(opt.enabled[n] for n in OPERATOR_NAMES if n != "structure")
+    assert optimizer_spec(settings())[1]["operators"]["structure"]["enabled"] is True
+    assert optimizer_spec(settings(optimizer="random", paper_mode=True)) == ("random", {"batch": 1000})
