@@ -174,13 +174,17 @@ class Structure(Variation):
     * level ``l >= 1`` gets a cluster size drawn uniformly from the divisors of the PEs the levels
       above leave (``num_pes`` over their cluster sizes; S1: the fixed cluster), so every PE of
       the array belongs to a cluster, and the tile of its parallel dim one level up becomes that
-      cluster size (at most the dim), so the cluster has one element per PE to work on.
+      cluster size (at most the dim, or the tile above it), so the cluster has one element per
+      PE to work on.
 
     This is not a reference-code operator. It moves between spatial structures in one step,
     which GAMMA's mutation cannot: a mutated parallel gene keeps the level's tiles, and the
     cluster size is not a gene (it is set to its bound when an inner parallel gene mutates and
     only ever lowered by repair), so leaving a converged structure takes several coordinated
-    changes that are each worse on their own (see docs/gamma-algorithm.md, section 2.8)."""
+    changes that are each worse on their own. Measured on ResNet-18 layer 17 (S2 edge, 10,000
+    samples): without it seeds 0 and 2 stall at 1.18x the compute bound (Y' or X' parallel at the
+    top over 5 clusters of 29 PEs), where no single move of the other operators is better; with
+    it every seed 0-4 ends within 0.003 % of the proven optimum (docs/gamma-algorithm.md, 2.8)."""
 
     name: ClassVar[str] = "structure"
     rate: float = 0.1
