@@ -183,8 +183,9 @@ class Structure(Variation):
     only ever lowered by repair), so leaving a converged structure takes several coordinated
     changes that are each worse on their own. Measured on ResNet-18 layer 17 (S2 edge, 10,000
     samples): without it seeds 0 and 2 stall at 1.18x the compute bound (Y' or X' parallel at the
-    top over 5 clusters of 29 PEs), where no single move of the other operators is better; with
-    it every seed 0-4 ends within 0.004 % of the proven optimum (docs/gamma-algorithm.md, 2.8)."""
+    top over 5 clusters of 29 PEs), where no single move of the other operators gains more than
+    4 cycles; with it every seed 0-4 ends within 0.004 % of the proven optimum
+    (docs/gamma-algorithm.md, 2.8)."""
 
     name: ClassVar[str] = "structure"
     rate: float = 0.1
