@@ -3,11 +3,13 @@
 
 Usage: python scripts/sample_efficiency.py [--model resnet18] [--system s2] [--platform edge]
            [--layers 2,7] [--budgets 600,2000,10000,100000] [--optimizers gamma,cma,de,bo,random]
-           [--seeds 3] [--jobs 2] [--experiment sample_efficiency] [--uri URI] [--out DIR]
-           [--no-reuse]
+           [--seeds 3] [--jobs 2] [--cap bo=10000,...] [--experiment sample_efficiency] [--uri URI]
+           [--out DIR] [--no-reuse]
 
 For every optimizer x budget x seed (seeds 0..N-1) it needs one ``run.py`` job (latency
-objective, the optimizer's default settings, the given layers). Jobs already in the MLflow
+objective, the optimizer's default settings, the given layers); ``--cap OPT=B`` leaves out an
+optimizer's budgets above B (a search too slow to run at the largest budget; the table then has
+no rows for them and its curve is that of its largest budget run). Jobs already in the MLflow
 experiment (``--experiment``, store ``--uri``, default the project's store) with the same model,
 system, platform, objective, layers, optimizer (label = the optimizer's name, i.e. default
 settings), budget and seed, finished, are reused; the others are run as joblib sweeps
@@ -105,12 +107,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--uri", default=None, help="MLflow tracking URI (default: the project's store)")
     p.add_argument("--out", default=None, type=Path)
     p.add_argument("--no-reuse", action="store_true", help="run every job again")
+    p.add_argument("--cap", default="", help="OPT=B,...: leave out OPT's budgets above B")
     args = p.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         p.error("--seeds and --jobs must be at least 1")
     if not args.optimizers:
         p.error("--optimizers: give at least one optimizer")
     args.budgets = sorted(set(args.budgets))
+    args.caps = {}
+    for item in filter(None, (c.strip() for c in args.cap.split(","))):
+        opt, _, cap = item.partition("=")
+        if opt not in args.optimizers or not cap.isdigit() or int(cap) < min(args.budgets):
+            p.error(f"--cap: {item!r} must be OPT=B with OPT one of --optimizers and B at least "
+                    "the smallest budget")
+        args.caps[opt] = int(cap)
     if args.out is None:
         args.out = ROOT / "reports" / "sample_efficiency" / f"{args.model}-{args.system}-{args.platform}"
     return args
@@ -152,8 +162,13 @@ def find_runs(args: argparse.Namespace, since_ms: int | None) -> dict[Key, dict[
     return found
 
 
+def budgets_of(opt: str, args: argparse.Namespace) -> list[int]:
+    """The budgets run for ``opt`` (those up to its ``--cap``)."""
+    return [b for b in args.budgets if b <= args.caps.get(opt, b)]
+
+
 def wanted(args: argparse.Namespace) -> list[Key]:
-    return [(o, b, s) for o in args.optimizers for b in args.budgets for s in range(args.seeds)]
+    return [(o, b, s) for o in args.optimizers for b in budgets_of(o, args) for s in range(args.seeds)]
 
 
 def sweep_blocks(missing: list[Key]) -> list[tuple[list[str], list[int], list[int]]]:
@@ -234,10 +249,10 @@ def analyse(data: dict[Key, dict[str, Any]], args: argparse.Namespace) -> dict[s
             per_layer[i] = min(per_layer.get(i, math.inf), c)
     best = sum(per_layer.values())
     target = (1 + WITHIN) * best
-    top = max(args.budgets)
     rows, summary, curves = [], [], {}
     for opt in args.optimizers:
-        for b in args.budgets:
+        top = max(budgets_of(opt, args))
+        for b in budgets_of(opt, args):
             costs = [sum(layer_costs(data[(opt, b, s)]).values()) for s in range(args.seeds)]
             med = median(costs)
             rows.append({"optimizer": opt, "budget": b, "seeds": len(costs),
@@ -247,7 +262,7 @@ def analyse(data: dict[Key, dict[str, Any]], args: argparse.Namespace) -> dict[s
         big = [summed_curve(data[(opt, top, s)]) for s in range(args.seeds)]
         curves[opt] = big
         checked = matched = 0
-        for b in args.budgets:
+        for b in budgets_of(opt, args):
             if b == top:
                 continue
             for s, (grid, curve) in enumerate(big):
@@ -261,7 +276,7 @@ def analyse(data: dict[Key, dict[str, Any]], args: argparse.Namespace) -> dict[s
         curve_n = median([math.inf if h is None else h for h in hits])
         budget_n = next((r["budget"] for r in rows if r["optimizer"] == opt
                          and r["median_cycles"] <= target), None)
-        summary.append({"optimizer": opt, "prefix_check": f"{matched}/{checked}",
+        summary.append({"optimizer": opt, "largest_budget": top, "prefix_check": f"{matched}/{checked}",
                         "samples_to_5pct": (curve_n if prefix_ok else None),
                         "samples_to_5pct_source": ("curve" if prefix_ok else "budgets"),
                         "budget_to_5pct": budget_n,
@@ -299,19 +314,21 @@ def write_tables(res: dict[str, Any], args: argparse.Namespace) -> str:
                      f"{r['min_cycles']:,.0f}-{r['max_cycles']:,.0f} | {r['median_ratio_to_best']:.4f} | "
                      f"{r['min_ratio_to_best']:.4f}-{r['max_ratio_to_best']:.4f} |")
     lines += ["", f"Samples per layer to come within 5 % of the best known ({res['target']:,.0f} cycles):", "",
-              f"| optimizer | samples (median over seeds) | per seed ({top:,}-sample runs) | smallest budget "
-              "with median within 5 % | prefix check |", "|---|---:|---|---:|---|"]
+              "| optimizer | samples (median over seeds) | per seed (from the largest-budget runs) | "
+              "largest budget run | smallest budget with median within 5 % | prefix check |",
+              "|---|---:|---|---:|---:|---|"]
     for s in res["summary"]:
+        top = s["largest_budget"]
         n = fmt_n(s["samples_to_5pct"], top) if s["samples_to_5pct_source"] == "curve" else "n/a"
         per_seed = ", ".join(fmt_n(h, top) for h in s["curve_samples_to_5pct_per_seed"])
-        lines.append(f"| {s['optimizer']} | {n} | {per_seed} | {fmt_n(s['budget_to_5pct'], top)} | "
+        lines.append(f"| {s['optimizer']} | {n} | {per_seed} | {top:,} | {fmt_n(s['budget_to_5pct'], top)} | "
                      f"{s['prefix_check']} |")
     lines += ["", "Samples are per unique layer; \"samples\" is the first recorded count of the "
-              f"{top:,}-sample runs' best-so-far within 5 % (recording grid: every {top // 100:,}th "
+              "largest-budget runs' best-so-far within 5 % (recording grid: every budget/100-th "
               "sample and 100 log-spaced counts), given only where smaller-budget runs equal the "
               "large run's curve at their budget (prefix check: equal/compared at the budgets on "
               f"that grid) or, for {', '.join(IID_RUN) or 'none'}, whose samples are independent "
-              "draws (same distribution, not the same values)."]
+              "draws (same distribution, not the same values); \"n/a\" otherwise."]
     text = "\n".join(lines) + "\n"
     (out / "table.md").write_text(text, encoding="utf-8")
     return text
