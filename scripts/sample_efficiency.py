@@ -276,7 +276,10 @@ def analyse(data: dict[Key, dict[str, Any]], args: argparse.Namespace) -> dict[s
         curve_n = median([math.inf if h is None else h for h in hits])
         budget_n = next((r["budget"] for r in rows if r["optimizer"] == opt
                          and r["median_cycles"] <= target), None)
+        per_sample = median([sum(l["search_s"] for l in data[(opt, top, s)]["layers"])
+                             / (top * len(data[(opt, top, s)]["layers"])) for s in range(args.seeds)])
         summary.append({"optimizer": opt, "largest_budget": top, "prefix_check": f"{matched}/{checked}",
+                        "search_ms_per_sample": 1000 * per_sample,
                         "samples_to_5pct": (curve_n if prefix_ok else None),
                         "samples_to_5pct_source": ("curve" if prefix_ok else "budgets"),
                         "budget_to_5pct": budget_n,
@@ -315,20 +318,22 @@ def write_tables(res: dict[str, Any], args: argparse.Namespace) -> str:
                      f"{r['min_ratio_to_best']:.4f}-{r['max_ratio_to_best']:.4f} |")
     lines += ["", f"Samples per layer to come within 5 % of the best known ({res['target']:,.0f} cycles):", "",
               "| optimizer | samples (median over seeds) | per seed (from the largest-budget runs) | "
-              "largest budget run | smallest budget with median within 5 % | prefix check |",
-              "|---|---:|---|---:|---:|---|"]
+              "largest budget run | smallest budget with median within 5 % | prefix check | "
+              "search ms per sample |", "|---|---:|---|---:|---:|---|---:|"]
     for s in res["summary"]:
         top = s["largest_budget"]
         n = fmt_n(s["samples_to_5pct"], top) if s["samples_to_5pct_source"] == "curve" else "n/a"
         per_seed = ", ".join(fmt_n(h, top) for h in s["curve_samples_to_5pct_per_seed"])
         lines.append(f"| {s['optimizer']} | {n} | {per_seed} | {top:,} | {fmt_n(s['budget_to_5pct'], top)} | "
-                     f"{s['prefix_check']} |")
+                     f"{s['prefix_check']} | {s['search_ms_per_sample']:.2f} |")
     lines += ["", "Samples are per unique layer; \"samples\" is the first recorded count of the "
               "largest-budget runs' best-so-far within 5 % (recording grid: every budget/100-th "
               "sample and 100 log-spaced counts), given only where smaller-budget runs equal the "
               "large run's curve at their budget (prefix check: equal/compared at the budgets on "
               f"that grid) or, for {', '.join(IID_RUN) or 'none'}, whose samples are independent "
-              "draws (same distribution, not the same values); \"n/a\" otherwise."]
+              "draws (same distribution, not the same values); \"n/a\" otherwise. Search time per "
+              "sample: the largest-budget runs' search_s over their samples (median over seeds; "
+              "it depends on the machine's load at the time)."]
     text = "\n".join(lines) + "\n"
     (out / "table.md").write_text(text, encoding="utf-8")
     return text

@@ -64,7 +64,7 @@ def test_within_5_percent_from_the_curve(small: dict) -> None:
     for opt in ("gamma", "random"):
         hist = runs[(opt, 1000)]["layers"][0]["history"]
         first = next((n for n, v in hist if v is not None and v <= 1.05 * best), None)
-        line = next(l for l in md.splitlines() if l.startswith(f"| {opt} | ") and l.count("|") == 6)
+        line = next(l for l in md.splitlines() if l.startswith(f"| {opt} | ") and l.count("|") == 8)
         assert line.split("|")[3].strip() == (f"{first:,}" if first else ">1,000")
     # GAMMA's 200-sample run is the start of its 1000-sample run (same first generation)
     g200, g1000 = runs[("gamma", 200)], runs[("gamma", 1000)]
