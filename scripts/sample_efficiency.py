@@ -14,7 +14,9 @@ experiment (``--experiment``, store ``--uri``, default the project's store) with
 system, platform, objective, layers, optimizer (label = the optimizer's name, i.e. default
 settings), budget and seed, finished, are reused; the others are run as joblib sweeps
 (``run.py -m hydra/launcher=joblib``, ``--jobs`` at once) tracked into that experiment.
-``--no-reuse`` runs every job again and uses only the runs made by this call.
+``--no-reuse`` runs every job again and uses only the runs made by this call; ``--available``
+runs nothing and reports the finished runs there are (fewer seeds where some are missing: the
+table's ``seeds`` column).
 
 Every figure comes from the runs' results.json (MLflow artifact). The end-to-end cost of a run is
 the sum over the selected layers of each layer's best latency (cycles). The **best known** cost is
@@ -108,6 +110,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=None, type=Path)
     p.add_argument("--no-reuse", action="store_true", help="run every job again")
     p.add_argument("--cap", default="", help="OPT=B,...: leave out OPT's budgets above B")
+    p.add_argument("--available", action="store_true",
+                   help="run nothing: report the finished runs there are (the seeds column says how many)")
     args = p.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         p.error("--seeds and --jobs must be at least 1")
@@ -251,23 +255,27 @@ def analyse(data: dict[Key, dict[str, Any]], args: argparse.Namespace) -> dict[s
     target = (1 + WITHIN) * best
     rows, summary, curves = [], [], {}
     for opt in args.optimizers:
-        top = max(budgets_of(opt, args))
-        for b in budgets_of(opt, args):
-            costs = [sum(layer_costs(data[(opt, b, s)]).values()) for s in range(args.seeds)]
+        seeds_at = {b: [s for s in range(args.seeds) if (opt, b, s) in data] for b in budgets_of(opt, args)}
+        seeds_at = {b: ss for b, ss in seeds_at.items() if ss}  # --available: budgets with runs
+        if not seeds_at:
+            continue
+        top = max(seeds_at)
+        for b, seeds in seeds_at.items():
+            costs = [sum(layer_costs(data[(opt, b, s)]).values()) for s in seeds]
             med = median(costs)
             rows.append({"optimizer": opt, "budget": b, "seeds": len(costs),
                          "median_cycles": med, "min_cycles": min(costs), "max_cycles": max(costs),
                          "median_ratio_to_best": med / best, "min_ratio_to_best": min(costs) / best,
                          "max_ratio_to_best": max(costs) / best})
-        big = [summed_curve(data[(opt, top, s)]) for s in range(args.seeds)]
+        big = [summed_curve(data[(opt, top, s)]) for s in seeds_at[top]]
         curves[opt] = big
         checked = matched = 0
-        for b in budgets_of(opt, args):
+        for b in seeds_at:
             if b == top:
                 continue
-            for s, (grid, curve) in enumerate(big):
+            for s, (grid, curve) in zip(seeds_at[top], big):
                 at = value_at(grid, curve, b)
-                if at is None:
+                if at is None or (opt, b, s) not in data:
                     continue
                 checked += 1
                 matched += at == sum(layer_costs(data[(opt, b, s)]).values())
@@ -277,7 +285,7 @@ def analyse(data: dict[Key, dict[str, Any]], args: argparse.Namespace) -> dict[s
         budget_n = next((r["budget"] for r in rows if r["optimizer"] == opt
                          and r["median_cycles"] <= target), None)
         per_sample = median([sum(l["search_s"] for l in data[(opt, top, s)]["layers"])
-                             / (top * len(data[(opt, top, s)]["layers"])) for s in range(args.seeds)])
+                             / (top * len(data[(opt, top, s)]["layers"])) for s in seeds_at[top]])
         summary.append({"optimizer": opt, "largest_budget": top, "prefix_check": f"{matched}/{checked}",
                         "search_ms_per_sample": 1000 * per_sample,
                         "samples_to_5pct": (curve_n if prefix_ok else None),
@@ -310,10 +318,10 @@ def write_tables(res: dict[str, Any], args: argparse.Namespace) -> str:
              f"Best known end-to-end latency (per layer, the best any run found): "
              f"{res['best']:,.0f} cycles (" + ", ".join(f"layer {i}: {c:,.0f}" for i, c in
                                                       sorted(res["per_layer_best"].items())) + ")", "",
-             "| optimizer | budget | median (cycles) | min-max (cycles) | median / best | min-max / best |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| optimizer | budget | seeds | median (cycles) | min-max (cycles) | median / best | min-max / best |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in res["rows"]:
-        lines.append(f"| {r['optimizer']} | {r['budget']:,} | {r['median_cycles']:,.0f} | "
+        lines.append(f"| {r['optimizer']} | {r['budget']:,} | {r['seeds']} | {r['median_cycles']:,.0f} | "
                      f"{r['min_cycles']:,.0f}-{r['max_cycles']:,.0f} | {r['median_ratio_to_best']:.4f} | "
                      f"{r['min_ratio_to_best']:.4f}-{r['max_ratio_to_best']:.4f} |")
     lines += ["", f"Samples per layer to come within 5 % of the best known ({res['target']:,.0f} cycles):", "",
@@ -366,7 +374,7 @@ def plot(res: dict[str, Any], args: argparse.Namespace) -> Path:
     ax.set_xlabel("samples per unique layer")
     ax.set_ylabel("end-to-end best latency so far (cycles)")
     ax.set_title(f"{args.model} {args.system} {args.platform}, layers {','.join(map(str, args.layers))}: "
-                 f"median of {args.seeds} seeds (dots: separate runs at each budget)", fontsize=9)
+                 f"median over seeds (dots: separate runs at each budget)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     path = args.out / "sample_efficiency.png"
@@ -382,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs = wanted(args)
     try:
         found = {} if args.no_reuse else find_runs(args, None)
+        if args.available:
+            jobs = [k for k in jobs if k in found]
+            if not jobs:
+                raise GammaError(f"no finished runs of these settings in experiment {args.experiment!r}")
         missing = [k for k in jobs if k not in found]
         print(f"{len(jobs)} jobs: {len(jobs) - len(missing)} reused from MLflow experiment "
               f"{args.experiment!r}, {len(missing)} to run", flush=True)
