@@ -360,17 +360,22 @@ def plot(res: dict[str, Any], args: argparse.Namespace) -> Path:
         stack = np.vstack([c for _, c in runs])
         med = np.median(stack, axis=0)
         ok = np.isfinite(med)
-        line, = ax.plot(grid[ok], med[ok], label=opt)
+        infeasible = sum(not np.isfinite(c[-1]) for _, c in runs)  # seeds with a layer never feasible
+        line, = ax.plot(grid[ok], med[ok], label=opt + (f" ({infeasible} of {len(runs)} seeds miss a layer)"
+                                                        if infeasible else ""))
         lo, hi = stack.min(axis=0), stack.max(axis=0)
         band = np.isfinite(hi)
         ax.fill_between(grid[band], lo[band], hi[band], color=line.get_color(), alpha=0.15)
         pts = [(r["budget"], r["median_cycles"]) for r in res["rows"] if r["optimizer"] == opt
                and math.isfinite(r["median_cycles"])]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=line.get_color(), ms=4)
-    ax.axhline(res["best"], color="k", lw=0.8, ls="--", label="best known")
-    ax.axhline(res["target"], color="grey", lw=0.8, ls=":", label="best known + 5 %")
+    if math.isfinite(res["best"]):
+        ax.axhline(res["best"], color="k", lw=0.8, ls="--", label="best known")
+        ax.axhline(res["target"], color="grey", lw=0.8, ls=":", label="best known + 5 %")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_xlim(1, max(args.budgets) * 1.2)
+    if math.isfinite(res["best"]):  # else nothing feasible to draw: linear axes, empty plot
+        ax.set_yscale("log")
     ax.set_xlabel("samples per unique layer")
     ax.set_ylabel("end-to-end best latency so far (cycles)")
     ax.set_title(f"{args.model} {args.system} {args.platform}, layers {','.join(map(str, args.layers))}: "
