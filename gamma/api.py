@@ -151,9 +151,15 @@ def settings(*, model: Choice = None, platform: Hardware | Choice = None,
 
 # --- the search ---------------------------------------------------------------------------------
 def optimizer_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(registered name, constructor params) from ``cfg['optimizer']``."""
+    """(registered name, constructor params) from ``cfg['optimizer']``. With ``paper_mode=true``
+    GAMMA runs the paper's operators only: its structure mutation (ours) is switched off."""
     opt = dict(cfg["optimizer"])
-    return str(opt.pop("name")), opt
+    name = str(opt.pop("name"))
+    if name == "gamma" and search_rules(cfg)["paper_operators"]:
+        ops = dict(opt.get("operators") or {})
+        ops["structure"] = {**(ops.get("structure") or {}), "enabled": False}
+        opt["operators"] = ops
+    return name, opt
 
 
 @dataclass
@@ -202,13 +208,15 @@ def search_rules(cfg: dict[str, Any]) -> dict[str, Any]:
     (``mapspace.inner_tiles``) and ``guard``; with ``paper_mode=true`` the paper's original
     setting instead, whatever those keys say: inner tiles ``any`` (anything up to the parent
     tile) and no guard (mappings below the compute bound or with a wrong MAC count count as
-    feasible), on the same cost model. The one place paper mode is decided."""
+    feasible), on the same cost model, and ``paper_operators``: GAMMA without the operators that
+    are not the paper's (:func:`optimizer_spec`). The one place paper mode is decided."""
     paper = cfg.get("paper_mode", False)
     if not isinstance(paper, bool):
         raise GammaError(f"paper_mode must be true or false, got {paper!r}")
     if paper:
-        return {"inner_tiles": "any", "guard": False}
-    return {"inner_tiles": cfg["mapspace"]["inner_tiles"], "guard": bool(cfg.get("guard", True))}
+        return {"inner_tiles": "any", "guard": False, "paper_operators": True}
+    return {"inner_tiles": cfg["mapspace"]["inner_tiles"], "guard": bool(cfg.get("guard", True)),
+            "paper_operators": False}
 
 
 def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:

@@ -133,6 +133,10 @@ class Job:
             f"{self.results['system']}, {self.results['label']}, {self.results['objective']}, "
             f"{self.cfg['budget']:,} samples per unique layer, seed {self.cfg['seed']}"
             + (f"; {workers} workers" if workers > 1 else ""))
+        if setup.model.skipped_ops:  # an ONNX graph's operators that carry no layer
+            self.results["skipped_ops"] = dict(setup.model.skipped_ops)
+            say("skipped operators (no layer): " + ", ".join(
+                f"{op} {n}" for op, n in setup.model.skipped_ops.items()))
         if done:
             say(f"resume: {len(setup.todo) - len(todo)} unique shapes already searched, "
                 f"{len(todo)} to go")

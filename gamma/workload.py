@@ -218,10 +218,12 @@ def layer_from_csv_row(row: Sequence[str | int], path: str | Path, row_number: i
 
 @dataclass(frozen=True)
 class Model:
-    """A named, ordered list of layers."""
+    """A named, ordered list of layers. ``skipped_ops``: for a model read from an ONNX graph,
+    how many nodes of each operator type carried no layer (pooling, activations, ...)."""
 
     name: str
     layers: tuple[Layer, ...]
+    skipped_ops: dict[str, int] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -270,12 +272,17 @@ _YAML_LAYER_KEYS = ("type", "K", "C", "Y", "X", "R", "S", "M", "N", "stride", "s
 
 
 def load_model(path: str | Path, apply_strides: bool = False) -> Model:
-    """Read a model from our YAML format (``.yaml``/``.yml``) or a GAMMA CSV table (anything else).
+    """Read a model from our YAML format (``.yaml``/``.yml``), an ONNX graph (``.onnx``, see
+    :mod:`gamma.onnx_model`) or a GAMMA CSV table (anything else).
 
     Raises :class:`ModelFileError` naming the file, the row or layer, and the reason.
     ``apply_strides`` keeps the YAML ``stride`` values (CSV tables have none: stride 1).
     """
     p = Path(path).expanduser()
+    if p.suffix.lower() == ".onnx":
+        from gamma.onnx_model import load_onnx
+
+        return load_onnx(p, apply_strides, source=str(path))
     text = read_text_file(p, str(path))
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
@@ -317,8 +324,8 @@ def read_text_file(p: Path, source: str) -> str:
 
 def model_from_config(cfg: Mapping[str, Any], apply_strides: bool = False) -> Model:
     """Build a model from a Hydra ``model`` config (or a plain dict): ``name`` plus either ``layers``
-    (list of layer dicts) or ``path`` (a CSV/YAML file). With a path and ``name`` unset or ``file``,
-    the model takes the file's name."""
+    (list of layer dicts) or ``path`` (a CSV/YAML/ONNX file). With a path and ``name`` unset,
+    ``file`` or ``onnx``, the model takes the file's name."""
     try:
         from omegaconf import OmegaConf
 
@@ -339,7 +346,8 @@ def _model_from_mapping(data: Mapping[str, Any], source: str, apply_strides: boo
     if name is not None and not isinstance(name, str):
         raise ModelFileError(source, "key 'name'", f"must be a string, got {name!r}")
     if path == "???":
-        raise ModelFileError(source, "key 'path'", "is required (e.g. model=file model.path=my.csv)")
+        example = "model=onnx model.path=net.onnx" if name == "onnx" else "model=file model.path=my.csv"
+        raise ModelFileError(source, "key 'path'", f"is required (e.g. {example})")
     if path is not None and layers is not None:
         raise ModelFileError(source, "key 'path'", "give either 'path' or 'layers', not both")
     if path is not None:
@@ -347,7 +355,7 @@ def _model_from_mapping(data: Mapping[str, Any], source: str, apply_strides: boo
         if base_dir is not None and not file.is_absolute():
             file = base_dir / file
         model = load_model(file, apply_strides)
-        return model if name in (None, "file") else Model(name, model.layers)
+        return model if name in (None, "file", "onnx") else Model(name, model.layers, model.skipped_ops)
     if layers is None:
         raise ModelFileError(source, "key 'layers'", "no layers: give 'layers' or 'path'")
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):

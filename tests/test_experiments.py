@@ -20,7 +20,9 @@ from gamma.search import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
-OPERATORS = ("crossover", "mutation", "reorder", "growth", "aging")
+OPERATORS = ("crossover", "mutation", "reorder", "growth", "aging")  # the reference code's
+#: Operators the operator ablation switches off: the reference code's five and our structure mutation.
+ABLATED = (*OPERATORS, "structure")
 GAMMA_DEFAULTS = yaml.safe_load((ROOT / "conf" / "optimizer" / "gamma.yaml").read_text())
 
 
@@ -119,18 +121,19 @@ def test_without_an_experiment_the_mlflow_experiment_is_gamma():
 
 def test_ablation_operator_arms_and_their_labels():
     arms = composed(["experiment=ablation_operators"]).hydra.sweeper.params.ablation.split(",")
-    assert arms == ["full", *(f"{op}_off" for op in OPERATORS), "no_elites"]
+    assert arms == ["full", *(f"{op}_off" for op in ABLATED), "no_elites"]
     labels = {}
     for arm in arms:
         cfg = composed(["experiment=ablation_operators", f"ablation={arm}"])
         labels[arm] = label_of(cfg)
         ops = OmegaConf.to_container(cfg.optimizer).get("operators", {})
-        for op in OPERATORS:
+        for op in ABLATED:
             switched = ops.get(op, {}).get("enabled", True)
             assert switched is (arm != f"{op}_off"), (arm, op)
     assert labels == {"full": "gamma", "crossover_off": "gamma crossover=off",
                       "mutation_off": "gamma mutation=off", "reorder_off": "gamma reorder=off",
                       "growth_off": "gamma growth=off", "aging_off": "gamma aging=off",
+                      "structure_off": "gamma structure=off",
                       "no_elites": "gamma elite_ratio=0.0"}
 
 
@@ -176,16 +179,16 @@ def test_a_tiny_popgen_sweep_command_line_values_win_over_the_grid(tmp_path):
     assert len(set(costs.values())) >= 2
 
 
-def test_a_tiny_operator_ablation_runs_seven_labelled_arms(tmp_path):
+def test_a_tiny_operator_ablation_runs_eight_labelled_arms(tmp_path):
     """Needs GAMMA's operator layout (optimizer.operators.<op>.enabled, parts helper)."""
     proc = run_cli(["-m", "experiment=ablation_operators", "seed=0", "system=s2", "layers=[2]",
                     "budget=600", "tracking.enabled=false",
                     "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"])
     assert proc.returncode == 0, proc.stderr
     jobs = sweep_jobs(tmp_path)
-    assert len(jobs) == 7 and all(r["status"] == "finished" for r in jobs.values())
+    assert len(jobs) == 8 and all(r["status"] == "finished" for r in jobs.values())
     assert sorted(r["label"] for r in jobs.values()) == sorted(
-        ["gamma", "gamma elite_ratio=0.0", *(f"gamma {op}=off" for op in OPERATORS)])
+        ["gamma", "gamma elite_ratio=0.0", *(f"gamma {op}=off" for op in ABLATED)])
     assert all(name.startswith("ablation=") for name in jobs)
     mappings = {json.dumps(r["layers"][0]["mapping"], sort_keys=True) for r in jobs.values()}
     assert len(mappings) >= 2  # switching parts off changes the search

@@ -1,15 +1,15 @@
 """GAMMA: the genetic algorithm of Kao & Krishna (ICCAD 2020), after the reference code V1
 (``src/GAMMA/gamma_env.py``), with its known bugs fixed, composed from parts built from the
 optimizer config (``conf/optimizer/gamma.yaml``): a selection object (``selection.py``;
-truncation by default) and five operator objects (``operators.py``), each of which can be
-switched off (``optimizer.operators.<name>.enabled=false``; it keeps its rate and is never
-applied).
+truncation by default) and six operator objects (``operators.py``: the reference code's five
+and our structure mutation, docs/gamma-algorithm.md section 2.8), each of which can be switched
+off (``optimizer.operators.<name>.enabled=false``; it keeps its rate and is never applied).
 
 One generation: the selection picks elites (kept unchanged, not re-evaluated; ``elite_ratio: 0``
 keeps none) and a parent pool from the best feasible individuals and draws mating pairs from the
 pool; crossover swaps genes within each pair (switched off: the children are copies of the drawn
-parents); mutation, reorder, growth and aging change the children, in that order; the map space
-repairs its invariants (``MapSpace.repair``); the children are evaluated in one batch.
+parents); mutation, structure, reorder, growth and aging change the children, in that order; the
+map space repairs its invariants (``MapSpace.repair``); the children are evaluated in one batch.
 
 Bugs of the reference code (see docs/gamma-algorithm.md) and what we do:
 1. ``reset_dimension`` kept the first layer's dims for mutation ranges in multi-layer runs:
