@@ -33,7 +33,7 @@ EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, of
 #: A small ResNet-style 3x3 convolution (ResNet-18's layer 2 is K64 C64 Y56 X56).
 SMALL = Layer("CONV", K=32, C=32, Y=16, X=16, R=3, S=3)
 #: The seeds on which GAMMA's front on SMALL reaches both single-objective optima within 5 %.
-SMALL_SEEDS = [1, 2, 3]
+SMALL_SEEDS = [1, 2, 3, 4]
 
 
 # --- the arithmetic ---------------------------------------------------------------------------------
@@ -52,23 +52,23 @@ def test_nondominated_ranks_and_crowding_on_hand_made_points() -> None:
 
 def test_nsga2_selection_takes_the_best_ranked_feasible() -> None:
     sel = build_selection({"name": "nsga2", "elite_ratio": 0.2, "parents_ratio": 0.4,
-                           "extreme_elite_ratio": 0.0, "extreme_parents_ratio": 0.0})
+                           "extreme_parents_ratio": 0.0})
     assert isinstance(sel, Nsga2) and sel.ranks_vectors
     F = np.array([[1, 6], [2, 3], [3, 2], [5, 1], [3, 4], [6, 6], [np.inf, np.inf]], float)
     elites, parents = sel.select(F, np.zeros(len(F)), population=10)
     assert elites.tolist() == [0, 3] and parents.tolist() == [0, 3, 1, 2]
 
 
-def test_nsga2_keeps_and_breeds_each_metric_s_best() -> None:
-    """Population 10: 1 elite and 4 parents by front and crowding; per metric 2 more elites and
-    a block of 3 parents, the best by that metric (ties by the other)."""
+def test_nsga2_breeds_each_metric_s_best() -> None:
+    """Population 10: 1 elite and 4 parents by front and crowding; per metric a block of 3
+    parents, the best by that metric (ties by the other)."""
     sel = build_selection({"name": "nsga2", "elite_ratio": 0.1, "parents_ratio": 0.4,
-                           "extreme_elite_ratio": 0.2, "extreme_parents_ratio": 0.3})
+                           "extreme_parents_ratio": 0.3})
     # front 0: rows 0-3 (extremes 0 and 3 first, then by crowding 1, 2); front 1: rows 4, 7;
     # row 7 (7, 1.5) is dominated by row 3 but the second best in energy
     F = np.array([[1, 6], [2, 3], [3, 2], [5, 1], [3, 4], [6, 6], [np.inf, np.inf], [7, 1.5]], float)
     elites, parents = sel.select(F, np.zeros(len(F)), population=10)
-    assert elites.tolist() == [0, 1, 3, 7]
+    assert elites.tolist() == [0]
     assert parents.tolist() == [0, 3, 1, 2] + [0, 1, 2] + [3, 7, 2]
     # mating pairs stay within a block (pool positions 0-3, 4-6, 7-9), blocks drawn by size
     n = len(parents)
@@ -202,7 +202,7 @@ def _front_vs_single_runs(search) -> tuple[int, float, float]:
 def test_gamma_front_reaches_both_optima_on_resnet18_layer2(seed: int) -> None:
     """The issue's bar: ResNet-18 layer 2 (S2, edge), 10,000 samples, the same seed and budget
     for all three runs; the front has >= 3 points and each of its ends is within 5 % of the
-    single-objective run's optimum (measured over seeds 0-39: 37 of 40 within, see README)."""
+    single-objective run's optimum (measured over seeds 0-39: 37 of 40 meet it, see README)."""
     def search(objective: str):
         res = search_model("resnet18", "edge", layers=[2], system="s2", budget=10_000, seed=seed,
                            objective=objective, workers=1)
