@@ -79,9 +79,8 @@ class Nsga2(Truncation):
     the first ``elite_ratio`` of the population survive unchanged and the first ``parents_ratio``
     (at least 2) form the front's parent block, as in truncation. Per metric, the best
     ``extreme_parents_ratio`` of the population by that metric (ties by the other metrics) form
-    that metric's parent block. Mating pairs
-    are drawn within one block, each block getting a share of the pairs equal to its share of the
-    pool, so a share of the children is bred from each extreme's neighbourhood as a
+    that metric's parent block. Mating pairs are drawn within one block, each block getting a
+    share of the pairs equal to its share of the pool, so a share of the children is bred from each extreme's neighbourhood as a
     single-objective run would breed them (ResNet-18 layer 2, S2 edge, 10,000 samples, seeds 0-39:
     the front's ends were within 5 % of the latency and energy runs on 37 seeds, against 32 with
     ``extreme_parents_ratio: 0``, the plain ranking; over all of ResNet-18, seeds 0-5, the energy
