@@ -187,8 +187,10 @@ def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     return Setup(model, hw, model.select(cfg.get("layers")), unique, which)
 
 
-def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:
-    """The objective of one layer: its map space under the system's level limits."""
+def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware,
+                   budget: int | None = None) -> Objective:
+    """The objective of one layer: its map space under the system's level limits; at most
+    ``budget`` evaluations (default ``cfg['budget']``)."""
     sysc, ms, obj = cfg["system"], cfg["mapspace"], cfg["objective"]
     try:
         space = MapSpace(layer, hw.num_pes, sysc["min_levels"], sysc["max_levels"],
@@ -196,16 +198,16 @@ def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective
                          fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
     except ValueError as e:
         raise GammaError(f"map space of {layer.shape}: {e}") from None
-    return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
+    return Objective(space, hw, int(cfg["budget"] if budget is None else budget), metric=obj["name"],
                      tie_break=obj.get("tie_break"), guard=bool(cfg.get("guard", True)))
 
 
 def run_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.Generator,
               on_progress: ProgressCallback | None = None) -> LayerResult:
     """Search ``layer`` on ``hw`` with the settings of ``cfg`` and a fresh optimizer."""
-    objective = make_objective(cfg, layer, hw)
     name, params = optimizer_spec(cfg)
     optimizer: Optimizer = make_optimizer(name, **params)
+    objective = make_objective(cfg, layer, hw, optimizer.evaluation_budget(int(cfg["budget"])))
     t0 = time.perf_counter()
     optimizer.optimize(objective, rng, on_progress)
     return LayerResult.from_objective(objective, time.perf_counter() - t0)

@@ -95,6 +95,8 @@ class Objective:
     rejections: Counter = field(default_factory=Counter)
     feasible_count: int = 0
     costmodel_s: float = 0.0
+    #: Facts an optimizer adds to the layer's results.json record (e.g. exhaustive's proof).
+    report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in (self.metric, self.tie_break):
@@ -204,6 +206,7 @@ class Objective:
             "rejections": {k: v for k, v in self.rejections.items() if v},
             "compute_bound_cycles": self.compute_bound,
             "costmodel_s": round(self.costmodel_s, 4),
+            **({"optimizer_report": dict(self.report)} if self.report else {}),
         }
 
 

@@ -96,6 +96,7 @@ def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str
         "history": res.history,
         "costmodel_s": s["costmodel_s"],
         "search_s": round(res.search_s, 4),
+        **s.get("optimizer_report", {}),  # e.g. exhaustive: proven_optimal, ...
     }
 
 
