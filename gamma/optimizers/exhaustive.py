@@ -50,6 +50,8 @@ from gamma.mapspace import G_R, G_S, Genome, MapSpace
 CHUNK = 1 << 20
 #: First threshold: the smallest structure bound times (1 + FIRST_STEP); each round doubles the step.
 FIRST_STEP = 1e-4
+#: Genomes in a round's first batch; the batches double up to ``optimizer.batch``.
+FIRST_BATCH = 1000
 #: An evaluation cap standing for "none" (the objective needs a number).
 UNLIMITED = 10 ** 15
 
@@ -251,7 +253,9 @@ class Search:
                 return
             self._limit()
             self.open_bound = max(self.open_bound, float(bounds[order[pos]]))
-            n = min(self.opt.batch, len(order) - pos, self.cap - self.obj.used)
+            # small batches first: the best found so far may soon prune the rest
+            n = min(self.opt.batch, max(FIRST_BATCH, pos), len(order) - pos,
+                    self.cap - self.obj.used)
             idx = order[pos:pos + n]
             idx = idx[bounds[idx] < hi]
             self.skipped += n - len(idx)
