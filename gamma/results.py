@@ -114,6 +114,10 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
         out["latency_cycles"] = latency
         out["energy_nJ"] = sum(r["best"]["energy_nJ"] for r in records)
         out["ratio_to_compute_bound"] = latency / bound if bound else None
+        if all(r.get("optimum_cycles") is not None for r in records):  # every optimum known
+            opt = sum(r["optimum_cycles"] for r in records)
+            out["optimum_cycles"] = opt
+            out["ratio_to_optimum"] = latency / opt if opt else None
     return out
 
 
