@@ -58,11 +58,24 @@ UNLIMITED = 10 ** 15
 
 @dataclass
 class DimTable:
-    """The tile chains of one dim under one role: tiles (N, L), work (N,), steps (N, L)."""
+    """The tile chains of one dim under one role, by ascending work: tiles (N, L), work (N,),
+    steps (N, L); the extremes of work and steps (per level) for the structure bounds."""
 
     tiles: np.ndarray
     work: np.ndarray
     steps: np.ndarray
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.work, kind="stable")
+        self.tiles, self.work, self.steps = self.tiles[order], self.work[order], self.steps[order]
+        L = self.steps.shape[1]
+        if len(self.work) == 0:
+            self.min_work = self.max_work = 0
+            self.min_steps, self.max_steps = [0] * L, [0] * L
+        else:
+            self.min_work, self.max_work = int(self.work[0]), int(self.work[-1])
+            self.min_steps = [int(x) for x in self.steps.min(axis=0)]
+            self.max_steps = [int(x) for x in self.steps.max(axis=0)]
 
     def __len__(self) -> int:
         return len(self.work)
@@ -139,9 +152,9 @@ class Search:
                     tabs = [self.table(d, s) for d in range(6)]
                     if any(len(t) == 0 for t in tabs):
                         continue
-                    lo = math.prod(int(t.work.min()) for t in tabs) + 1 + (L - 1)
-                    hi = math.prod(int(t.work.max()) for t in tabs) + 1 + sum(
-                        math.prod(int(t.steps[:, l].max()) for t in tabs) for l in range(L - 1))
+                    lo = math.prod(t.min_work for t in tabs) + 1 + (L - 1)
+                    hi = math.prod(t.max_work for t in tabs) + 1 + sum(
+                        math.prod(t.max_steps[l] for t in tabs) for l in range(L - 1))
                     out.append((lo, hi, s))
         out.sort(key=lambda x: (x[0], x[2]))
         return out
@@ -172,7 +185,11 @@ class Search:
         tab = self.tables.get(key)
         if tab is None:
             tiles = self._chains(d, s.nlev)
+            inner = np.ones((len(tiles), 6), np.int64)  # the other dims' innermost tiles at 1
+            inner[:, d] = tiles[:, -1]
+            inner[:, [G_R, G_S]] = self.dims[G_R], self.dims[G_S]
             ok = np.all(tiles >= np.array(need), axis=1)
+            ok &= l1_bound(self.space, inner) <= self.hw.l1_size  # fits L1 on its own
             tiles = tiles[ok]
             work, steps = dim_profile(self.dims[d], tiles, role)
             tab = self.tables[key] = DimTable(tiles, work, steps)
@@ -268,8 +285,8 @@ class Search:
         """Genomes of structure ``s`` whose bound lies in [lo, hi) and that fit L1 and L2."""
         L = s.nlev
         tabs = [self.table(d, s) for d in range(6)]
-        minw = [int(t.work.min()) for t in tabs]
-        mins = [[int(t.steps[:, l].min()) for l in range(L)] for t in tabs]
+        minw = [t.min_work for t in tabs]
+        mins = [t.min_steps for t in tabs]
         p0 = s.pars[0]
         # R, S first (one chain each), then the top parallel dim (the L2 bound needs its tile),
         # then the others, larger tables last.
@@ -304,13 +321,22 @@ class Search:
         """Cross ``part`` with dim ``d``'s chains; keep the rows whose completed bound stays
         below ``hi`` and whose buffers (other dims at tile 1) fit."""
         out: list[dict[str, np.ndarray]] = []
-        m, n = len(part["w"]), len(tab)
-        step = max(1, CHUNK // max(n, 1))
-        for a in range(0, m, step):
-            p = {k: v[a:a + step] for k, v in part.items()}
-            k = len(p["w"])
-            pi = np.repeat(np.arange(k), n)
-            ti = np.tile(np.arange(n), k)
+        # the chains each partial row may take: work below (hi - 1) / (its work x the rest's)
+        limit = (hi - 1) / (part["w"].astype(np.float64) * rw)
+        take = np.searchsorted(tab.work, limit, side="left")
+        ends = np.cumsum(take)
+        a = 0
+        while a < len(take):
+            b = int(np.searchsorted(ends, (ends[a - 1] if a else 0) + CHUNK, side="right"))
+            b = max(b, a + 1)
+            p = {k: v[a:b] for k, v in part.items()}
+            cnt = take[a:b]
+            a = b
+            total = int(cnt.sum())
+            if total == 0:
+                continue
+            pi = np.repeat(np.arange(len(cnt)), cnt)
+            ti = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
             w = p["w"][pi] * tab.work[ti]
             st = p["st"][pi] * tab.steps[ti]
             lb = w * rw + 1 + sum(st[:, l] * rs[l] for l in range(L - 1))
@@ -327,6 +353,8 @@ class Search:
             rows[:, d] = ti
             out.append({"w": w[fit], "st": st[fit], "rows": rows[fit], "top": top[fit],
                         "inner": inner[fit]})
+        if not out:
+            return {key: v[:0] for key, v in part.items()}
         return {key: np.concatenate([o[key] for o in out]) for key in part}
 
     def _genomes(self, s: Structure, tabs: list[DimTable], rows: np.ndarray) -> Genome:
