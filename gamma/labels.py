@@ -17,7 +17,7 @@ from typing import Any
 #: that do not change what is searched. A key matches itself and everything below it.
 NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers",
                 "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
-                "ablation", "parallel", "resume")
+                "ablation", "parallel", "resume", "optima")
 #: Config levels left out of a setting's short name.
 SILENT_LEVELS = ("operators", "selection")
 
