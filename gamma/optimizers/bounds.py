@@ -18,11 +18,15 @@ a level are all combinations of one state per dim, so both sums factorize over t
 
 ``work_d`` follows the dim's extent down the levels (:func:`dim_profile`): a temporal level with
 tile t splits an extent e into ``e // t`` steps of t and one of ``e % t``; a spatial level with n
-sub-clusters runs ``ceil(ceil(e/t)/n)`` rounds, each as long as its largest tile. Below the top,
-MAESTRO sizes edge steps from the parent's *full* tile (section 6.3); with inner tiles that divide
-their parent that is the full inner tile, so an edge extent is costed as whole tiles. The bound
-is exact for mappings without edges and a lower bound otherwise; ``tests/test_exhaustive.py``
-checks ``runtime >= bound`` on many random feasible genomes of several layers and platforms.
+sub-clusters runs ``ceil(ceil(e/t)/n)`` rounds, each as long as its largest tile, except a last
+round after others that holds one full and one partial tile, which counts only the partial tile
+(MAESTRO's undercount mechanism B can
+pass the guard when the input-centric output overcount makes up the lost MACs; an example is in
+``tests/test_exhaustive.py``). Below the top, MAESTRO sizes a temporal edge step from the
+parent's *full* tile (section 6.3); with inner tiles that divide their parent that is the full
+inner tile, so a temporal edge extent is costed as whole tiles there. The bound is exact
+for mappings without edges and a lower bound otherwise; ``tests/test_exhaustive.py`` checks
+``runtime >= bound`` on many random feasible genomes of several layers and platforms.
 
 **Capacity bounds.** :func:`l1_bound` is the innermost level's L1 requirement of the first step
 (section 6.1), :func:`l2_bound` a lower bound on the top level's L2 requirement (each spatially
@@ -101,16 +105,21 @@ def dim_profile(extent: int, tiles: np.ndarray, role: Sequence[int]) -> tuple[np
         t = tiles[:, l:l + 1]
         u = int(role[l])
         live = ext > 0
-        if u == 0:
-            if l == 0:
-                parts = [(cnt * (ext // t), t + 0 * ext), (cnt * (ext % t > 0), ext % t)]
-            else:  # edge extents costed as whole tiles (static tables from the full parent tile)
-                parts = [(cnt * -(-ext // t), t + 0 * ext)]
+        if u == 0 and l == 0:
+            parts = [(cnt * (ext // t), t + 0 * ext), (cnt * (ext % t > 0), ext % t)]
+        elif u == 0:  # edge extents costed as whole tiles (static tables from the full parent tile)
+            parts = [(cnt * -(-ext // t), t + 0 * ext)]
         else:
             nt = -(-ext // t)
             rounds = -(-nt // u)
             last_tiles = nt - (rounds - 1) * u
-            last = np.where(last_tiles >= 2, t, ext - (nt - 1) * t) if l == 0 else t + 0 * ext
+            part_tile = ext - (nt - 1) * t  # the last tile's extent (t when it is full)
+            # the last round lasts as long as its largest tile, except that MAESTRO costs a last
+            # round (after others) of one full and one partial tile by the partial tile alone
+            # (undercount mechanism B, which the guard misses when the input-centric overcount of
+            # 5.3 makes up the MACs; docs/cost-model.md 3.2: ne counts the full tiles only)
+            whole = (part_tile == t) | (last_tiles >= 3) | ((rounds == 1) & (last_tiles >= 2))
+            last = np.where(whole, t, part_tile)
             parts = [(cnt * np.maximum(rounds - 1, 0), t + 0 * ext), (cnt * live, last)]
         cnt = np.concatenate([c * live for c, _ in parts], axis=1)
         ext = np.concatenate([e for _, e in parts], axis=1)
