@@ -89,11 +89,13 @@ def proof_obstacles(hw: Hardware, space: MapSpace) -> list[str]:
     return why
 
 
-def dim_profile(extent: int, tiles: np.ndarray, role: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def dim_profile(extent: int, tiles: np.ndarray, role: Sequence[int],
+                sliding: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Work and step counts of one dim for many tile chains at once.
 
     ``tiles``: (N, L) tile per level (outermost first); ``role``: sub-clusters per level, 0 where
-    the dim is temporal. Returns ``work`` (N,) (the dim's factor of the summed psums) and
+    the dim is temporal; ``sliding``: an output dim (Y', X') whose filter (R, S) is longer than
+    1, where MAESTRO's undercount mechanism B can pass the guard. Returns ``work`` (N,) (the dim's factor of the summed psums) and
     ``steps`` (N, L) (the dim's factor of the number of steps of each level, summed over all its
     analyses)."""
     tiles = np.asarray(tiles, np.int64)
@@ -115,16 +117,24 @@ def dim_profile(extent: int, tiles: np.ndarray, role: Sequence[int]) -> tuple[np
             last_tiles = nt - (rounds - 1) * u
             part_tile = ext - (nt - 1) * t  # the last tile's extent (t when it is full)
             # the last round lasts as long as its largest tile, except that MAESTRO costs a last
-            # round (after others) of one full and one partial tile by the partial tile alone
+            # round (after others) of one full and one partial tile by the partial tile alone (top level)
             # (undercount mechanism B, which the guard misses when the input-centric overcount of
             # 5.3 makes up the MACs; docs/cost-model.md 3.2: ne counts the full tiles only)
             whole = (part_tile == t) | (last_tiles >= 3) | ((rounds == 1) & (last_tiles >= 2))
-            last = np.where(whole, t, part_tile)
+            if not sliding:  # elsewhere the guard's MAC check rejects it
+                whole |= last_tiles >= 2
+            last = np.where(whole, t, part_tile) if l == 0 else t + 0 * ext
             parts = [(cnt * np.maximum(rounds - 1, 0), t + 0 * ext), (cnt * live, last)]
         cnt = np.concatenate([c * live for c, _ in parts], axis=1)
         ext = np.concatenate([e for _, e in parts], axis=1)
         steps[:, l] = cnt.sum(axis=1)
     return (cnt * ext).sum(axis=1), steps
+
+
+def sliding(space: MapSpace, d: int) -> bool:
+    """Whether genome dim ``d`` is an output dim whose filter is longer than 1 (Y' with R > 1,
+    X' with S > 1)."""
+    return (d == G_Y and int(space.dims[G_R]) > 1) or (d == G_X and int(space.dims[G_S]) > 1)
 
 
 def combine(works: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -150,7 +160,8 @@ def latency_bound(space: MapSpace, g: Genome, num_pes: int) -> np.ndarray:
         works = np.ones((1, 6), np.int64)
         steps = np.ones((1, 6, s.nlev), np.int64)
         for d in range(6):
-            w, st = dim_profile(int(space.dims[d]), g.tile[i:i + 1, :s.nlev, d], s.role(d, num_pes))
+            w, st = dim_profile(int(space.dims[d]), g.tile[i:i + 1, :s.nlev, d], s.role(d, num_pes),
+                                sliding(space, d))
             works[:, d], steps[:, d] = w, st
         out[i] = combine(works, steps)[0]
     return out

@@ -42,7 +42,7 @@ from gamma.errors import GammaError
 from gamma.objective import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.bounds import (Structure, combine, dim_profile, l1_bound, l2_bound,
-                                     proof_obstacles)
+                                     proof_obstacles, sliding)
 from gamma.optimizers.settings import check_int, check_real
 from gamma.mapspace import G_R, G_S, Genome, MapSpace
 
@@ -191,7 +191,7 @@ class Search:
             ok = np.all(tiles >= np.array(need), axis=1)
             ok &= l1_bound(self.space, inner) <= self.hw.l1_size  # fits L1 on its own
             tiles = tiles[ok]
-            work, steps = dim_profile(self.dims[d], tiles, role)
+            work, steps = dim_profile(self.dims[d], tiles, role, sliding(self.space, d))
             tab = self.tables[key] = DimTable(tiles, work, steps)
         return tab
 
