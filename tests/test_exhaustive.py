@@ -85,7 +85,7 @@ def test_bounds_hold_on_random_feasible_genomes(hw_name: str) -> None:
         assert (l2[ran] <= res.l2_size_req[ran]).all(), (lname, system)
         ran_total += len(ran)
     assert checked >= 1500 and ran_total >= 20000, (checked, ran_total)
-    assert exact >= 0.5 * checked
+    assert exact >= 0.9 * checked
 
 
 def test_an_undercount_the_guard_misses_stays_above_the_bound() -> None:
