@@ -219,8 +219,10 @@ def search_rules(cfg: dict[str, Any]) -> dict[str, Any]:
             "paper_operators": False}
 
 
-def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective:
-    """The objective of one layer: its map space under the system's level limits."""
+def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware,
+                   budget: int | None = None) -> Objective:
+    """The objective of one layer: its map space under the system's level limits; at most
+    ``budget`` evaluations (default ``cfg['budget']``)."""
     sysc, ms, obj = cfg["system"], cfg["mapspace"], cfg["objective"]
     rules = search_rules(cfg)
     try:
@@ -229,10 +231,11 @@ def make_objective(cfg: dict[str, Any], layer: Layer, hw: Hardware) -> Objective
                          fixed_inner_cluster=sysc.get("fixed_inner_cluster"))
     except ValueError as e:
         raise GammaError(f"map space of {layer.shape}: {e}") from None
+    budget = int(cfg["budget"] if budget is None else budget)
     if obj["name"] == PARETO:
-        return ParetoObjective(space, hw, int(cfg["budget"]), guard=rules["guard"],
+        return ParetoObjective(space, hw, budget, guard=rules["guard"],
                                metrics=obj.get("metrics"))
-    return Objective(space, hw, int(cfg["budget"]), metric=obj["name"],
+    return Objective(space, hw, budget, metric=obj["name"],
                      tie_break=obj.get("tie_break"), guard=rules["guard"])
 
 
@@ -249,8 +252,8 @@ def build_optimizer(cfg: dict[str, Any]) -> Optimizer:
 def run_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.Generator,
               on_progress: ProgressCallback | None = None) -> LayerResult:
     """Search ``layer`` on ``hw`` with the settings of ``cfg`` and a fresh optimizer."""
-    objective = make_objective(cfg, layer, hw)
     optimizer = build_optimizer(cfg)
+    objective = make_objective(cfg, layer, hw, optimizer.evaluation_budget(int(cfg["budget"])))
     t0 = time.perf_counter()
     optimizer.optimize(objective, rng, on_progress)
     return LayerResult.from_objective(objective, time.perf_counter() - t0)

@@ -19,7 +19,7 @@ from gamma.dataflows import dataflow_label
 #: that do not change what is searched. A key matches itself and everything below it.
 NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers", "arm",
                 "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
-                "ablation", "parallel", "resume")
+                "ablation", "parallel", "resume", "optima")
 #: Override keys (exactly these) that the label already shows in another form.
 SHOWN_AS_DATAFLOW = ("dataflow", "dataflow.path")
 #: Config levels left out of a setting's short name.

@@ -112,6 +112,8 @@ class Objective:
     max_latency: float | None = None
     #: The mapping the search starts from, evaluated first (None: a search from scratch).
     start: Start | None = None
+    #: Facts an optimizer adds to the layer's results.json record (e.g. exhaustive's proof).
+    report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in (self.metric, self.tie_break):
@@ -289,6 +291,7 @@ class Objective:
             "rejections": {k: v for k, v in self.rejections.items() if v},
             "compute_bound_cycles": self.compute_bound,
             "costmodel_s": round(self.costmodel_s, 4),
+            **({"optimizer_report": dict(self.report)} if self.report else {}),
         }
 
 

@@ -66,6 +66,18 @@ def layer_line(record: dict[str, Any], seconds: float) -> str:
             f"{_num(best['energy_nJ'], 1)} nJ ({record['samples_used']:,} samples, {seconds:.1f} s)")
 
 
+def proof_line(record: dict[str, Any]) -> str:
+    """Under a layer line of optimizer=exhaustive: proven, or how far from proven it stopped."""
+    if record.get("proven_optimal"):
+        return "  proven optimal"
+    lb, gap = record.get("optimum_lower_bound_cycles"), record.get("optimality_gap")
+    if lb is None:
+        why = "; ".join((record.get("exhaustive") or {}).get("not_proven_because") or [])
+        return f"  not proven ({why})" if why else "  not proven"
+    gap_text = f", gap {100 * gap:.3f} %" if gap is not None else ""
+    return f"  not proven: every mapping below {_num(lb)} cycles evaluated{gap_text}"
+
+
 #: Columns of the console table: the mapping column wraps to fit.
 TABLE_WIDTH = 120
 #: The mapping column never gets narrower than this (wider tables then exceed TABLE_WIDTH).

@@ -110,6 +110,7 @@ def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str
         "history": res.history,
         "costmodel_s": s["costmodel_s"],
         "search_s": round(res.search_s, 4),
+        **s.get("optimizer_report", {}),  # e.g. exhaustive: proven_optimal, ...
         **({"pareto": pareto_record(res.front)} if res.front is not None else {}),
     }
 
@@ -143,6 +144,10 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
         out["latency_cycles"] = latency
         out["energy_nJ"] = sum(r["best"]["energy_nJ"] for r in records)
         out["ratio_to_compute_bound"] = latency / bound if bound else None
+        if all(r.get("optimum_cycles") is not None for r in records):  # every optimum known
+            opt = sum(r["optimum_cycles"] for r in records)
+            out["optimum_cycles"] = opt
+            out["ratio_to_optimum"] = latency / opt if opt else None
     if has_fronts(records):
         out["pareto"] = end_to_end_front(records)
     return out

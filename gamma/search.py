@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from gamma import pareto_report, report, results as R, tracking
+from gamma import optima, pareto_report, report, results as R, tracking
 from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
                        total_cost, workers_of)
 from gamma.dataflows import dataflow_label, dataflow_name
@@ -76,10 +76,13 @@ class Job:
     """A job's state: its config, output folder, results dict and tracker."""
 
     def __init__(self, cfg: dict[str, Any], out_dir: Path, tracker: tracking.Tracker,
-                 t0: float, prior: dict[str, Any] | None = None) -> None:
+                 t0: float, prior: dict[str, Any] | None = None,
+                 outputs: Path = tracking.DEFAULT_OUTPUTS) -> None:
         """``prior``: the results.json of an unfinished earlier run of this job (``resume``),
-        whose layers are kept."""
+        whose layers are kept; ``outputs``: where the cache of proven optima lives (unless
+        ``optima`` names a file)."""
         self.cfg, self.out_dir, self.tracker, self.t0 = cfg, out_dir, tracker, t0
+        self.optima_file = optima.cache_file(cfg, outputs)
         self.results: dict[str, Any] = {
             "status": "running", "label": job_label_of(cfg), "model": cfg["model"].get("name"),
             "system": cfg["system"]["name"],
@@ -90,6 +93,7 @@ class Job:
             "guard": bool(cfg.get("guard", True)) and cfg.get("paper_mode") is not True,
             "paper_mode": cfg.get("paper_mode") is True, "dataflow": dataflow_name(cfg),
             "hardware": None, "selected_layers": None,
+            "space": optima.space_context(cfg),
             "mlflow": {"uri": tracker.uri, "run_id": None} if tracker.uri else None,
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
             "totals": R.compute_totals([]), "layers": [],
@@ -157,6 +161,7 @@ class Job:
         ``extra``, e.g. the two-stage entries); save; tell the tracker."""
         records = [{**R.layer_record(i, res, setup.model.name), **(extra or {})}
                    for i in setup.layers_of(res.unique_index)]
+        self.against_optimum(records)
         self.results["layers"] = sorted(self.results["layers"] + records, key=lambda r: r["index"])
         mdir = self.out_dir / "mappings"
         mdir.mkdir(exist_ok=True)
@@ -165,7 +170,29 @@ class Job:
                 (mdir / f"layer_{r['index']:02d}.m").write_text(r["mapping_text"], encoding="utf-8")
         self.save()
         say(report.layer_line(records[0], res.search_s))
+        if "proven_optimal" in records[0]:
+            say(report.proof_line(records[0]))
         self.tracker.layer_done()
+
+    def against_optimum(self, records: list[dict[str, Any]]) -> None:
+        """Latency objective: cache a proven optimum (``optimizer=exhaustive``), and give every
+        record the cached optimum (``optimum_cycles``) and its best latency over it
+        (``ratio_to_optimum``) when one is known for its layer, hardware and settings."""
+        if self.results["objective"] != "latency" or not records:
+            return
+        r0 = records[0]
+        k = optima.key(r0["shape"], self.results["hardware"], self.results["space"])
+        if r0.get("proven_optimal") is True and r0["best_cost"] is not None:
+            try:
+                optima.store(self.optima_file, k, optima.record_entry(r0, self.results))
+            except (OSError, ValueError) as e:
+                say(f"warning: optima cache: {e}", error=True)
+        best = optima.lookup(self.optima_file, k)
+        for r in records:
+            if best is not None:
+                r["optimum_cycles"] = best
+                r["ratio_to_optimum"] = (round(r["best_cost"] / best, 6)
+                                         if r["best_cost"] is not None else None)
 
     def finish(self, status: str) -> None:
         """Final results.json, console table, convergence plot and MLflow run. A tracking
@@ -299,7 +326,7 @@ def interrupted_code(e: BaseException | int) -> int:
 
 
 #: Top-level settings that may differ between a job and its resumption (``resume``).
-RESUMABLE_CHANGES = ("parallel", "resume", "tracking", "label")
+RESUMABLE_CHANGES = ("parallel", "resume", "tracking", "label", "optima")
 
 
 def prior_results(cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
@@ -367,7 +394,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) ->
     (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
     tracker = tracking.start(plain, run_name(plain), out, outputs,
                              resume=(prior or {}).get("mlflow"))
-    job = job_class(plain, out, tracker, t0, prior)
+    job = job_class(plain, out, tracker, t0, prior, outputs)
     status, code = "failed", 1
     try:
         job.run()

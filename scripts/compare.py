@@ -2,7 +2,7 @@
 """Compare the arms of one MLflow experiment: optimizers (the paper's Figure 6) or ablation arms.
 
 Usage: python scripts/compare.py --experiment NAME [--baseline LABEL] [--ablation] [--no-plots]
-                                 [--out DIR] [--uri TRACKING_URI]
+                                 [--out DIR] [--uri TRACKING_URI] [--optima FILE]
 
 An arm is a job label (``gamma``, ``gamma mutation=off``, ``random batch=50``: the MLflow tag
 ``label``, else the config's ``label``, else results.json's, else the optimizer's name). Runs are
@@ -31,8 +31,12 @@ of the sweep's parent run when every compared job has the same one):
   is drawn dashed over its feasible layers, with the number left out in the legend;
 - bars_<system>_<platform>[...].png: median cost per arm on a linear axis from zero, with the
   seeds' min-max as error bars.
+- "latency x optimum" (table) and layers.md / layers.csv (per arm and layer): the latency over
+  the proven optimum where the cache of optima (``--optima``, default outputs/optima.json,
+  filled by ``optimizer=exhaustive`` and scripts/optima.py) knows the layers' optima.
 The table comes from one MLflow query (params, metrics, tags); results.json is downloaded only
-for the convergence curves (not with ``--no-plots``) and for runs logged without totals. Failed
+for the convergence curves (not with ``--no-plots``), for runs logged without totals and when
+the optima cache has entries. Failed
 jobs are listed with their error. A job run again (the same config) counts once, by its newest
 run. Exit 1 if the experiment has no runs.
 """
@@ -53,7 +57,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gamma import tracking  # noqa: E402
+from gamma import optima, tracking  # noqa: E402
 from gamma.errors import GammaError  # noqa: E402
 from gamma.labels import short_setting  # noqa: E402
 from gamma.objective import METRICS  # noqa: E402
@@ -61,7 +65,7 @@ from gamma.objective import METRICS  # noqa: E402
 #: What separates two groups besides the arm: (model, system, platform, objective, budget, layers).
 CONTEXT = ("model", "system", "platform", "objective", "budget", "layers")
 #: Params that never make two runs different arms: the seed, where and how a run is logged.
-NOT_A_SETTING = ("seed", "label", "experiment", "tracking", "hydra")
+NOT_A_SETTING = ("seed", "label", "experiment", "tracking", "hydra", "optima")
 
 Context = tuple[str, ...]
 Key = tuple[str, Context]  # label, context
@@ -247,6 +251,7 @@ def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[di
                      **dict(zip(CONTEXT, ctx)), "unit": runs[0]["arm"]["unit"], "seeds": len(runs),
                      "cost": median(cost), "cost_min": min(cost), "cost_max": max(cost),
                      "latency_cycles": lat, "ratio_to_bound": lat / tot[0]["bound"],
+                     **against_optimum(runs, lat),
                      "energy_nJ": median([t["energy"] for t in tot]),
                      "infeasible_layers": median([t["infeasible"] for t in tot]),
                      "cost_feasible_layers": median([t["cost_feasible"] for t in tot]),
@@ -264,9 +269,30 @@ def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[di
     return sorted(rows, key=lambda r: (r["_ctx"], r["cost"], r["label"]))
 
 
+def run_optimum(run: dict[str, Any], cache: dict[str, dict[str, Any]]) -> float | None:
+    """The sum of the proven latency optima (cycles) of a run's layers, if every one is known
+    (recorded in its results.json or in the optima cache), else None."""
+    res = run.get("results")
+    if not res or not res.get("layers"):
+        return None
+    per_layer = optima.optima_of_results(res, cache, run.get("params"))
+    return float(sum(per_layer)) if all(o is not None for o in per_layer) else None
+
+
+def against_optimum(runs: list[dict[str, Any]], latency: float) -> dict[str, float]:
+    """``optimum_cycles`` (the runs' summed layer optima, when known for every run) and the
+    median latency over it (``ratio_to_optimum``); NaN where unknown."""
+    known = {r.get("optimum") for r in runs}
+    if len(known) != 1 or None in known:
+        return {"optimum_cycles": math.nan, "ratio_to_optimum": math.nan}
+    opt = float(known.pop())
+    return {"optimum_cycles": opt, "ratio_to_optimum": latency / opt if opt > 0 else math.nan}
+
+
 # --- files --------------------------------------------------------------------------------------
 TABLE_COLUMNS = ["label", "optimizer", *CONTEXT, "unit", "seeds", "cost", "cost_min", "cost_max",
-                 "cost_vs_baseline", "latency_cycles", "ratio_to_bound", "energy_nJ",
+                 "cost_vs_baseline", "latency_cycles", "ratio_to_bound", "optimum_cycles",
+                 "ratio_to_optimum", "energy_nJ",
                  "energy_vs_baseline", "infeasible_layers", "cost_feasible_layers",
                  "feasible_layers_vs_baseline"]
 ABLATION_COLUMNS = [*CONTEXT, "unit", "label", "seeds", "cost", "cost_vs_baseline", "ratio_min",
@@ -297,7 +323,8 @@ def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], basel
         extra = [("latency (cycles)", "latency_cycles")] if objective != "latency" else []
         extra += [("energy (nJ)", "energy_nJ")] if objective != "energy" else []
         head = ["arm", *ctx_cols, "seeds", f"{objective} ({unit}), median", "min-max over seeds",
-                f"x {baseline}", "latency x bound", *[h for h, _ in extra], "infeasible layers",
+                f"x {baseline}", "latency x bound", "latency x optimum", *[h for h, _ in extra],
+                "infeasible layers",
                 f"{objective} of feasible layers", f"x {baseline}"]
         lines += [f"End-to-end {objective} ({unit}); ratios are medians over the median of "
                   f"arm {baseline!r} in the same {', '.join(ctx_cols)}.", "",
@@ -305,7 +332,8 @@ def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], basel
         for r in mine:
             cells = [r["label"], *[str(r[c]) for c in ctx_cols], str(r["seeds"]), fmt(r["cost"]),
                      f"{fmt(r['cost_min'])} - {fmt(r['cost_max'])}", fmt_ratio(r["cost_vs_baseline"]),
-                     fmt_ratio(r["ratio_to_bound"]), *[fmt(r[k]) for _, k in extra],
+                     fmt_ratio(r["ratio_to_bound"]), fmt_ratio(r["ratio_to_optimum"]),
+                     *[fmt(r[k]) for _, k in extra],
                      f"{r['infeasible_layers']:g}", fmt(r["cost_feasible_layers"]),
                      fmt_ratio(r["feasible_layers_vs_baseline"])]
             lines.append("| " + " | ".join(cells) + " |")
@@ -318,6 +346,51 @@ def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], basel
             lines.append(f"- {what}: {r['status']}: {r['error'] or 'no results.json'}")
     (out / "table.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return [out / "table.md", out / "table.csv"]
+
+
+def layer_rows(groups: dict[Key, list[dict[str, Any]]],
+               cache: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per arm and layer with a known optimum: the median over seeds of the layer's best latency
+    (cycles) and its ratio to the proven optimum."""
+    rows = []
+    for (label, ctx), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        per: dict[int, dict[str, Any]] = {}
+        for r in runs:
+            res = r.get("results") or {}
+            layers = res.get("layers") or []
+            for layer, opt in zip(layers, optima.optima_of_results(res, cache, r.get("params"))):
+                if opt is None or not layer.get("best"):
+                    continue
+                e = per.setdefault(layer["index"], {"shape": layer["shape"], "optimum": opt, "lat": []})
+                e["lat"].append(float(layer["best"]["runtime_cycles"]))
+        for index, e in sorted(per.items()):
+            lat = median(e["lat"])
+            rows.append({"label": label, **dict(zip(CONTEXT, ctx)), "layer": index,
+                         "shape": e["shape"], "seeds": len(e["lat"]), "latency_cycles": lat,
+                         "optimum_cycles": e["optimum"], "ratio_to_optimum": lat / e["optimum"]})
+    return rows
+
+
+LAYER_COLUMNS = ["label", *CONTEXT, "layer", "shape", "seeds", "latency_cycles", "optimum_cycles",
+                 "ratio_to_optimum"]
+
+
+def write_layers(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """layers.md and layers.csv: each arm's per-layer median latency against the optimum."""
+    write_csv(out / "layers.csv", rows, LAYER_COLUMNS)
+    ctx_cols = varying(rows)
+    head = ["arm", *ctx_cols, "layer", "shape", "seeds", "latency (cycles), median",
+            "optimum (cycles)", "x optimum"]
+    lines = ["Per layer: median best latency over seeds against the proven optimum "
+             "(optimizer=exhaustive, outputs/optima.json).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["label"], *[str(r[c]) for c in ctx_cols], str(r["layer"]), r["shape"],
+                 str(r["seeds"]), fmt(r["latency_cycles"]), fmt(r["optimum_cycles"]),
+                 fmt_ratio(r["ratio_to_optimum"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    (out / "layers.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [out / "layers.md", out / "layers.csv"]
 
 
 def wants_ablation(rows: list[dict[str, Any]]) -> bool:
@@ -461,7 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-plots", action="store_true", help="tables only (no results.json downloads)")
     ap.add_argument("--out", help="output folder (default reports/compare/<experiment>/)")
     ap.add_argument("--uri", help="MLflow tracking URI (default: as run.py)")
+    ap.add_argument("--optima", default=str(ROOT / "outputs" / optima.FILE_NAME),
+                    help="cache of proven optima for the 'x optimum' column (default outputs/optima.json)")
     args = ap.parse_args(argv)
+    cache = optima.load(Path(args.optima))
     out = Path(args.out) if args.out else ROOT / "reports" / "compare" / args.experiment
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -474,11 +550,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         if r["status"] == "FINISHED":
             r["totals"] = totals_from_metrics(r["metrics"])
-            if r["totals"] is None or not args.no_plots:  # no totals logged / for the curves
+            if r["totals"] is None or not args.no_plots or cache:  # no totals / curves / optima
                 r["results"] = tracking.run_results(r["run_id"], args.uri)
             if r["totals"] is None and r["results"] and r["results"].get("status") == "finished":
                 r["totals"] = totals_from_results(r["results"])
         r["arm"] = describe(r)
+        r["optimum"] = run_optimum(r, cache)
         (done if r.get("totals") is not None else failed).append(r)
     if not done:
         print(f"error: no finished runs in experiment {args.experiment!r}", file=sys.stderr)
@@ -489,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: no arm {args.baseline!r} (arms: {', '.join(sorted({r['label'] for r in rows}))}); "
               "no ratios", file=sys.stderr)
     files = write_tables(rows, failed, args.baseline, out)
+    per_layer = layer_rows(groups, cache)
+    if per_layer:
+        files += write_layers(per_layer, out)
     if args.ablation or wants_ablation(rows):
         files += write_ablation(rows, args.baseline, out)
     if not args.no_plots:

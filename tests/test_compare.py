@@ -325,3 +325,41 @@ def test_best_so_far_per_sample_on_the_grid_whatever_the_batches():
     part.evaluate(genomes.take(np.arange(100)))
     assert part.best_curve[-1] == (100, float(costs[:100].min()))
     assert [s for s, _ in part.best_curve][:-1] == [s for s in grid if s < 100]
+
+
+# --- against the proven optimum -------------------------------------------------------------------
+def test_x_optimum_column_and_per_layer_view(sweep, capsys):
+    """With the optima of layers 2 and 6 proven (scripts/optima.py into a cache file), every arm
+    gets its median latency over the summed optima, and layers.md each layer's ratio."""
+    tmp, uri, jobs = sweep
+    spec = importlib.util.spec_from_file_location("optima_script", ROOT / "scripts" / "optima.py")
+    optima_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(optima_script)
+    cache = tmp / "optima.json"
+    rows = optima_script.prove("resnet18", "s2", "edge", [2, 6], cache=cache, say=lambda _: None)
+    assert [r["proven"] for r in rows] == [True, True]
+    opt = {r["layer"]: r["best_cycles"] for r in rows}
+    assert opt == {2: 663_577, 6: 1_327_153}
+    out = tmp / "with_optima"
+    assert compare.main(["--experiment", "cmp", "--out", str(out), "--uri", uri, "--no-plots",
+                         "--optima", str(cache)]) == 0
+    table = {r["label"]: r for r in csv.DictReader(open(out / "table.csv", encoding="utf-8"))}
+    for label, r in table.items():
+        lat = float(np.median([j["totals"]["latency_cycles"] for j in jobs if j["optimizer"] == label]))
+        assert float(r["optimum_cycles"]) == sum(opt.values())
+        assert float(r["ratio_to_optimum"]) == pytest.approx(lat / sum(opt.values()))
+        assert float(r["ratio_to_optimum"]) >= 1.0
+    assert "latency x optimum" in (out / "table.md").read_text(encoding="utf-8")
+    per_layer = list(csv.DictReader(open(out / "layers.csv", encoding="utf-8")))
+    assert {(r["label"], int(r["layer"])) for r in per_layer} == {(a, i) for a in table for i in (2, 6)}
+    for r in per_layer:
+        lat = float(np.median([layer["best"]["runtime_cycles"] for j in jobs if j["optimizer"] == r["label"]
+                               for layer in j["layers"] if layer["index"] == int(r["layer"])]))
+        assert float(r["optimum_cycles"]) == opt[int(r["layer"])]
+        assert float(r["ratio_to_optimum"]) == pytest.approx(lat / opt[int(r["layer"])])
+    # no optimum known: the column stays empty and there is no per-layer view
+    none = tmp / "without_optima"
+    assert compare.main(["--experiment", "cmp", "--out", str(none), "--uri", uri, "--no-plots",
+                         "--optima", str(tmp / "empty.json")]) == 0
+    assert {r["ratio_to_optimum"] for r in csv.DictReader(open(none / "table.csv", encoding="utf-8"))} == {"nan"}
+    assert not (none / "layers.md").exists()

@@ -8,6 +8,7 @@ from gamma.optimizers.base import (Optimizer, ProgressCallback, available, make_
 register_lazy("gamma", "gamma.optimizers.gamma:Gamma")
 register_lazy("random", "gamma.optimizers.random_search:RandomSearch")
 register_lazy("fixed", "gamma.optimizers.fixed:FixedDataflow")
+register_lazy("exhaustive", "gamma.optimizers.exhaustive:Exhaustive")
 
 __all__ = ["Optimizer", "ProgressCallback", "available", "make_optimizer", "register",
            "register_lazy"]

@@ -38,6 +38,11 @@ class Optimizer(ABC):
                  on_progress: ProgressCallback | None = None) -> None:
         """Spend ``objective.remaining`` evaluations (never more)."""
 
+    def evaluation_budget(self, budget: int) -> int:
+        """The objective's evaluation cap given the job's ``budget`` (evaluations per unique
+        layer): the budget itself, except for optimizers that set their own (exhaustive)."""
+        return budget
+
 
 Factory = Callable[..., Optimizer]
 _REGISTRY: dict[str, Factory | str] = {}

@@ -1,0 +1,288 @@
+"""optimizer=exhaustive: its latency and buffer bounds against the cost model on many random
+genomes, the loop-order equivalence it relies on, and its optimum against plain enumeration of
+every mapping of small layers on S1-, S2- and S3-like systems."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from gamma.costmodel import evaluate
+from gamma.errors import GammaError
+from gamma.hardware import Hardware
+from gamma.mapspace import G_R, G_S, Genome, MapSpace, divisors_of
+from gamma.objective import Objective
+from gamma.optimizers import make_optimizer
+from gamma.optimizers.bounds import (genome_structure, l1_bound, l2_bound, latency_bound,
+                                     proof_obstacles)
+from gamma.workload import Layer
+
+EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
+#: A small array with tight buffers: capacity limits bind often.
+SMALL = Hardware(num_pes=6, l1_size=60, l2_size=400, noc_bw=81_920_000, offchip_bw=70_000)
+
+LAYERS = {
+    "resnet-l2": Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3),
+    "resnet-l17": Layer("CONV", K=512, C=512, Y=7, X=7, R=3, S=3),
+    "resnet-l7": Layer("CONV", K=128, C=128, Y=28, X=28, R=3, S=3),
+    "odd": Layer("CONV", K=37, C=22, Y=19, X=13, R=3, S=1),
+    "fc": Layer("CONV", K=1000, C=512),
+    "dw": Layer("DSCONV", K=1, C=96, Y=30, X=30, R=3, S=3),
+}
+SYSTEMS = {"s1": dict(min_levels=2, max_levels=2, fixed_inner_cluster=14),
+           "s2": dict(min_levels=1, max_levels=2), "s3": dict(min_levels=2, max_levels=3)}
+
+
+def space(layer: Layer, hw: Hardware, system: str) -> MapSpace:
+    kw = dict(SYSTEMS[system])
+    if kw.get("fixed_inner_cluster") is not None:
+        kw["fixed_inner_cluster"] = min(kw["fixed_inner_cluster"], hw.num_pes)
+    return MapSpace(layer, hw.num_pes, kw["min_levels"], kw["max_levels"],
+                    fixed_inner_cluster=kw.get("fixed_inner_cluster"))
+
+
+def small_tiles(sp: MapSpace, g: Genome, rng: np.random.Generator) -> None:
+    """Shrink the top tiles of half the genomes (more of them fit the buffers), keeping the map
+    space's invariants."""
+    half = rng.random(len(g)) < 0.5
+    g.tile[half, 0] = np.maximum(1, (g.tile[half, 0] * rng.random((half.sum(), 6)) ** 2).astype(np.int64))
+    sp.repair(g)
+
+
+def feasible(obj: Objective, res) -> np.ndarray:
+    return obj._feasible(res)
+
+
+@pytest.mark.parametrize("hw_name", ["edge", "small"])
+def test_bounds_hold_on_random_feasible_genomes(hw_name: str) -> None:
+    """runtime >= latency bound for every feasible genome (equal for most), the L1 bound is the
+    cost model's L1 requirement, the L2 bound at most its L2 requirement."""
+    hw = EDGE if hw_name == "edge" else SMALL
+    rng = np.random.default_rng(11)
+    checked = exact = ran_total = 0
+    for (lname, layer), system in itertools.product(LAYERS.items(), SYSTEMS):
+        sp = space(layer, hw, system)
+        assert proof_obstacles(hw, sp) == []
+        obj = Objective(sp, hw, budget=10**9)
+        g = sp.random(3000, rng)
+        small_tiles(sp, g, rng)
+        res = evaluate(layer, hw, sp.decode(g))
+        ok = feasible(obj, res)
+        lb = latency_bound(sp, g, hw.num_pes)
+        f = np.flatnonzero(ok)
+        assert (res.runtime[f] >= lb[f]).all(), (lname, system)
+        checked += len(f)
+        exact += int((res.runtime[f] == lb[f]).sum())
+        ran = np.flatnonzero(~res.rejected & (res.runtime >= 1))
+        idx = np.arange(len(g))
+        inner = g.tile[idx, g.nlev - 1]
+        np.testing.assert_array_equal(l1_bound(sp, inner)[ran], res.l1_size_req[ran])
+        units0 = np.array([genome_structure(g, i).units(hw.num_pes)[0] for i in range(len(g))])
+        l2 = l2_bound(sp, g.tile[:, 0], g.par[:, 0], units0)
+        assert (l2[ran] <= res.l2_size_req[ran]).all(), (lname, system)
+        ran_total += len(ran)
+    assert checked >= 1500 and ran_total >= 20000, (checked, ran_total)
+    assert exact >= 0.9 * checked
+
+
+def test_an_undercount_the_guard_misses_stays_above_the_bound() -> None:
+    """MAESTRO's mechanism B (a last spatial round of one full and one partial tile costed by the
+    partial tile) with the input-centric output overcount making up the lost MACs: the guard
+    accepts the mapping, and the bound must hold for it too."""
+    layer = LAYERS["odd"]  # K37 C22 Y'17 X'13 R3 S1
+    sp = MapSpace(layer, 168, 1, 2)
+    tile = np.array([[[23, 19, 2, 5, 3, 1], [1, 19, 1, 1, 3, 1]]])
+    g = Genome(np.array([2]), np.array([[2, 0]]), np.broadcast_to(np.arange(6), (1, 2, 6)).copy(),
+               tile, np.array([[0, 23]]))
+    obj = Objective(sp, EDGE, budget=1)
+    assert obj.evaluate(g)[0] == 8917  # feasible: >= the compute bound, MACs as the layer's
+    assert obj.compute_bound == 3213 and obj.best.outputs["num_macs"] == layer.macs
+    assert latency_bound(sp, g, 168)[0] <= 8917
+
+
+def test_loop_orders_do_not_change_latency_or_feasibility() -> None:
+    """The equivalence the exhaustive search relies on (one order per level), on every layer and
+    system above: the same genomes with random loop orders."""
+    rng = np.random.default_rng(5)
+    compared = 0
+    for layer, system, hw in itertools.product(LAYERS.values(), SYSTEMS, (EDGE, SMALL)):
+        sp = space(layer, hw, system)
+        obj = Objective(sp, hw, budget=10**9)
+        g = sp.random(1500, rng)
+        small_tiles(sp, g, rng)
+        a = evaluate(layer, hw, sp.decode(g))
+        h = g.take(np.arange(len(g)))
+        h.order = np.argsort(rng.random(h.order.shape), axis=2)
+        sp.clear_unused(h)
+        b = evaluate(layer, hw, sp.decode(h))
+        fa, fb = feasible(obj, a), feasible(obj, b)
+        np.testing.assert_array_equal(fa, fb)
+        np.testing.assert_array_equal(a.runtime[fa], b.runtime[fa])
+        compared += int(fa.sum())
+    assert compared >= 1500
+
+
+# --- against plain enumeration ------------------------------------------------------------------------
+def every_mapping(sp: MapSpace, orders: bool) -> Genome:
+    """Every genome of ``sp`` (loop orders: all 720 for 1-level genomes when ``orders``, else
+    K C Y' X' R S at every level), built by plain nested loops."""
+    dims = [int(d) for d in sp.dims]
+    P, Lmax = sp.num_pes, sp.max_levels
+    rows = []
+    for L in range(sp.min_levels, sp.max_levels + 1):
+        for pars in itertools.product([int(p) for p in sp.par_choices], repeat=L):
+            top = [range(1, d + 1) if i not in (G_R, G_S) else [d] for i, d in enumerate(dims)]
+            for t0 in itertools.product(*top):
+                for chain in _inner(list(t0), L):
+                    for clusters in _clusters(sp, pars, chain, P):
+                        rows.append((L, pars, chain, clusters))
+    n = len(rows)
+    perms = list(itertools.permutations(range(6)))
+    reps = [len(perms) if (orders and r[0] == 1) else 1 for r in rows]
+    N = sum(reps)
+    g = Genome(np.zeros(N, np.int64), np.zeros((N, Lmax), np.int64),
+               np.broadcast_to(np.arange(6), (N, Lmax, 6)).copy(), np.ones((N, Lmax, 6), np.int64),
+               np.zeros((N, Lmax), np.int64))
+    i = 0
+    for (L, pars, chain, clusters), k in zip(rows, reps):
+        for j in range(k):
+            g.nlev[i] = L
+            g.par[i, :L] = pars
+            g.tile[i, :L] = chain
+            g.cluster[i, :L] = (0, *clusters)
+            if k > 1:
+                g.order[i, 0] = perms[j]
+            i += 1
+    assert i == N and n <= N
+    return g
+
+
+def _inner(t0: list[int], L: int):
+    if L == 1:
+        yield [t0]
+        return
+    for rest in _inner_levels(t0, L - 1):
+        yield [t0, *rest]
+
+
+def _inner_levels(parent: list[int], k: int):
+    if k == 0:
+        yield []
+        return
+    choices = [divisors_of(p).tolist() if i not in (G_R, G_S) else [p] for i, p in enumerate(parent)]
+    for t in itertools.product(*choices):
+        for rest in _inner_levels(list(t), k - 1):
+            yield [list(t), *rest]
+
+
+def _clusters(sp: MapSpace, pars, chain, P: int):
+    def rec(l: int, prod: int):
+        if l == len(pars):
+            yield ()
+            return
+        if l == 1 and sp.fixed_inner_cluster is not None:
+            choices = [sp.fixed_inner_cluster]
+        else:
+            choices = range(1, max(1, min(chain[l - 1][pars[l]], P // prod)) + 1)
+        for c in choices:
+            for rest in rec(l + 1, prod * c):
+                yield (c, *rest)
+    return rec(1, 1)
+
+
+TINY = {
+    "conv": Layer("CONV", K=3, C=2, Y=4, X=2, R=2, S=1),
+    "conv-odd": Layer("CONV", K=5, C=3, Y=3, X=1, R=1, S=1),
+    "dw": Layer("DSCONV", K=1, C=5, Y=4, X=3, R=2, S=2),
+}
+TINY_HW = {
+    "pes4": Hardware(num_pes=4, l1_size=10**6, l2_size=10**6, noc_bw=81_920_000, offchip_bw=70_000),
+    "pes6-tight": Hardware(num_pes=6, l1_size=40, l2_size=150, noc_bw=81_920_000, offchip_bw=70_000),
+}
+TINY_SYSTEMS = {"s1": (2, 2, 2), "s2": (1, 2, None), "s3": (2, 3, None)}
+
+
+@pytest.mark.parametrize("system", list(TINY_SYSTEMS))
+@pytest.mark.parametrize("hw_name", list(TINY_HW))
+@pytest.mark.parametrize("layer_name", list(TINY))
+def test_optimum_equals_plain_enumeration(layer_name: str, hw_name: str, system: str) -> None:
+    """The proven optimum is the smallest feasible latency over every mapping of the space."""
+    layer, hw = TINY[layer_name], TINY_HW[hw_name]
+    lo, hi, fixed = TINY_SYSTEMS[system]
+    sp = MapSpace(layer, hw.num_pes, lo, hi, fixed_inner_cluster=fixed)
+    every = every_mapping(sp, orders=True)
+    probe = every.take(np.arange(len(every)))
+    sp.repair(probe)
+    for f in ("nlev", "par", "order", "tile", "cluster"):  # all of them lie in the map space
+        np.testing.assert_array_equal(getattr(probe, f), getattr(every, f))
+    plain = Objective(sp, hw, budget=len(every))
+    cost = plain.evaluate(every)
+    assert len(every) >= 1000
+    opt = make_optimizer("exhaustive")
+    obj = Objective(sp, hw, budget=opt.evaluation_budget(1000))
+    opt.optimize(obj, np.random.default_rng(0))
+    assert obj.report["proven_optimal"] is True
+    if not np.isfinite(cost).any():
+        assert obj.best is None
+        return
+    assert obj.best is not None and obj.best.cost == cost.min()
+    assert obj.report["optimum_lower_bound_cycles"] == cost.min()
+    assert obj.report["optimality_gap"] == 0
+    assert obj.used < len(every)  # it pruned
+
+
+# --- the optimizer's settings and records -----------------------------------------------------------
+def resnet_objective(metric: str = "latency", budget: int = 10_000, layer: str = "resnet-l17",
+                     **opt) -> tuple[Objective, object]:
+    optimizer = make_optimizer("exhaustive", **opt)
+    sp = MapSpace(LAYERS[layer], EDGE.num_pes, 1, 2)
+    obj = Objective(sp, EDGE, budget=optimizer.evaluation_budget(budget), metric=metric)
+    optimizer.optimize(obj, np.random.default_rng(0))
+    return obj, optimizer
+
+
+def test_resnet18_layer_17_optimum_on_s2_edge() -> None:
+    """The issue's layer: K and C across 12 x 14 PEs, 1.020x the compute bound."""
+    obj, _ = resnet_objective()
+    assert obj.report["proven_optimal"] is True
+    assert obj.best.cost == 358_050 and obj.compute_bound == 351_086
+    levels = obj.best.mapping.levels
+    assert len(levels) == 2 and levels[1].cluster.size * (168 // levels[1].cluster.size) == 168
+
+
+def test_a_capped_search_says_how_far_from_proven_it_stopped() -> None:
+    """ResNet-18 layer 7 needs 2,000 evaluations to close the gap (optimum 632,757 cycles)."""
+    obj, _ = resnet_objective(layer="resnet-l7", max_evaluations=500, batch=500)
+    r = obj.report
+    assert obj.used == 500 and r["proven_optimal"] is False
+    assert r["exhaustive"]["stopped"] == "evaluation cap 500 reached"
+    lb = r["optimum_lower_bound_cycles"]
+    assert obj.compute_bound <= lb <= 632_757
+    if obj.best is not None:
+        assert r["optimality_gap"] == pytest.approx(obj.best.cost / lb - 1, abs=1e-6)
+
+
+def test_other_objectives_enumerate_the_budget_and_are_not_proven() -> None:
+    obj, _ = resnet_objective(metric="energy", budget=2000, batch=500)
+    r = obj.report
+    assert obj.used == 2000 and r["proven_optimal"] is False
+    assert r["optimum_lower_bound_cycles"] is None
+    assert "objective energy" in r["exhaustive"]["not_proven_because"][0]
+    assert obj.best is not None
+
+
+def test_bad_settings_name_the_field() -> None:
+    with pytest.raises(GammaError, match=r"optimizer.max_evaluations = 0: must be at least 1"):
+        make_optimizer("exhaustive", max_evaluations=0)
+    with pytest.raises(GammaError, match=r"optimizer.time_limit_s = 0"):
+        make_optimizer("exhaustive", time_limit_s=0)
+
+
+def test_obstacles_to_a_proof_are_named() -> None:
+    slow_noc = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=64, offchip_bw=70_000)
+    sp = MapSpace(LAYERS["resnet-l2"], 168, 1, 2)
+    assert any("NoC bandwidth" in w for w in proof_obstacles(slow_noc, sp))
+    assert proof_obstacles(EDGE, MapSpace(LAYERS["resnet-l2"], 168, 1, 2, inner_tiles="any"))
