@@ -8,8 +8,8 @@ Usage: python scripts/reproduce_paper.py [--quick] [--out DIR] [--reuse | --no-r
 Runs every part of scripts/paper_plan.yaml (Figure 6, Figure 6 edge in paper mode, Table 5 and
 Table 5 in paper mode, Figure 8, Figure 9, Table 6), each as ``python run.py -m
 experiment=NAME ...`` subprocesses on the joblib launcher (both cores), or reuses its jobs from
-MLflow: a job whose whole config (every setting but tracking, parallel, resume and the label)
-equals a finished run's params in the experiment's MLflow experiment is not run again
+MLflow: a job whose whole config (every setting but tracking, parallel, resume, optima and the
+label) equals a finished run's params in the experiment's MLflow experiment is not run again
 (``--no-reuse`` runs every job anew). The missing jobs of a part are grouped into as few sweeps
 (grids) as cover exactly them. ``--quick`` applies the plan's ``quick`` settings (one seed, fewer
 layers, systems, models and samples).
@@ -49,8 +49,9 @@ from gamma.errors import GammaError  # noqa: E402
 
 PLAN = ROOT / "scripts" / "paper_plan.yaml"
 REFERENCE = ROOT / "scripts" / "paper_reference.yaml"
-#: Config entries that never make two jobs different (where and how a job runs and is logged).
-NOT_COMPARED = ("tracking", "parallel", "resume", "label", "hydra")
+#: Config entries that never make two jobs different (where and how a job runs and is logged,
+#: where the optima cache lives).
+NOT_COMPARED = ("tracking", "parallel", "resume", "label", "hydra", "optima")
 OPTIMIZERS = ("gamma", "stdga", "pso", "cma", "de", "tbpsa", "bo", "random")
 FIXED_ARMS = ("nvdla", "eyeriss", "shidiannao")
 
