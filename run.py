@@ -26,28 +26,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gamma.labels import job_label
-from gamma.search import (EXIT_SIGINT, EXIT_SIGTERM, TERMINATED, note_terminated, run_job, say,
-                          was_terminated)
+from gamma.search.labels import job_label
+from gamma.results.console import say
+from gamma.search.job import run_job
+from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, TERMINATED, note_terminated,
+                                  was_terminated)
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
 
 
-def register_baselines() -> None:
-    """Import the ``baselines`` package, which registers more optimizers by name only (cheap:
-    nevergrad and scikit-optimize are imported when a baseline is chosen). Done inside the job:
-    a launcher's worker process (joblib) runs ``main`` without this module's top level."""
-    try:
-        import baselines  # noqa: F401
-    except ModuleNotFoundError as e:
-        if e.name != "baselines":
-            raise
-
-
 def set_label(cfg: DictConfig, overrides: list[str]) -> None:
     """Fill ``cfg.label`` (unless the user set one) from the optimizer settings that differ from
-    its config file and the other overrides (see :mod:`gamma.labels`)."""
+    its config file and the other overrides (see :mod:`gamma.search.labels`)."""
     if cfg.get("label") is not None:
         return
     try:
@@ -64,7 +55,6 @@ def set_label(cfg: DictConfig, overrides: list[str]) -> None:
 def main(cfg: DictConfig) -> float:
     """One job; returns its objective (the sum over layers of the best cost, in the objective's
     unit; inf if a layer is infeasible or the job failed), which Hydra's sweepers minimize."""
-    register_baselines()
     hc = HydraConfig.get()
     set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
@@ -125,7 +115,7 @@ def terminate_sweep(signum: int, frame: object) -> None:
     """SIGTERM in the launching process: note it and pass it on to the sweep's worker
     processes, whose running jobs end as killed (results.json, MLflow) while the jobs not
     started are skipped; the launcher then exits 143. (A single run handles SIGTERM itself,
-    in gamma.search.run_job.)"""
+    in gamma.search.job.run_job.)"""
     TERMINATED.set()
     for pid in sweep_workers():
         try:

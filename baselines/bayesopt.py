@@ -37,7 +37,7 @@ from skopt.acquisition import gaussian_ei
 from skopt.utils import cook_estimator
 
 from baselines.codec import Codec
-from gamma.objective import Objective
+from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import SettingError, check_choice, check_int, check_real
 

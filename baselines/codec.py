@@ -1,7 +1,7 @@
 """One codec from a point of the unit box [0, 1)^d to GAMMA's genome, for every baseline.
 
 Black-box optimizers (nevergrad, scikit-optimize) search a flat box; this module turns a batch of
-points ``x`` of shape (n, d) into a :class:`~gamma.mapspace.Genome` of the same map space GAMMA
+points ``x`` of shape (n, d) into a :class:`~gamma.mapspace.space.Genome` of the same map space GAMMA
 searches, so every baseline is decoded by the same code and scored by the same objective.
 
 Layout, level by level (``L = space.max_levels``, outermost level first), then one optional
@@ -25,7 +25,7 @@ so d = 6 + 7 (L - 1) (+ 1): S1 13, S2 14, S3 21. A coordinate ``u`` picks item
   its coordinate;
 * depth: min_levels .. max_levels.
 
-R and S tiles are always full (no coordinate). :meth:`~gamma.mapspace.MapSpace.repair` runs at
+R and S tiles are always full (no coordinate). :meth:`~gamma.mapspace.space.MapSpace.repair` runs at
 the end; it changes nothing on a decoded genome (the tests check this), it only guarantees that
 the codec and GAMMA share one definition of the map space.
 
@@ -45,7 +45,7 @@ import itertools
 
 import numpy as np
 
-from gamma.mapspace import G_R, G_S, Genome, MapSpace
+from gamma.mapspace.space import G_R, G_S, Genome, MapSpace
 
 #: The 720 loop orders (genome dim indices, outermost first), lexicographic.
 ORDERS = np.array(list(itertools.permutations(range(6))), np.int64)

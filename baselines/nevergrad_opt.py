@@ -50,10 +50,10 @@ from nevergrad.optimization.base import ConfiguredOptimizer
 
 from baselines.codec import Codec
 from baselines.loss import PENALTY, to_loss
-from gamma.objective import Objective
+from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import SettingError, check_int
-from gamma.pareto_objective import ParetoObjective
+
 
 
 class CachedCMA(optimizerlib._CMA):
@@ -126,7 +126,7 @@ class NevergradOptimizer(Optimizer):
                  on_progress: ProgressCallback | None = None) -> None:
         codec = Codec(objective.space)
         opt = self.build(codec.dim, objective.remaining, int(rng.integers(2**32)))
-        vector = isinstance(objective, ParetoObjective)
+        vector = objective.num_metrics > 1
         if vector:  # the hypervolume's reference: above every feasible loss, below PENALTY
             opt.tell(ng.p.MultiobjectiveReference(), [PENALTY - 1.0] * len(objective.metrics))
         while objective.remaining > 0:

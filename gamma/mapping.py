@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping as MappingT
 
+import numpy as np
+
 DirectiveKind = Literal["Spatial", "Temporal"]
 #: Dimension names a directive may use. Y'/X' are output rows/cols (MAESTRO converts them).
 DIMS = ("K", "C", "R", "S", "Y", "X", "Y'", "X'", "M", "N")
+#: Position of each dimension name in :data:`DIMS` (the codes of :attr:`MappingBatch.dim`).
+DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,35 @@ class Mapping:
     def from_dict(cls, d: MappingT[str, Any]) -> "Mapping":
         """Read the ``mapping`` object of a reference case (or our own ``to_dict`` output)."""
         return cls(tuple(Level.from_dict(x) for x in d["levels"]))
+
+
+@dataclass
+class MappingBatch:
+    """``B`` mappings as arrays: what a map space hands a cost model, in no cost model's own
+    codes. Levels are padded to ``L`` (outermost first) and directives per level to ``D`` (in
+    loop order, outermost first). ``dim`` holds positions in :data:`DIMS`; ``cluster[b, l]`` is
+    the size of the ``Cluster`` that opens level ``l`` (0 on the top level and on unused levels);
+    ``ndir[b, l]`` counts the directives in use (0 on unused levels). Sizes and offsets in
+    elements."""
+
+    nlev: np.ndarray  # (B,) levels in use
+    cluster: np.ndarray  # (B, L)
+    ndir: np.ndarray  # (B, L)
+    dim: np.ndarray  # (B, L, D) positions in DIMS
+    spatial: np.ndarray  # (B, L, D) bool: SpatialMap (else TemporalMap)
+    size: np.ndarray  # (B, L, D)
+    offset: np.ndarray  # (B, L, D)
+
+    def __len__(self) -> int:
+        return int(self.nlev.shape[0])
+
+    def mapping(self, b: int) -> Mapping:
+        """Mapping ``b`` as plain data (for files and checks; the search never needs it)."""
+        levels = []
+        for l in range(int(self.nlev[b])):
+            dirs = tuple(Directive("Spatial" if self.spatial[b, l, d] else "Temporal",
+                                   DIMS[int(self.dim[b, l, d])], int(self.size[b, l, d]),
+                                   int(self.offset[b, l, d]))
+                         for d in range(int(self.ndir[b, l])))
+            levels.append(Level(dirs, Cluster(int(self.cluster[b, l])) if l > 0 else None))
+        return Mapping(tuple(levels))

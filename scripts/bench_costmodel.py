@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     from gamma.costmodel import evaluate
     from gamma.costmodel.warmup import warm_up
     from gamma.hardware import Hardware
-    from gamma.mapspace import MapSpace
-    from gamma.workload import model_from_config
+    from gamma.mapspace.space import MapSpace
+    from gamma.workloads.files import model_from_config
 
     compile_s = warm_up()
     model = model_from_config(yaml.safe_load((ROOT / "conf/model/resnet18.yaml").read_text()))

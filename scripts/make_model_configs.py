@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gamma.workload import load_model
+from gamma.workloads.files import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

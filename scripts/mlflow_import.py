@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gamma import tracking  # noqa: E402
+from gamma.tracking import writer as tracking  # noqa: E402
 from gamma.errors import GammaError  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--experiment", help="MLflow experiment (default: the job's)")
     args = ap.parse_args(argv)
     try:
-        from gamma.search import run_name
+        from gamma.search.job import run_name
 
         config = args.run_dir / "config.yaml"
         cfg = yaml.safe_load(config.read_text(encoding="utf-8")) if config.is_file() else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from gamma.search import execute
+from gamma.search.job import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 #: results.json fields that differ between two runs of the same job (seconds).

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gamma.api import LayerResult, ModelResult, search_layer, search_model
+from gamma.search.api import LayerResult, ModelResult, search_layer, search_model
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.results import history_record
-from gamma.workload import Layer
+from gamma.results.records import history_record
+from gamma.workloads.layer import Layer
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ["layers=[2,7,3]", "budget=600", "optimizer.population=100", "seed=1", "system=s3",

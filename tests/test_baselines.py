@@ -21,11 +21,11 @@ from baselines.loss import PENALTY, to_loss
 from baselines.nevergrad_opt import CachedCMA, with_cached_cma
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapspace import Genome, MapSpace
-from gamma.objective import Objective
+from gamma.mapspace.space import Genome, MapSpace
+from gamma.objectives.scalar import Objective
 from gamma.optimizers import make_optimizer
 from gamma.optimizers.settings import SettingError
-from gamma.workload import Layer
+from gamma.workloads.layer import Layer
 from test_optimizers import check_invariants  # tests/ is on sys.path under pytest
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)

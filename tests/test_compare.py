@@ -7,7 +7,6 @@ Also the objective's best-so-far grid: the same steps for every optimizer, and p
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -19,10 +18,9 @@ import numpy as np
 import pytest
 import yaml
 
+from gamma.analysis import compare, optima as optima_script
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("compare", ROOT / "scripts" / "compare.py")
-compare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compare)
 
 
 COMMON = ["budget=1000", "layers=[2,6]", "tracking.experiment=cmp"]
@@ -297,9 +295,9 @@ def test_best_so_far_per_sample_on_the_grid_whatever_the_batches():
     """Batches of different sizes record, at every grid point, the minimum of every cost up to
     that sample, as a sample-by-sample evaluation of the same genomes finds it."""
     from gamma.hardware import Hardware
-    from gamma.mapspace import MapSpace
-    from gamma.objective import Objective
-    from gamma.workload import Layer
+    from gamma.mapspace.space import MapSpace
+    from gamma.objectives.scalar import Objective
+    from gamma.workloads.layer import Layer
 
     hw = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
     space = MapSpace(Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3), hw.num_pes, 1, 2)
@@ -332,9 +330,6 @@ def test_x_optimum_column_and_per_layer_view(sweep, capsys):
     """With the optima of layers 2 and 6 proven (scripts/optima.py into a cache file), every arm
     gets its median latency over the summed optima, and layers.md each layer's ratio."""
     tmp, uri, jobs = sweep
-    spec = importlib.util.spec_from_file_location("optima_script", ROOT / "scripts" / "optima.py")
-    optima_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(optima_script)
     cache = tmp / "optima.json"
     rows = optima_script.prove("resnet18", "s2", "edge", [2, 6], cache=cache, say=lambda _: None)
     assert [r["proven"] for r in rows] == [True, True]

@@ -14,10 +14,10 @@ from gamma.costmodel import OK_INVALID, OK_VALID, REJECTED, evaluate, pack
 from gamma.costmodel.reference_cases import agreement, predict, read_cases
 from gamma.errors import HardwareError
 from gamma.hardware import Hardware
-from gamma.maestro_io import parse_dataflow
+from gamma.workloads.maestro_io import parse_dataflow
 from gamma.mapping import Mapping
-from gamma.mapspace import MapSpace
-from gamma.workload import Layer
+from gamma.mapspace.space import MapSpace
+from gamma.workloads.layer import Layer
 
 HERE = Path(__file__).resolve().parent
 #: The public MAESTRO reference cases (see tests/data/README.md).

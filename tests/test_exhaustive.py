@@ -13,12 +13,12 @@ import pytest
 from gamma.costmodel import evaluate
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapspace import G_R, G_S, Genome, MapSpace, divisors_of
-from gamma.objective import Objective
+from gamma.mapspace.space import G_R, G_S, Genome, MapSpace, divisors_of
+from gamma.objectives.scalar import Objective
 from gamma.optimizers import make_optimizer
 from gamma.optimizers.bounds import (genome_structure, l1_bound, l2_bound, latency_bound,
                                      proof_obstacles)
-from gamma.workload import Layer
+from gamma.workloads.layer import Layer
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
 #: A small array with tight buffers: capacity limits bind often.

@@ -124,7 +124,7 @@ def one_layer_model(tmp_path: Path, K: int) -> Path:
 def test_divisor_table_and_lazy_divisors_agree_with_the_definition():
     import numpy as np
 
-    from gamma.mapspace import DenseDivisors, LazyDivisors, divisor_table, divisors_of
+    from gamma.mapspace.space import DenseDivisors, LazyDivisors, divisor_table, divisors_of
 
     divs, ndiv = divisor_table(360)
     for v in (1, 2, 12, 97, 360):
@@ -145,7 +145,7 @@ def test_divisor_table_and_lazy_divisors_agree_with_the_definition():
 
 def test_a_layer_with_k_30000_builds_its_map_space():
     """The divisor table was quadratic (17.5 s at K = 30,000); prints the time it takes now."""
-    code = ("import time; from gamma.mapspace import MapSpace; from gamma.workload import Layer; "
+    code = ("import time; from gamma.mapspace.space import MapSpace; from gamma.workloads.layer import Layer; "
             "t = time.perf_counter(); MapSpace(Layer('CONV', K=30000, C=3, Y=8, X=8, R=3, S=3), 168); "
             "print(f'{time.perf_counter() - t:.3f}')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -203,7 +203,7 @@ def test_a_directory_as_model_path_is_a_clear_error(tmp_path):
 
 def test_a_mapping_file_that_is_not_text_is_a_clear_error(tmp_path):
     from gamma.errors import MappingFileError
-    from gamma.maestro_io import read_mapping_file
+    from gamma.workloads.maestro_io import read_mapping_file
 
     path = tmp_path / "layer.m"
     path.write_bytes(BINARY)

@@ -1,5 +1,5 @@
 """Fixed dataflows (optimizer=fixed dataflow=...; gamma/dataflows.py, gamma/optimizers/fixed.py)
-and paper_mode (gamma.api.search_rules), on the real cost model."""
+and paper_mode (gamma.search.rules.search_rules), on the real cost model."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gamma.api import make_objective, search_layer, settings
-from gamma.dataflows import Dataflow, eval_rule, fit_clusters, shrink_for
+from gamma.search.api import make_objective, search_layer, settings
+from gamma.mapspace.dataflows import Dataflow, eval_rule, fit_clusters, shrink_for
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.labels import job_label
+from gamma.search.labels import job_label
 from gamma.mapping import Cluster, Directive, Level, Mapping
-from gamma.mapspace import G_R, G_S
-from gamma.objective import R_BOUND, R_L1, R_L2, R_MACS
-from gamma.workload import Layer
+from gamma.mapspace.space import G_R, G_S
+from gamma.objectives.scalar import R_BOUND, R_L1, R_L2, R_MACS
+from gamma.workloads.layer import Layer
 from tests.jobs import ROOT, run_inprocess
 
 TEMPLATES = ("nvdla", "eyeriss", "shidiannao")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gamma.labels import job_label, short_setting
+from gamma.search.labels import job_label, short_setting
 
 DEFAULTS = {"name": "gamma", "population": 200,
             "operators": {"mutation": {"enabled": True, "rate": 0.52}}}

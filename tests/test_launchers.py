@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from gamma import tracking
+from gamma.tracking import writer as tracking
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gamma.costmodel.reference_cases import read_cases
 from gamma.errors import MappingFileError
-from gamma.maestro_io import (
+from gamma.workloads.maestro_io import (
     format_dataflow,
     format_maestro_file,
     format_maestro_input,
@@ -20,7 +20,7 @@ from gamma.maestro_io import (
     read_mapping_file,
 )
 from gamma.mapping import DIMS, Cluster, Directive, Level, Mapping
-from gamma.workload import Layer
+from gamma.workloads.layer import Layer
 
 #: The public MAESTRO reference cases (see tests/data/README.md).
 CASES = list(read_cases(Path(__file__).resolve().parent / "data" / "maestro_public.jsonl.gz"))

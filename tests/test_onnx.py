@@ -16,7 +16,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from gamma.errors import ModelFileError
-from gamma.workload import Layer, load_model, model_from_config
+from gamma.workloads.files import load_model, model_from_config
+from gamma.workloads.layer import Layer
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("onnx_example", ROOT / "scripts" / "onnx_example.py")

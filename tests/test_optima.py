@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gamma import optima
+from gamma.search import optima
 from gamma.hardware import Hardware
 from tests.jobs import run_inprocess
 

@@ -12,16 +12,15 @@ import yaml
 
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.maestro_io import parse_dataflow
-from gamma.mapspace import G_R, G_S, Genome, MapSpace
-from gamma.objective import R_BOUND, R_MACS, BudgetExceeded, Objective
+from gamma.workloads.maestro_io import parse_dataflow
+from gamma.mapspace.space import G_R, G_S, Genome, MapSpace
+from gamma.objectives.scalar import R_BOUND, R_MACS, BudgetExceeded, Objective
 from gamma.optimizers import available, make_optimizer
 from gamma.optimizers import operators as ops
 from gamma.optimizers.selection import Truncation
 from gamma.optimizers.settings import SettingError
-from gamma.workload import Layer
+from gamma.workloads.layer import Layer
 
-import baselines  # noqa: F401,E402  (registers the baselines by name)
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
 RESNET_L2 = Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3)
@@ -405,7 +404,7 @@ def test_gamma_leaves_the_layer_17_stall_with_the_structure_mutation() -> None:
     two levels, 14 clusters of 12 PEs). With it, GAMMA at 10,000 samples ends within 3 % of the
     proven optimum on layers 2, 7, 12 and 17 for every seed 0-4 (issue 12; without it, 16 % above
     on layer 17 with seeds 0 and 2, 5 % on layer 12 with seed 3)."""
-    from gamma.api import search_model
+    from gamma.search.api import search_model
 
     off = search_model("resnet18", "edge", system="s2", seed=0, layers=[17],
                        overrides=["optimizer.operators.structure.enabled=false"]).layers[17]
@@ -420,7 +419,8 @@ def test_gamma_leaves_the_layer_17_stall_with_the_structure_mutation() -> None:
 def test_paper_mode_runs_gamma_without_the_structure_mutation() -> None:
     """The paper's GAMMA has five operators: ``paper_mode=true`` switches ours off (and keeps its
     rate), whatever the config says; other optimizers' settings are left alone."""
-    from gamma.api import optimizer_spec, settings
+    from gamma.search.api import settings
+    from gamma.search.rules import optimizer_spec
 
     name, params = optimizer_spec(settings(paper_mode=True))
     assert name == "gamma" and params["operators"]["structure"] == {"enabled": False, "rate": 0.1}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gamma.api import search_model
+from gamma.search.api import search_model
 from gamma.errors import GammaError
 from jobs import run_inprocess, without_timings
 

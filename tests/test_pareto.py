@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gamma.api import search_layer, search_model
+from gamma.search.api import search_layer, search_model
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapspace import Genome, MapSpace
+from gamma.mapspace.space import Genome, MapSpace
 from gamma.optimizers import make_optimizer
 from gamma.optimizers.selection import Nsga2, build_selection
-from gamma.pareto import (combine_fronts, crowding_distance, dominance, hypervolume, network_costs,
+from gamma.objectives.nondominated import (combine_fronts, crowding_distance, dominance, hypervolume, network_costs,
                           nondominated_mask, nondominated_ranks, nsga2_order, weighted_fronts)
-from gamma.pareto_objective import ParetoObjective, adapt_config, check_metrics
-from gamma.workload import Layer
+from gamma.objectives.pareto import ParetoObjective, check_metrics
+from gamma.search.rules import adapt_config
+from gamma.workloads.layer import Layer
 from tests.jobs import ROOT, run_inprocess
 
-import baselines  # noqa: F401,E402  (registers the baselines by name)
 
 PY = sys.executable
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)

@@ -5,20 +5,16 @@ cover exactly a set of missing jobs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from gamma.analysis import paper
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("reproduce_paper", ROOT / "scripts" / "reproduce_paper.py")
-paper = importlib.util.module_from_spec(_spec)
-sys.modules["reproduce_paper"] = paper  # its dataclasses look their module up
-_spec.loader.exec_module(paper)
 
 TINY = {"all": {"seed": "0", "budget": "100", "layers": [7]},
         "fig6": {"optimizer": "gamma,random", "system": "s2", "platform": "edge"},

@@ -18,11 +18,12 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from gamma import report, tracking
+from gamma.results import console as report
+from gamma.tracking import reader, writer as tracking
 from gamma.costmodel import evaluate
 from gamma.hardware import Hardware
-from gamma.maestro_io import parse_maestro_file
-from gamma.objective import Objective
+from gamma.workloads.maestro_io import parse_maestro_file
+from gamma.objectives.scalar import Objective
 from gamma.optimizers import Optimizer, register
 from jobs import run_inprocess, without_timings
 
@@ -230,12 +231,12 @@ def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monk
     the sweep's callback creates it first, in the launching process."""
     from mlflow.tracking import MlflowClient
 
-    from gamma.hydra_callbacks import PrepareTracking
+    from gamma.tracking.callbacks import PrepareTracking
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=["tracking.experiment=prepared"], return_hydra_config=True)
     targets = [c["_target_"] for c in cfg.hydra.callbacks.values()]
-    assert targets == ["gamma.hydra_callbacks.PrepareTracking"]
+    assert targets == ["gamma.tracking.callbacks.PrepareTracking"]
     uri = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     PrepareTracking().on_multirun_start(cfg)
@@ -280,7 +281,7 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
     ok = jobs["de", 30]
     assert ok["status"] == "finished" and ok["layers"][0]["samples_used"] == 200
     assert "failed: RuntimeError: Both asked and told queues are empty." in proc.stderr
-    runs = {r["run_id"]: r for r in tracking.experiment_runs("failures", uri)}
+    runs = {r["run_id"]: r for r in reader.experiment_runs("failures", uri)}
     assert len(runs) == 4
     by_status = sorted((r["status"], r["error"] or "") for r in runs.values())
     assert [s for s, _ in by_status] == ["FAILED", "FAILED", "FAILED", "FINISHED"]

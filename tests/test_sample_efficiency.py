@@ -5,17 +5,15 @@ call reuses the runs."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+from gamma.analysis import sample_efficiency as se
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("sample_efficiency", ROOT / "scripts" / "sample_efficiency.py")
-se = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(se)
 
 
 @pytest.fixture(scope="module")

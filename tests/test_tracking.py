@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gamma import tracking
+from gamma.tracking import reader, store as tracking_store, writer as tracking
 from gamma.errors import GammaError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_sweep_is_one_parent_with_two_children(store):
     assert tags["gamma.sweep.dir"] == str(sweep_dir.resolve())
     assert tags["gamma.sweep.jobs"] == "2 FINISHED"
     assert tags["gamma.summary"] == "sweep"  # readers of the experiment skip it: not a job
-    assert {r["run_id"] for r in tracking.experiment_runs("swept", store["uri"])} == \
+    assert {r["run_id"] for r in reader.experiment_runs("swept", store["uri"])} == \
         {r.info.run_id for r in by_kind(store["runs"], "job")}
     assert parent.info.run_name == "sweep " + " ".join(SWEEP)
     assert tags["mlflow.source.git.commit"] == git_head()
@@ -215,8 +215,8 @@ def test_job_finds_the_parent_in_the_environment(tmp_path, monkeypatch):
 
 
 def test_experiment_name_is_tracking_experiment():
-    assert tracking.experiment_name({"tracking": {"experiment": "a"}}) == "a"
-    assert tracking.experiment_name({"tracking": {}}) == "gamma"
+    assert tracking_store.experiment_name({"tracking": {"experiment": "a"}}) == "a"
+    assert tracking_store.experiment_name({"tracking": {}}) == "gamma"
 
 
 def test_no_parent_without_tracking(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gamma import tracking
+from gamma.tracking import store, writer as tracking
 from gamma.errors import GammaError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,9 +68,9 @@ def test_two_jobs_create_one_new_store_together(tmp_path):
 
 def test_store_lock_is_a_file_beside_the_database(tmp_path):
     db = tmp_path / "m.db"
-    with tracking.store_lock(f"sqlite:///{db}"):
+    with store.store_lock(f"sqlite:///{db}"):
         assert (tmp_path / "m.db.lock").is_file()
-    with tracking.store_lock("http://127.0.0.1:5000"):  # no lock for a server
+    with store.store_lock("http://127.0.0.1:5000"):  # no lock for a server
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.db.lock"]
 
@@ -160,7 +160,7 @@ def test_sqlite_store_in_a_missing_folder_is_refused(tmp_path):
     assert res["status"] == "finished" and "does not exist" in res["mlflow"]["error"]
     assert (tmp_path / "run" / "convergence.png").is_file()
     with pytest.raises(GammaError, match="folder /nonexistent/dir does not exist"):
-        tracking.prepare_store({"tracking": {"uri": uri}})  # a sweep's store
+        store.prepare_store({"tracking": {"uri": uri}})  # a sweep's store
     assert not Path("/nonexistent").exists()
 
 
@@ -172,7 +172,7 @@ def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path):
     (run_dir / "config.yaml").write_text("seed: 0\nbudget: 200\nmodel: {name: resnet18}\n")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     helper = subprocess.Popen(
-        [sys.executable, "-m", "gamma.tracking", "--uri", uri, "--experiment", "gone",
+        [sys.executable, "-m", "gamma.tracking.writer", "--uri", uri, "--experiment", "gone",
          "--run-name", "gone", "--out-dir", str(run_dir)], cwd=ROOT, env=clean_env(),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     helper.stdin.close()

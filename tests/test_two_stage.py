@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gamma import report
-from gamma.api import search_model
-from gamma.objective import R_LATENCY
-from gamma.search import execute
+from gamma.results import console as report
+from gamma.search.api import search_model
+from gamma.objectives.scalar import R_LATENCY
+from gamma.search.job import execute
 from jobs import run_inprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,10 +164,10 @@ def test_resume_and_workers_are_refused(tmp_path, capsys, setting, message):
 def test_gamma_breeds_its_first_generation_from_the_seed():
     """A seeded objective: GAMMA evaluates no random population; its first children are bred
     from P copies of the seed, so they resemble it far more than random genomes do."""
-    from gamma.api import make_objective, settings
+    from gamma.search.api import make_objective, settings
     from gamma.hardware import Hardware
     from gamma.optimizers import make_optimizer
-    from gamma.workload import model_from_config
+    from gamma.workloads.files import model_from_config
 
     cfg = settings(system="s3", budget=1 + 50)
     layer = model_from_config(cfg["model"]).layers[1]

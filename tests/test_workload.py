@@ -1,4 +1,4 @@
-"""Tests of gamma.workload: layers, models, the CSV/YAML loaders and conf/model/*.yaml."""
+"""Tests of gamma.workloads.layer: layers, models, the CSV/YAML loaders and conf/model/*.yaml."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from gamma.costmodel.reference_cases import read_cases
 from gamma.errors import ModelFileError
-from gamma.workload import Layer, LayerError, Model, layer_from_csv_row, load_model, model_from_config
+from gamma.workloads.files import layer_from_csv_row, load_model, model_from_config
+from gamma.workloads.layer import Layer, LayerError, Model
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONF_MODEL = PROJECT / "conf" / "model"

@@ -8,12 +8,14 @@ from typing import Sequence
 import numpy as np
 
 from gamma.costmodel import kernel as K
-from gamma.mapping import Mapping
-from gamma.workload import Layer
+from gamma.mapping import DIMS, Mapping, MappingBatch
+from gamma.workloads.layer import Layer
 
 DIM_CODE = {"K": K.V_K, "C": K.V_C, "R": K.V_R, "S": K.V_S, "Y": K.V_Y, "X": K.V_X,
             "M": K.V_M, "N": K.V_N, "Y'": K.V_YP, "X'": K.V_XP}
 DIM_NAME = {v: k for k, v in DIM_CODE.items()}
+#: The kernel's code of each position in :data:`gamma.mapping.DIMS` (a batch's ``dim`` arrays).
+BATCH_DIM_CODE = np.array([DIM_CODE[d] for d in DIMS], np.int64)
 LAYER_TYPE_CODE = {"CONV": K.T_CONV, "DSCONV": K.T_DSCONV, "GEMM": K.T_GEMM}
 #: Raw directives per level a packed mapping may hold (before inheritance and unrolling).
 MAX_RAW_DIRECTIVES = 10
@@ -76,6 +78,24 @@ def pack(mappings: Sequence[Mapping]) -> PackedMappings:
                 p.dsp[b, l, d] = 1 if x.spatial else 0
                 p.dsz[b, l, d] = x.size
                 p.dofs[b, l, d] = x.offset
+    return p
+
+
+def pack_batch(batch: MappingBatch) -> PackedMappings:
+    """A map space's batch (:class:`~gamma.mapping.MappingBatch`) in the kernel's arrays: the
+    search's path, vectorized (one copy per array)."""
+    B, L, D = batch.dim.shape
+    if L > K.MAXL or D > MAX_RAW_DIRECTIVES:
+        raise PackError(f"a batch of {L} levels and {D} directives per level; at most {K.MAXL} "
+                        f"levels and {MAX_RAW_DIRECTIVES} directives are supported")
+    p = PackedMappings.empty(B)
+    p.nlev[:] = batch.nlev
+    p.cluster[:, :L] = batch.cluster
+    p.nd[:, :L] = batch.ndir
+    p.dvar[:, :L, :D] = BATCH_DIM_CODE[batch.dim]
+    p.dsp[:, :L, :D] = batch.spatial
+    p.dsz[:, :L, :D] = batch.size
+    p.dofs[:, :L, :D] = batch.offset
     return p
 
 

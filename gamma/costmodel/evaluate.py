@@ -10,10 +10,10 @@ import numpy as np
 
 from gamma.costmodel import kernel as K
 from gamma.costmodel.area_power import area_power
-from gamma.costmodel.encode import PackedMappings, layer_arrays, pack
+from gamma.costmodel.encode import PackedMappings, layer_arrays, pack, pack_batch
 from gamma.hardware import Hardware
-from gamma.mapping import Mapping
-from gamma.workload import Layer
+from gamma.mapping import Mapping, MappingBatch
+from gamma.workloads.layer import Layer
 
 #: Verdict of one mapping.
 OK_VALID, OK_INVALID, REJECTED = "valid", "invalid", "rejected"
@@ -111,6 +111,12 @@ class CostResult:
         return ((~self.rejected) & (rt >= 1) & (l1 >= 1) & (l1 <= self.hw.l1_size)
                 & (l2 >= 1) & (l2 <= self.hw.l2_size))
 
+    def area_power(self) -> dict[str, np.ndarray]:
+        """MAESTRO's area (um^2) and power (mW) of every mapping, with L1 and L2 sized to its
+        requirements (:func:`gamma.costmodel.area_power.area_power`; NaN requirements as 0)."""
+        return area_power(self.hw.num_pes, self.hw.noc_bw, self.hw.num_simd_lanes,
+                          np.nan_to_num(self.l1_size_req), np.nan_to_num(self.l2_size_req))
+
     def verdict(self, b: int) -> tuple[str, str]:
         """("valid" | "invalid" | "rejected", reason)."""
         if self.error[b] != K.E_OK:
@@ -175,9 +181,13 @@ def _tensor_size(layer: Layer, t: int) -> int:
     return (layer.K if layer.type == "CONV" else 1) * layer.C * layer.R * layer.S
 
 
-def evaluate(layer: Layer, hw: Hardware, mappings: Sequence[Mapping] | PackedMappings) -> CostResult:
+def evaluate(layer: Layer, hw: Hardware,
+             mappings: Sequence[Mapping] | MappingBatch | PackedMappings) -> CostResult:
     """Evaluate every mapping of the batch on ``layer`` and ``hw`` in one kernel call."""
-    packed = mappings if isinstance(mappings, PackedMappings) else pack(mappings)
+    if isinstance(mappings, PackedMappings):
+        packed = mappings
+    else:
+        packed = pack_batch(mappings) if isinstance(mappings, MappingBatch) else pack(mappings)
     ltype, ldims = layer_arrays(layer)
     B = len(packed)
     raw = np.zeros((B, K.NOUT), np.float64)

@@ -17,7 +17,7 @@ from gamma.costmodel.evaluate import OK_VALID, REJECTED, evaluate
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapping import Mapping
-from gamma.workload import Layer
+from gamma.workloads.layer import Layer
 
 
 def read_cases(path: str | Path) -> Iterator[dict[str, Any]]:

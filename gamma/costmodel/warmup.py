@@ -10,7 +10,7 @@ def warm_up() -> float:
     from gamma.costmodel import evaluate
     from gamma.hardware import Hardware
     from gamma.mapping import Cluster, Directive, Level, Mapping
-    from gamma.workload import Layer
+    from gamma.workloads.layer import Layer
 
     t0 = time.perf_counter()
     layer = Layer("CONV", K=4, C=2, Y=3, X=3, R=1, S=1)

@@ -2,20 +2,27 @@
 
 The registry maps a name (``optimizer=<name>``) to a factory, or lazily to a ``"module:attr"``
 string that is imported only when that optimizer is built: a GAMMA job never imports nevergrad
-or scikit-optimize (together about 2 s of a one-layer job).
+or scikit-optimize (together about 2 s of a one-layer job). Besides the optimizers registered
+in :mod:`gamma.optimizers`, every installed package may add optimizers through the entry-point
+group ``gamma.optimizers`` (``name = "module:Class"``; the project's ``baselines`` do so in
+pyproject.toml): they are found by name without importing the package, so the library API sees
+them as ``run.py`` does. A name registered twice is an error.
 """
 
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
 from typing import Any, Callable
 
 import numpy as np
 
 from gamma.errors import GammaError
-from gamma.objective import Objective
+from gamma.objectives.scalar import Objective
 
+#: The entry-point group where installed packages register optimizers.
+ENTRY_POINT_GROUP = "gamma.optimizers"
 #: Called after every evaluated batch with (evaluations used, best cost so far).
 ProgressCallback = Callable[[int, float], None]
 
@@ -43,16 +50,44 @@ class Optimizer(ABC):
         layer): the budget itself, except for optimizers that set their own (exhaustive)."""
         return budget
 
+    @classmethod
+    def adapt_settings(cls, params: dict[str, Any], *, paper_mode: bool,
+                       num_metrics: int) -> tuple[dict[str, Any], str | None]:
+        """The constructor ``params`` this optimizer runs with under the job's rules (paper
+        mode: only the paper's own settings; ``num_metrics`` > 1: a cost vector per mapping),
+        and a note for the user when they changed (None). Default: unchanged. Never modifies
+        ``params``."""
+        return params, None
+
 
 Factory = Callable[..., Optimizer]
 _REGISTRY: dict[str, Factory | str] = {}
+_entry_points_loaded = False
+
+
+def _add(name: str, entry: Factory | str) -> None:
+    """Register ``entry`` as ``name``. Registering a name twice is an error, unless both name the
+    same target (a lazy ``"module:Class"`` and that class itself)."""
+    old = _REGISTRY.get(name)
+    if old is not None and _describe(old) != _describe(entry):
+        raise GammaError(f"optimizer {name!r} is registered twice ({_describe(old)} and "
+                         f"{_describe(entry)})")
+    _REGISTRY[name] = entry
+
+
+def _target_of(factory: Factory) -> str:
+    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', '?')}"
+
+
+def _describe(entry: Factory | str) -> str:
+    return entry if isinstance(entry, str) else _target_of(entry)
 
 
 def register(name: str) -> Callable[[Factory], Factory]:
     """Class decorator: make an optimizer available as ``optimizer=<name>``."""
 
     def deco(factory: Factory) -> Factory:
-        _REGISTRY[name] = factory
+        _add(name, factory)
         return factory
 
     return deco
@@ -63,15 +98,28 @@ def register_lazy(name: str, target: str) -> None:
     module only when that optimizer is built."""
     if ":" not in target:
         raise ValueError(f"lazy optimizer target must be 'module:attr', got {target!r}")
-    _REGISTRY[name] = target
+    _add(name, target)
+
+
+def load_entry_points() -> None:
+    """Register (lazily, by name) the optimizers of the ``gamma.optimizers`` entry-point group;
+    once per process. Imports none of their modules."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        register_lazy(ep.name, ep.value)
 
 
 def available() -> list[str]:
+    load_entry_points()
     return sorted(_REGISTRY)
 
 
 def factory_of(name: str) -> Factory:
     """The factory registered as ``name``, importing its module if it was registered lazily."""
+    load_entry_points()
     if name not in _REGISTRY:
         raise GammaError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
     entry = _REGISTRY[name]
@@ -96,3 +144,13 @@ def make_optimizer(name: str, **params: Any) -> Optimizer:
         raise
     except (TypeError, ValueError) as e:
         raise GammaError(f"optimizer {name!r}: bad settings {sorted(params)}: {e}") from None
+
+
+def adapt_settings(name: str, params: dict[str, Any], *, paper_mode: bool,
+                   num_metrics: int) -> tuple[dict[str, Any], str | None]:
+    """:meth:`Optimizer.adapt_settings` of the optimizer registered as ``name`` (a factory that
+    is not an :class:`Optimizer` class keeps its params)."""
+    hook = getattr(factory_of(name), "adapt_settings", None)
+    if hook is None:
+        return params, None
+    return hook(params, paper_mode=paper_mode, num_metrics=num_metrics)

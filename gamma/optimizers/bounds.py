@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from gamma.hardware import Hardware
-from gamma.mapspace import G_C, G_K, G_R, G_S, G_X, G_Y, Genome, MapSpace
+from gamma.mapspace.space import G_C, G_K, G_R, G_S, G_X, G_Y, Genome, MapSpace
 
 #: Genome dims coupled to each tensor (CONV); DSCONV has no K.
 IN_DIMS = (G_C, G_Y, G_X)

@@ -39,12 +39,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from gamma.errors import GammaError
-from gamma.objective import Objective
+from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.bounds import (Structure, combine, dim_profile, l1_bound, l2_bound,
                                      proof_obstacles, sliding)
 from gamma.optimizers.settings import check_int, check_real
-from gamma.mapspace import G_R, G_S, Genome, MapSpace
+from gamma.mapspace.space import G_R, G_S, Genome, MapSpace
 
 #: Rows of a partial cross product built at once (memory: ~30 int64 per row).
 CHUNK = 1 << 20

@@ -3,7 +3,7 @@
 ``optimizer=fixed dataflow=<name>`` evaluates the dataflow of ``conf/dataflow/<name>.yaml`` (or a
 user's MAESTRO file, ``dataflow=file dataflow.path=...``) on every layer through the common
 objective: one counted evaluation, plus one per shrink step while the mapping overflows L1 or L2
-(:func:`gamma.dataflows.shrink_for`). It draws no random numbers. A template that fits nothing
+(:func:`gamma.mapspace.dataflows.shrink_for`). It draws no random numbers. A template that fits nothing
 leaves the layer infeasible, as any optimizer would; a user's file that cannot be made to fit a
 layer ends the job with an error naming the file.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from gamma.dataflows import Dataflow, fit_clusters, shrink_for
+from gamma.mapspace.dataflows import Dataflow, fit_clusters, shrink_for
 from gamma.errors import GammaError
-from gamma.objective import Objective
+from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 
 

@@ -40,18 +40,18 @@ reference's stage 2).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
 from gamma.errors import GammaError
-from gamma.mapspace import Genome, MapSpace
-from gamma.objective import Objective
+from gamma.mapspace.space import Genome, MapSpace
+from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.operators import VARIATION_ORDER, Crossover, Variation, build_operators
 from gamma.optimizers.selection import build_selection
 from gamma.optimizers.settings import check_int
-from gamma.pareto_objective import ParetoObjective
 
 
 class Gamma(Optimizer):
@@ -73,10 +73,28 @@ class Gamma(Optimizer):
         self.variations: list[Variation] = [self.operators[n] for n in VARIATION_ORDER  # type: ignore[misc]
                                             if self.enabled[n]]
 
+    @classmethod
+    def adapt_settings(cls, params: dict[str, Any], *, paper_mode: bool,
+                       num_metrics: int) -> tuple[dict[str, Any], str | None]:
+        """Paper mode: the paper's operators only (the structure mutation, ours, off). A cost
+        vector: the truncation selection, which ranks one cost, becomes ``nsga2`` (same elite
+        and parent shares), with a note."""
+        out, note = copy.deepcopy(params), None
+        if paper_mode:
+            ops = dict(out.get("operators") or {})
+            ops["structure"] = {**(ops.get("structure") or {}), "enabled": False}
+            out["operators"] = ops
+        sel = out.get("selection")
+        if num_metrics > 1 and isinstance(sel, dict) and sel.get("name", "truncation") == "truncation":
+            out["selection"] = {**sel, "name": "nsga2"}
+            note = ("objective=pareto: GAMMA selects by non-dominated sorting and crowding distance "
+                    "(optimizer.selection.name=nsga2; truncation ranks a single cost)")
+        return out, note
+
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:
         space = objective.space
-        if isinstance(objective, ParetoObjective) and not self.selection.ranks_vectors:
+        if objective.num_metrics > 1 and not self.selection.ranks_vectors:
             raise GammaError(f"optimizer.selection.name={self.selection.name} cannot rank cost "
                              f"vectors (objective=pareto); use optimizer.selection.name=nsga2")
         pop, cost, second = self._fresh(objective, rng)
@@ -122,7 +140,7 @@ class Gamma(Optimizer):
     def _evaluate(objective: Objective, genomes: Genome) -> tuple[np.ndarray, np.ndarray]:
         """(cost, tie-break) of a batch; with ``objective=pareto`` a cost vector per genome
         (n, metrics), which the ``nsga2`` selection ranks, and no tie-break."""
-        if isinstance(objective, ParetoObjective):
+        if objective.num_metrics > 1:
             return objective.evaluate_vector(genomes), np.zeros(len(genomes))
         return objective.evaluate_with_tie_break(genomes)
 

@@ -4,7 +4,7 @@ operator: ``enabled`` and its settings; see :func:`build_operators`).
 Crossover acts on mating pairs (drawn by the selection, :meth:`Selection.mate`) and swaps genes
 between the two members of each pair in place. The other operators (mutation, reorder, growth,
 aging) are called as ``op(pop, space, rng)`` and change ``pop`` in place. After the operators,
-the map space restores its invariants (:meth:`~gamma.mapspace.MapSpace.repair`).
+the map space restores its invariants (:meth:`~gamma.mapspace.space.MapSpace.repair`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gamma.mapspace import G_R, G_S, GDIMS, Genome, MapSpace, divisors_of
+from gamma.mapspace.space import G_R, G_S, GDIMS, Genome, MapSpace, divisors_of
 from gamma.optimizers.settings import SettingError, check_bool, check_int, check_keys, check_rate
 
 #: Dims whose tiles crossover swaps (the reference code's choice; R and S stay full).

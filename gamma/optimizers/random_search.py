@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gamma.objective import Objective
+from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import check_int
 

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gamma.mapspace import Genome
+from gamma.mapspace.space import Genome
 from gamma.optimizers.settings import SettingError, check_keys, check_real
-from gamma.pareto import nsga2_order
+from gamma.objectives.nondominated import nsga2_order
 
 
 class Selection(ABC):

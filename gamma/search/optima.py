@@ -24,22 +24,26 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from gamma.results import write_json_atomic
+from gamma.results.records import write_json_atomic
+from gamma.search.rules import SearchRules, search_rules
 
 FILE_NAME = "optima.json"
 VERSION = 1
 
 
-def space_context(cfg: dict[str, Any]) -> dict[str, Any]:
+def space_context(cfg: dict[str, Any], rules: SearchRules | None = None) -> dict[str, Any]:
     """What of a job's config (plain dict, as run.py composes it) a proven optimum depends on,
-    besides the layer and the hardware."""
+    besides the layer and the hardware: the system's levels, the map space and the guard as the
+    job's rules apply them (``paper_mode=true``: inner tiles ``any``, no guard), and the cost
+    model the optimum was computed with."""
+    rules = rules or search_rules(cfg)
     sysc, ms = cfg["system"], cfg.get("mapspace") or {}
     return {"levels": [int(sysc["min_levels"]), int(sysc["max_levels"])],
             "fixed_inner_cluster": (None if sysc.get("fixed_inner_cluster") is None
                                     else int(sysc["fixed_inner_cluster"])),
-            "inner_tiles": str(ms.get("inner_tiles", "divisors")),
+            "inner_tiles": rules.inner_tiles,
             "parallel_dims": sorted(str(d) for d in ms.get("parallel_dims", ["K", "C", "Y", "X"])),
-            "guard": bool(cfg.get("guard", True))}
+            "guard": rules.guard, "costmodel": rules.costmodel}
 
 
 def key(shape: str, hardware: dict[str, Any], context: dict[str, Any]) -> str:
@@ -113,13 +117,15 @@ def context_of_results(results: dict[str, Any],
     if results.get("space"):
         return dict(results["space"])
     p = params or {}
+    paper = str(p.get("paper_mode", results.get("paper_mode", False))) in ("True", "true")
     try:
         fixed = p.get("system.fixed_inner_cluster")
         return {"levels": [int(p["system.min_levels"]), int(p["system.max_levels"])],
                 "fixed_inner_cluster": None if fixed in (None, "None", "null") else int(fixed),
-                "inner_tiles": p.get("mapspace.inner_tiles", "divisors"),
+                "inner_tiles": "any" if paper else p.get("mapspace.inner_tiles", "divisors"),
                 "parallel_dims": sorted(json.loads(p.get("mapspace.parallel_dims", '["K","C","Y","X"]'))),
-                "guard": str(p.get("guard", results.get("guard", True))) in ("True", "true")}
+                "guard": (not paper) and str(p.get("guard", results.get("guard", True))) in ("True", "true"),
+                "costmodel": p.get("costmodel.name", "maestro")}
     except (KeyError, ValueError):
         return None
 

@@ -1,12 +1,12 @@
 """One mapping-search job: every selected layer of a model on one platform, one optimizer.
 
-The search itself is :mod:`gamma.api` (in memory); a :class:`Job` adds the files, the console
+The search itself is :mod:`gamma.search.api` (in memory); a :class:`Job` adds the files, the console
 output (copied to Hydra's job log) and the MLflow run around it. Each unique layer shape is
 searched once with a budget of ``budget`` cost-model evaluations and its own generator
 ``np.random.default_rng([seed, unique_index])`` (``unique_index`` counts the model's unique
 shapes, so a layer's result does not depend on ``layers``). Every layer then takes its shape's
-result. results.json (see :mod:`gamma.results`) is rewritten after each unique layer.
-``parallel.workers`` > 1 searches that many unique layers at once (:func:`gamma.api.search_parallel`);
+result. results.json (see :mod:`gamma.results.records`) is rewritten after each unique layer.
+``parallel.workers`` > 1 searches that many unique layers at once (:func:`gamma.search.api.search_parallel`);
 ``resume=true`` keeps the layers an earlier run left in the same folder (:func:`prior_results`).
 Units: cycles, nJ, elements, seconds.
 """
@@ -16,12 +16,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import math
 import shlex
-import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +25,19 @@ from typing import Any
 
 import yaml
 
-from gamma import optima, pareto_report, report, results as R, tracking
-from gamma.api import (LayerResult, Setup, build_setup, search_parallel, search_unique,
-                       total_cost, workers_of)
-from gamma.dataflows import dataflow_label, dataflow_name
 from gamma.errors import GammaError
-from gamma.pareto_objective import adapt_config, is_pareto, unit_of
-
-#: The job log (Hydra's run.log); see :func:`say`.
-JOB_LOG = logging.getLogger("gamma.job")
+from gamma.mapspace.dataflows import dataflow_label, dataflow_name
+from gamma.objectives.metrics import UNITS
+from gamma.objectives.pareto import unit_of
+from gamma.results import console as report, pareto as pareto_report, records as R
+from gamma.results.console import say
+from gamma.search import optima, twostage
+from gamma.search.parallel import search_parallel
+from gamma.search.rules import PARETO, TWO_STAGE, adapt_config, search_rules
+from gamma.search.setup import (Setup, build_setup, search_unique, total_cost, unique_result,
+                                workers_of)
+from gamma.search.signals import Signals, Terminated, interrupted_code
+from gamma.tracking import store, writer as tracking
 
 
 def plain_config(cfg: Any) -> dict[str, Any]:
@@ -47,21 +47,6 @@ def plain_config(cfg: Any) -> dict[str, Any]:
     if OmegaConf.is_config(cfg):
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     return dict(cfg)
-
-
-def say(text: str, error: bool = False) -> None:
-    """Print ``text`` (stdout, or stderr for an error) and copy it to the job log: under Hydra
-    the logger ``gamma.job`` writes only to ``<run folder>/run.log``
-    (conf/hydra/job_logging/gamma.yaml); elsewhere it has no handler and this just prints."""
-    print(text, file=sys.stderr if error else sys.stdout, flush=True)
-    JOB_LOG.log(logging.ERROR if error else logging.INFO, text)
-
-
-def unique_result(u: int, res: LayerResult) -> R.UniqueResult:
-    """What results.json records of unique layer ``u``'s search."""
-    return R.UniqueResult(u, res.layer, res.summary, res.cost if res.feasible else None,
-                          res.outputs, res.mapping, R.history_record(res.history), res.search_s,
-                          res.front)
 
 
 @dataclass
@@ -77,12 +62,13 @@ class Job:
 
     def __init__(self, cfg: dict[str, Any], out_dir: Path, tracker: tracking.Tracker,
                  t0: float, prior: dict[str, Any] | None = None,
-                 outputs: Path = tracking.DEFAULT_OUTPUTS) -> None:
+                 outputs: Path = store.DEFAULT_OUTPUTS) -> None:
         """``prior``: the results.json of an unfinished earlier run of this job (``resume``),
         whose layers are kept; ``outputs``: where the cache of proven optima lives (unless
         ``optima`` names a file)."""
         self.cfg, self.out_dir, self.tracker, self.t0 = cfg, out_dir, tracker, t0
         self.optima_file = optima.cache_file(cfg, outputs)
+        self.rules = rules = search_rules(cfg)
         self.results: dict[str, Any] = {
             "status": "running", "label": job_label_of(cfg), "model": cfg["model"].get("name"),
             "system": cfg["system"]["name"],
@@ -90,15 +76,15 @@ class Job:
             "objective": cfg["objective"]["name"],
             "objective_unit": unit_of(cfg),
             "seed": cfg["seed"], "budget": cfg["budget"],
-            "guard": bool(cfg.get("guard", True)) and cfg.get("paper_mode") is not True,
-            "paper_mode": cfg.get("paper_mode") is True, "dataflow": dataflow_name(cfg),
+            "guard": rules.guard, "paper_mode": rules.paper_mode, "costmodel": rules.costmodel,
+            "dataflow": dataflow_name(cfg),
             "hardware": None, "selected_layers": None,
-            "space": optima.space_context(cfg),
+            "space": optima.space_context(cfg, rules),
             "mlflow": {"uri": tracker.uri, "run_id": None} if tracker.uri else None,
             "wall_s": 0.0, "costmodel_s": 0.0, "search_s": 0.0,
             "totals": R.compute_totals([]), "layers": [],
         }
-        if is_pareto(cfg):
+        if rules.kind == PARETO:
             self.results["objective_metrics"] = list(cfg["objective"].get("metrics") or [])
         if prior is not None:
             self.results["layers"] = list(prior.get("layers") or [])
@@ -229,15 +215,87 @@ class Job:
         return total_cost([r["best_cost"] for r in self.results["layers"]])
 
 
-def job_class_of(cfg: dict[str, Any]) -> type[Job]:
-    """:class:`Job`, or for ``objective=two_stage`` the two-stage job (:mod:`gamma.twostage`)
-    once its settings are checked."""
-    if (cfg.get("objective") or {}).get("name") != "two_stage":
-        return Job
-    from gamma import twostage
+class TwoStageJob(Job, twostage.Events):
+    """A :class:`gamma.search.job.Job` that searches both stages. results.json gets the
+    ``two_stage`` block (:func:`summary`) and each layer ``stage1``, ``stage2`` and
+    ``stage1_search`` (:func:`layer_extra`); the layers enter it as stage 2 finishes them."""
 
+    ts: twostage.TwoStage | None = None
+    stage: int | None = 1
+    setup: Setup
+
+    def __init__(self, cfg: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(cfg, *args, **kwargs)
+        self.metric = twostage.stage2_metric(cfg)  # checked (:func:`check`) before the job is built
+        self.results["objective_unit"] = UNITS[self.metric]
+
+    def run(self) -> None:
+        twostage.check(self.cfg)
+        self.setup = setup = build_setup(self.cfg)
+        self.results.update(model=setup.model.name, hardware=setup.hw.to_dict(),
+                            selected_layers=setup.selected)
+        say(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
+            f"({len(setup.todo)} unique shapes); {self.results['platform']} ({setup.hw.num_pes} "
+            f"PEs), {self.results['system']}, {self.results['label']}, two-stage: latency, then "
+            f"{self.metric} within the bottleneck; {self.cfg['budget']:,} samples per unique "
+            f"layer per stage, seed {self.cfg['seed']}")
+        self.save()
+        twostage.search_two_stage(self.cfg, setup, self)
+        self.stage = None
+
+    def progress(self, stage: int, n: int, u: int) -> report.LayerProgress:
+        unit = "cycles" if stage == 1 else UNITS[self.metric]
+        return report.LayerProgress(f"stage {stage} [{n}/{len(self.setup.todo)}] layer "
+                                    f"{self.setup.layers_of(u)[0]}", int(self.cfg["budget"]), unit)
+
+    def searched(self, ts: twostage.TwoStage, stage: int, n: int, u: int) -> None:
+        self.ts = ts
+        if stage == 2:
+            self.add(self.setup, unique_result(u, twostage.final_result(ts, u)),
+                     twostage.layer_extra(ts, u))
+            return
+        r = ts.stage1[u].result
+        say(f"stage 1 layer {self.setup.layers_of(u)[0]:>3} {r.layer.shape}: "
+            + (f"{r.cost:,.0f} cycles" if r.feasible else "no feasible mapping")
+            + f" ({r.summary['samples_used']:,} samples, {r.search_s:.1f} s)")
+        self.save()
+
+    def stage1_done(self, ts: twostage.TwoStage) -> None:
+        self.ts, self.stage = ts, 2
+        if ts.bottleneck is None:
+            bad = [i for i in self.setup.selected
+                   if not ts.stage1[self.setup.which[i - 1]].result.feasible]
+            say(f"no bottleneck: no feasible stage-1 mapping for layers "
+                f"{', '.join(map(str, bad))}; stage 2 not run, the layers keep their stage-1 best")
+            for u in self.setup.todo:
+                self.add(self.setup, unique_result(u, twostage.final_result(ts, u)),
+                     twostage.layer_extra(ts, u))
+            return
+        cycles, layer = ts.bottleneck
+        say(f"bottleneck: layer {layer}, {cycles:,.0f} cycles; stage 2 minimizes {self.metric} "
+            f"with latency <= {cycles:,.0f} cycles on every layer")
+        self.save()
+
+    def save(self) -> None:
+        self.results["two_stage"] = twostage.summary(self.ts, self.metric, self.results["layers"],
+                                            self.stage)
+        super().save()
+
+    def timings(self) -> dict[str, float]:
+        """Both stages' seconds, each unique layer counted once."""
+        t = super().timings()
+        seen = {r["unique_index"]: r for r in self.results["layers"]}.values()
+        return {k: round(v + sum(r["stage1_search"][k] for r in seen if r.get("stage1_search")), 4)
+                for k, v in t.items()}
+
+
+def job_class_of(cfg: dict[str, Any]) -> type[Job]:
+    """:class:`Job`, or for ``objective=two_stage`` :class:`TwoStageJob` once its settings are
+    checked."""
+    if search_rules(cfg).kind != TWO_STAGE:
+        return Job
     twostage.check(cfg)
-    return twostage.make_job(Job)
+    return TwoStageJob
 
 
 def job_label_of(cfg: dict[str, Any]) -> str:
@@ -256,73 +314,6 @@ def run_name(cfg: dict[str, Any]) -> str:
     return f"{job_label_of(cfg)} | {where}"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (what a cluster scheduler or ``kill`` sends), raised in the job like Ctrl-C."""
-
-
-#: Exit codes of an interrupted job: 128 + the signal number, as a shell reports them.
-EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-
-
-#: Set once this process got SIGTERM: a sweep's worker then skips the jobs it has not started.
-TERMINATED = threading.Event()
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    TERMINATED.set()
-    raise Terminated()
-
-
-def was_terminated() -> bool:
-    """Whether this process got SIGTERM (see :data:`TERMINATED`)."""
-    return TERMINATED.is_set()
-
-
-def note_terminated(signum: int, frame: Any) -> None:
-    """SIGTERM handler between the jobs of a sweep's process: only note it (:data:`TERMINATED`)."""
-    TERMINATED.set()
-
-
-class _Signals:
-    """The job's signal handling: while it searches, SIGTERM raises :class:`Terminated` (SIGINT
-    raises KeyboardInterrupt as always); once it shuts down (final results.json, table, plot,
-    MLflow run), further SIGINT/SIGTERM are only noted, so a second Ctrl-C cannot cut the final
-    writes short. The previous handlers come back at the end. Signal handlers belong to the main
-    thread: elsewhere (a job in a thread) nothing changes."""
-
-    def __init__(self) -> None:
-        self.saved: dict[int, Any] = {}
-        self.late: int | None = None  # a signal that arrived during the shutdown
-
-    def __enter__(self) -> "_Signals":
-        if threading.current_thread() is threading.main_thread():
-            self.saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-            signal.signal(signal.SIGTERM, _raise_terminated)
-        return self
-
-    def shutting_down(self) -> None:
-        """From now on note SIGINT/SIGTERM instead of raising."""
-        for s in self.saved:
-            signal.signal(s, self._note)
-
-    def _note(self, signum: int, frame: Any) -> None:
-        if signum == signal.SIGTERM:
-            TERMINATED.set()
-        if self.late is None:
-            self.late = signum
-            print("interrupted again: still writing results.json and the MLflow run (a few "
-                  "seconds)", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, handler in self.saved.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-
-
-def interrupted_code(e: BaseException | int) -> int:
-    """The exit code of a job stopped by ``e`` (an exception or a signal number)."""
-    if isinstance(e, Terminated) or e == signal.SIGTERM:
-        return EXIT_SIGTERM
-    return EXIT_SIGINT
 
 
 #: Top-level settings that may differ between a job and its resumption (``resume``).
@@ -352,23 +343,23 @@ def prior_results(cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
     return prior
 
 
-def execute(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> int:
+def execute(cfg: Any, out_dir: str | Path, outputs: Path = store.DEFAULT_OUTPUTS) -> int:
     """Run the job of ``cfg`` writing to ``out_dir``; the process exit code (see :func:`run_job`)."""
     return run_job(cfg, out_dir, outputs).code
 
 
-def run_job(cfg: Any, out_dir: str | Path, outputs: Path = tracking.DEFAULT_OUTPUTS) -> Outcome:
+def run_job(cfg: Any, out_dir: str | Path, outputs: Path = store.DEFAULT_OUTPUTS) -> Outcome:
     """Run the job of ``cfg`` writing to ``out_dir``. Exit code 0 done, 1 on a
     :class:`GammaError` (printed as ``error: ...``), 130 on Ctrl-C (SIGINT), 143 on SIGTERM
     (both end results.json and the MLflow run as ``killed``); the cost is inf unless the job
     finished. A second SIGINT/SIGTERM while the job writes its final results is noted, not
     raised (the exit code then says interrupted, results.json keeps its status). Other
     exceptions propagate after the run is marked failed."""
-    with _Signals() as signals:
+    with Signals() as signals:
         return _run_job(cfg, out_dir, outputs, signals)
 
 
-def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: _Signals) -> Outcome:
+def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> Outcome:
     t0 = time.perf_counter()
     try:
         plain = plain_config(cfg)

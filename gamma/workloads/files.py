@@ -1,4 +1,5 @@
-"""DNN workloads: layer shapes (:class:`Layer`) and models (:class:`Model`, an ordered list of layers).
+"""Model files: GAMMA CSV tables, our YAML format and Hydra ``model`` configs, read into a
+:class:`~gamma.workloads.layer.Model` (ONNX graphs: :mod:`gamma.workloads.onnx`).
 
 Units: every size is a count of elements (channels, rows, columns); MACs are multiply-accumulates.
 
@@ -33,145 +34,16 @@ from __future__ import annotations
 
 import csv
 import io
-import operator
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Mapping, Sequence
 
 import yaml
 
-from gamma.errors import GammaError, ModelFileError
+from gamma.errors import ModelFileError
+from gamma.workloads.layer import Layer, LayerError, Model
 
-LayerType = Literal["CONV", "DSCONV", "GEMM"]
-LAYER_TYPES: tuple[str, ...] = ("CONV", "DSCONV", "GEMM")
-#: Integer fields of :class:`Layer`, in declaration order.
-INT_FIELDS: tuple[str, ...] = ("K", "C", "Y", "X", "R", "S", "M", "N", "stride_y", "stride_x")
-#: Largest size of a layer dimension (elements): the cost model computes in int64.
-MAX_SIZE = (1 << 31) - 1
 #: CSV type column values.
 CSV_TYPES: dict[int, str] = {0: "FC", 1: "CONV", 2: "DSCONV", 3: "GEMM"}
-
-T = TypeVar("T")
-
-
-class LayerError(ValueError):
-    """An impossible layer: ``field`` names the offending field, ``reason`` says why."""
-
-    def __init__(self, field_name: str, reason: str) -> None:
-        self.field, self.reason = field_name, reason
-        super().__init__(f"{field_name}: {reason}")
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One layer. Sizes in elements; ``Y``/``X`` are input rows/cols (no padding).
-
-    CONV and DSCONV use K, C, Y, X, R, S (DSCONV has K=1: one filter per input channel) and the
-    strides. A native GEMM uses M, N, K only (out[M,N] += A[M,K] * B[K,N]). ``name`` is a label
-    and takes no part in equality or hashing, so equal shapes compare equal.
-    """
-
-    type: str
-    K: int = 1
-    C: int = 1
-    Y: int = 1
-    X: int = 1
-    R: int = 1
-    S: int = 1
-    M: int = 1
-    N: int = 1
-    stride_y: int = 1
-    stride_x: int = 1
-    name: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if self.type not in LAYER_TYPES:
-            raise LayerError("type", f"unknown layer type {self.type!r}; expected CONV, DSCONV or GEMM")
-        for name in INT_FIELDS:
-            value = getattr(self, name)
-            try:
-                if isinstance(value, bool):
-                    raise TypeError
-                value = operator.index(value)  # accepts numpy ints, rejects floats and strings
-            except TypeError:
-                raise LayerError(name, f"must be a positive integer, got {value!r}") from None
-            if value < 1:
-                raise LayerError(name, f"must be a positive integer, got {value!r}")
-            if value > MAX_SIZE:
-                raise LayerError(name, f"dimension {name} = {value:,} is too large for the cost "
-                                       f"model (at most {MAX_SIZE:,})")
-            object.__setattr__(self, name, value)
-        if self.type == "GEMM":
-            for name in ("C", "Y", "X", "R", "S", "stride_y", "stride_x"):
-                if getattr(self, name) != 1:
-                    raise LayerError(name, f"GEMM layers use only M, N, K; {name} must be 1, got {getattr(self, name)}")
-            return
-        for name in ("M", "N"):
-            if getattr(self, name) != 1:
-                raise LayerError(name, f"{name} is only for GEMM layers; must be 1 for {self.type}, got {getattr(self, name)}")
-        if self.R > self.Y:
-            raise LayerError("R", f"filter rows R={self.R} exceed input rows Y={self.Y}")
-        if self.S > self.X:
-            raise LayerError("S", f"filter cols S={self.S} exceed input cols X={self.X}")
-        if self.type == "DSCONV" and self.K != 1:
-            raise LayerError("K", f"DSCONV (depthwise) layers must have K=1, got K={self.K}")
-
-    @property
-    def Yo(self) -> int:
-        """Output rows as MAESTRO computes them: Y - R + 1 (no padding, stride not applied)."""
-        return self.Y - self.R + 1
-
-    @property
-    def Xo(self) -> int:
-        """Output cols as MAESTRO computes them: X - S + 1 (no padding, stride not applied)."""
-        return self.X - self.S + 1
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates over the stride-1 output (MAESTRO's "Num MACs" for a dense layer)."""
-        if self.type == "GEMM":
-            return self.M * self.N * self.K
-        per_output = self.C * self.R * self.S * self.Yo * self.Xo
-        return per_output if self.type == "DSCONV" else self.K * per_output
-
-    @property
-    def dims(self) -> dict[str, int]:
-        """MAESTRO ``Dimensions`` sizes (elements): K, C, R, S, Y, X (DSCONV reports K=1), or M, N, K."""
-        if self.type == "GEMM":
-            return {"M": self.M, "N": self.N, "K": self.K}
-        return {"K": self.K, "C": self.C, "R": self.R, "S": self.S, "Y": self.Y, "X": self.X}
-
-    @property
-    def shape(self) -> str:
-        """Printable key, e.g. ``"CONV K64 C64 Y56 X56 R3 S3"`` (``" s2"`` appended at stride 2)."""
-        if self.type == "GEMM":
-            return f"GEMM M{self.M} N{self.N} K{self.K}"
-        text = f"{self.type} K{self.K} C{self.C} Y{self.Y} X{self.X} R{self.R} S{self.S}"
-        if (self.stride_y, self.stride_x) != (1, 1):
-            text += f" s{self.stride_y}" if self.stride_y == self.stride_x else f" s{self.stride_y}x{self.stride_x}"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``layer`` object of ``maestro_public.jsonl`` (plus ``name`` when it is set)."""
-        if self.type == "GEMM":
-            d: dict[str, Any] = {"type": "GEMM", "M": self.M, "N": self.N, "K": self.K}
-        else:
-            d = {"type": self.type, **{k: getattr(self, k) for k in ("K", "C", "Y", "X", "R", "S")},
-                 "stride_y": self.stride_y, "stride_x": self.stride_x}
-        if self.name:
-            d["name"] = self.name
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Layer":
-        """Inverse of :meth:`to_dict`. Keys are field names; unknown keys raise :class:`LayerError`."""
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise LayerError(str(key), "unknown layer field")
-        if "type" not in data:
-            raise LayerError("type", "is required")
-        return cls(**data)
 
 
 def layer_from_csv_row(row: Sequence[str | int], path: str | Path, row_number: int,
@@ -216,71 +88,20 @@ def layer_from_csv_row(row: Sequence[str | int], path: str | Path, row_number: i
         raise fail(f"column {e.field}: {e.reason}") from None
 
 
-@dataclass(frozen=True)
-class Model:
-    """A named, ordered list of layers. ``skipped_ops``: for a model read from an ONNX graph,
-    how many nodes of each operator type carried no layer (pooling, activations, ...)."""
-
-    name: str
-    layers: tuple[Layer, ...]
-    skipped_ops: dict[str, int] = field(default_factory=dict, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(self.layers))
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __iter__(self) -> Iterator[Layer]:
-        return iter(self.layers)
-
-    @property
-    def macs(self) -> int:
-        """Total MACs over all layers (see :attr:`Layer.macs`)."""
-        return sum(layer.macs for layer in self.layers)
-
-    def unique_layers(self) -> tuple[list[Layer], list[int]]:
-        """Distinct layer shapes in first-appearance order, and for each layer its index among them."""
-        index: dict[Layer, int] = {}
-        which = [index.setdefault(layer, len(index)) for layer in self.layers]
-        return list(index), which
-
-    def select(self, layers: Any) -> list[int]:
-        """The 1-based layer indices named by ``layers`` (``None`` = all), sorted, without
-        duplicates; a :class:`GammaError` for anything else."""
-        n = len(self)
-        if layers is None:
-            return list(range(1, n + 1))
-        items = [layers] if isinstance(layers, int) else layers
-        if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)) or not items:
-            raise GammaError(f"layers must be null or a list of 1-based layer indices, got {layers!r}")
-        bad = [i for i in items if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= n]
-        if bad:
-            raise GammaError(f"layers: {bad} not in 1..{n} ({self.name} has {n} layers)")
-        return sorted(set(items))
-
-    def expand(self, per_unique: Sequence[T]) -> list[T]:
-        """Map one result per unique layer (order of :meth:`unique_layers`) back to every layer."""
-        unique, which = self.unique_layers()
-        if len(per_unique) != len(unique):
-            raise ValueError(f"expected {len(unique)} results (one per unique layer), got {len(per_unique)}")
-        return [per_unique[i] for i in which]
-
-
 _MODEL_KEYS = ("name", "path", "layers")
 _YAML_LAYER_KEYS = ("type", "K", "C", "Y", "X", "R", "S", "M", "N", "stride", "stride_y", "stride_x", "name")
 
 
 def load_model(path: str | Path, apply_strides: bool = False) -> Model:
     """Read a model from our YAML format (``.yaml``/``.yml``), an ONNX graph (``.onnx``, see
-    :mod:`gamma.onnx_model`) or a GAMMA CSV table (anything else).
+    :mod:`gamma.workloads.onnx`) or a GAMMA CSV table (anything else).
 
     Raises :class:`ModelFileError` naming the file, the row or layer, and the reason.
     ``apply_strides`` keeps the YAML ``stride`` values (CSV tables have none: stride 1).
     """
     p = Path(path).expanduser()
     if p.suffix.lower() == ".onnx":
-        from gamma.onnx_model import load_onnx
+        from gamma.workloads.onnx import load_onnx
 
         return load_onnx(p, apply_strides, source=str(path))
     text = read_text_file(p, str(path))

@@ -3,7 +3,7 @@
 ``load_onnx(path)`` reads the file (``onnx.load``), checks it (``onnx.checker``), inlines local
 functions, runs ``onnx.shape_inference`` (with data propagation) and walks the main graph in node
 order. Units: element counts; every layer is evaluated at stride 1 as our other loaders do
-(see :mod:`gamma.workload`), so a layer is the **stride-1 equivalent** of its node: the same
+(see :mod:`gamma.workloads.files`), so a layer is the **stride-1 equivalent** of its node: the same
 output size and the same MACs.
 
 * **Conv** (1-D or 2-D, NCHW, batch 1 or symbolic): ``K`` = output channels, ``C`` = input
@@ -23,7 +23,7 @@ output size and the same MACs.
   one after another, the MACs are the node's, and the search runs once per unique shape.
 * **Gemm** (``Y = op(A) op(B)``, ``op(A)`` M x K, ``op(B)`` K x N) and **MatMul**: a CONV layer
   with ``K = N``, ``C = K``, ``Y = M``, the rest 1, as GAMMA's tables turn GEMM rows into 1x1
-  convolutions (:func:`gamma.workload.layer_from_csv_row`). MatMul's leading dimensions: with a
+  convolutions (:func:`gamma.workloads.files.layer_from_csv_row`). MatMul's leading dimensions: with a
   2-D (or broadcast) right operand they fold into ``M``; when both operands have batch
   dimensions, one layer per batch element. A 1-D operand is a 1 x K row / K x 1 column.
 * Every other operator of the standard domain that carries no MACs (pooling, activations,
@@ -46,7 +46,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gamma.errors import ModelFileError
-from gamma.workload import Layer, LayerError, Model
+from gamma.workloads.layer import Layer, LayerError, Model
 
 #: Operators with MACs that no layer type of ours represents.
 UNMAPPABLE: dict[str, str] = {

@@ -16,7 +16,8 @@ uniform draw in [1, parent tile]. Depthwise layers have no K (its tile is 1 and 
 A population of ``n`` genomes is a :class:`Genome` whose arrays have a leading axis ``n``.
 The map space owns these invariants: it samples genomes that keep them (:meth:`MapSpace.random`)
 and restores them after a variation (:meth:`MapSpace.repair`, used by GAMMA and by the baselines'
-codec alike). Decoding to the cost model's packed format is vectorized.
+codec alike). Decoding to a batch of mappings (:class:`~gamma.mapping.MappingBatch`, the
+form every cost model takes) is vectorized.
 """
 
 from __future__ import annotations
@@ -27,17 +28,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gamma.costmodel import kernel as K
-from gamma.costmodel.encode import PackedMappings
-from gamma.mapping import Cluster, Directive, Level, Mapping
-from gamma.workload import Layer
+from gamma.mapping import DIM_INDEX, Cluster, Directive, Level, Mapping, MappingBatch
+from gamma.workloads.layer import Layer
 
 #: Genome dimension indices and names (Y and X are output rows/cols Y', X').
 GDIMS = ("K", "C", "Y", "X", "R", "S")
 G_K, G_C, G_Y, G_X, G_R, G_S = range(6)
 #: MAESTRO directive dim written for each genome dim.
 GDIM_DIRECTIVE = ("K", "C", "Y'", "X'", "R", "S")
-_GENE_TO_VAR = np.array([K.V_K, K.V_C, K.V_YP, K.V_XP, K.V_R, K.V_S], np.int64)
+_GENE_TO_DIM = np.array([DIM_INDEX[d] for d in GDIM_DIRECTIVE], np.int64)
 
 InnerTiles = Literal["divisors", "any"]
 
@@ -156,7 +155,7 @@ class LazyDivisors:
 
 
 #: Largest layer dimension with a dense divisor table (63 MB at this size); above it (up to
-#: gamma.workload.MAX_SIZE) the map space finds divisors lazily (:class:`LazyDivisors`).
+#: gamma.workloads.layer.MAX_SIZE) the map space finds divisors lazily (:class:`LazyDivisors`).
 DENSE_DIVISORS_MAX = 1 << 16
 
 
@@ -316,11 +315,9 @@ class MapSpace:
         return divisors.largest_at_most(parent, t)
 
     # --- decoding -----------------------------------------------------------------------------
-    def decode(self, g: Genome) -> PackedMappings:
-        """The cost model's packed arrays for every genome (vectorized)."""
+    def decode(self, g: Genome) -> MappingBatch:
+        """Every genome as a mapping, in one batch of arrays (vectorized)."""
         n, L = g.par.shape
-        p = PackedMappings.empty(n)
-        p.nlev[:] = g.nlev
         order = g.order
         if self.depthwise:
             # Move K to the end of each level's order and drop it (5 directives).
@@ -328,15 +325,12 @@ class MapSpace:
             order = np.take_along_axis(order, np.argsort(is_k, axis=2, kind="stable"), axis=2)
         nd = 5 if self.depthwise else 6
         sizes = np.take_along_axis(g.tile, order, axis=2)
-        p.dvar[:, :L, :6] = _GENE_TO_VAR[order]
-        p.dsp[:, :L, :6] = order == g.par[:, :, None]
-        p.dsz[:, :L, :6] = sizes
-        p.dofs[:, :L, :6] = sizes
         used = np.arange(L)[None, :] < g.nlev[:, None]
-        p.nd[:, :L] = np.where(used, nd, 0)
-        p.cluster[:, :L] = np.where(used, g.cluster, 0)
-        p.cluster[:, 0] = 0
-        return p
+        cluster = np.where(used, g.cluster, 0)
+        cluster[:, 0] = 0
+        return MappingBatch(nlev=g.nlev.copy(), cluster=cluster, ndir=np.where(used, nd, 0),
+                            dim=_GENE_TO_DIM[order], spatial=order == g.par[:, :, None],
+                            size=sizes, offset=sizes.copy())
 
     def to_mapping(self, g: Genome, i: int) -> Mapping:
         """Individual ``i`` as mapping data (for files, MLflow and MAESTRO)."""

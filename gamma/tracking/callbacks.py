@@ -2,7 +2,7 @@
 
 Hydra turns an exception in a callback into a warning, so nothing essential happens here: the
 jobs still create their MLflow runs themselves (the store under a file lock, see
-gamma.tracking.open_client), and a job whose sweep has no parent run is simply a top-level run.
+gamma.tracking.writer.open_client), and a job whose sweep has no parent run is simply a top-level run.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ class PrepareTracking(Callback):
     FINISHED, or FAILED / KILLED when the sweep ends with an error / Ctrl-C."""
 
     def __init__(self) -> None:
-        self.sweep: Any = None  # gamma.tracking.SweepRun while the sweep runs
+        self.sweep: Any = None  # gamma.tracking.writer.SweepRun while the sweep runs
         self.exit_status = "failed"  # used when the process ends before on_multirun_end
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from gamma import tracking
+        from gamma.tracking import writer as tracking
 
         overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
         sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
@@ -75,7 +75,7 @@ class PrepareTracking(Callback):
             warnings.warn(f"MLflow: could not end the sweep's parent run: {e}", stacklevel=1)
 
     def _end(self, status: str) -> None:
-        from gamma import tracking
+        from gamma.tracking import writer as tracking
 
         sweep, self.sweep = self.sweep, None
         if sweep is not None:

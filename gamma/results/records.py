@@ -3,10 +3,10 @@
 Units: cycles (latency, compute bound), nJ (energy), elements (L1/L2 requirements), seconds
 (``wall_s``, ``costmodel_s``, ``search_s``), evaluations (``samples_used``, history x values).
 A layer's ``history`` is its best-so-far on one grid of sample counts shared by every optimizer
-at a given budget (:func:`gamma.objective.recording_grid`).
+at a given budget (:func:`gamma.objectives.scalar.recording_grid`).
 Non-finite numbers (no feasible mapping yet) are written as ``null``. With ``objective=pareto``
 each layer also has ``pareto`` (its front, :func:`pareto_record`) and ``totals`` has ``pareto``
-(the end-to-end front, :func:`gamma.pareto_report.end_to_end_front`).
+(the end-to-end front, :func:`gamma.results.pareto.end_to_end_front`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gamma.maestro_io import format_maestro_input
+from gamma.workloads.maestro_io import format_maestro_input
 from gamma.mapping import Mapping
-from gamma.objective import METRICS, Objective
-from gamma.pareto_objective import Front, ParetoObjective
-from gamma.pareto_report import end_to_end_front, has_fronts
-from gamma.workload import Layer
+from gamma.objectives.metrics import UNITS
+from gamma.objectives.scalar import Objective
+from gamma.objectives.pareto import Front, ParetoObjective
+from gamma.results.pareto import end_to_end_front, has_fronts
+from gamma.workloads.layer import Layer
 
 
 def finite_or_none(x: float | int | None) -> float | int | None:
@@ -121,7 +122,7 @@ def pareto_record(front: Front) -> dict[str, Any]:
     and the points sorted by the first metric, each with the cost-model outputs (keys as in
     ``best``), ``cost`` (one value per metric), ``samples`` (evaluations used when found) and
     ``mapping``."""
-    return {"metrics": list(front.metrics), "units": [METRICS[m] for m in front.metrics],
+    return {"metrics": list(front.metrics), "units": [UNITS[m] for m in front.metrics],
             "offered": front.offered, "evicted": front.evicted,
             "points": [{**{k: finite_or_none(v) for k, v in p.outputs.items()},
                         "cost": [float(c) for c in p.cost], "samples": p.samples,

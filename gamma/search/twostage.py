@@ -9,7 +9,7 @@ pipeline, so its throughput is set by the slowest layer, the *bottleneck*. The s
    first model layer of that shape).
 3. Stage 2 minimizes ``objective.stage2`` (energy in nJ or power in mW) on every unique layer with
    the full ``budget`` again, under the constraint latency <= bottleneck (one more feasibility
-   rule of :class:`gamma.objective.Objective`, counted as ``latency over the bottleneck``). Its
+   rule of :class:`gamma.objectives.scalar.Objective`, counted as ``latency over the bottleneck``). Its
    first evaluation (counted) is the layer's stage-1 best, which is feasible, so stage 2 never ends
    worse than stage 1 on its metric; GAMMA then breeds its first generation from P copies of it
    (as the reference's stage 2), the other optimizers search as usual after that evaluation.
@@ -40,16 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from gamma import report, results as R
-from gamma.api import LayerResult, Setup, build_setup, make_objective, optimizer_spec, workers_of
 from gamma.errors import GammaError
-from gamma.mapspace import Genome
+from gamma.mapspace.space import Genome
+from gamma.objectives.metrics import output_key
 from gamma.optimizers import ProgressCallback, make_optimizer
+from gamma.results import records as R
+from gamma.search.rules import optimizer_spec
+from gamma.search.setup import LayerResult, Setup, make_objective, workers_of
 
 #: The metrics stage 2 may minimize.
 STAGE2_METRICS = ("energy", "power")
-#: The cost model's output key of each metric a stage minimizes.
-OUTPUT_KEY = {"latency": "runtime_cycles", "energy": "energy_nJ", "power": "power"}
 #: The stage totals recorded in results.json (``two_stage.stage1`` / ``stage2``).
 TOTAL_KEYS = {"latency_cycles": "runtime_cycles", "energy_nJ": "energy_nJ", "power": "power"}
 
@@ -187,14 +187,14 @@ def final_result(ts: TwoStage, u: int) -> LayerResult:
     if u in ts.stage2:
         return ts.stage2[u].result
     r1 = ts.stage1[u].result
-    cost = r1.outputs[OUTPUT_KEY[ts.metric]] if r1.outputs else math.inf
+    cost = r1.outputs[output_key(ts.metric)] if r1.outputs else math.inf
     none = {**r1.summary, "samples_used": 0, "feasible_samples": 0, "rejections": {},
             "costmodel_s": 0.0}
     return LayerResult(r1.layer, cost, r1.mapping, r1.outputs, [], none, 0.0)
 
 
 def search_model(cfg: dict[str, Any], setup: Setup) -> tuple[dict[int, LayerResult], TwoStage]:
-    """The library API's two-stage search (:func:`gamma.api.search_model`): per selected layer
+    """The library API's two-stage search (:func:`gamma.search.api.search_model`): per selected layer
     its final result, and both stages."""
     ts = search_two_stage(cfg, setup)
     return {i: final_result(ts, setup.which[i - 1]) for i in setup.selected}, ts
@@ -260,87 +260,3 @@ def summary(ts: TwoStage | None, metric: str, records: list[dict[str, Any]],
     if s1 and s2:
         out["savings_percent"] = {k: saving_percent(s1[k], s2[k]) for k in (*TOTAL_KEYS, "l1_l2_power")}
     return out
-
-
-# --- the job ------------------------------------------------------------------------------------
-#: The unit of each stage-2 metric (results.json ``objective_unit``).
-UNITS = {"energy": "nJ", "power": "mW"}
-
-
-def make_job(base: type) -> type:
-    """The two-stage job class built on :class:`gamma.search.Job` (passed in: gamma.search
-    imports this module only when a two-stage job runs)."""
-    from gamma.search import say, unique_result
-
-    class TwoStageJob(base, Events):  # type: ignore[misc, valid-type]
-        """A :class:`gamma.search.Job` that searches both stages. results.json gets the
-        ``two_stage`` block (:func:`summary`) and each layer ``stage1``, ``stage2`` and
-        ``stage1_search`` (:func:`layer_extra`); the layers enter it as stage 2 finishes them."""
-
-        ts: TwoStage | None = None
-        stage: int | None = 1
-        setup: Setup
-
-        def __init__(self, cfg: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-            super().__init__(cfg, *args, **kwargs)
-            self.metric = stage2_metric(cfg)  # checked (:func:`check`) before the job is built
-            self.results["objective_unit"] = UNITS[self.metric]
-
-        def run(self) -> None:
-            check(self.cfg)
-            self.setup = setup = build_setup(self.cfg)
-            self.results.update(model=setup.model.name, hardware=setup.hw.to_dict(),
-                                selected_layers=setup.selected)
-            say(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
-                f"({len(setup.todo)} unique shapes); {self.results['platform']} ({setup.hw.num_pes} "
-                f"PEs), {self.results['system']}, {self.results['label']}, two-stage: latency, then "
-                f"{self.metric} within the bottleneck; {self.cfg['budget']:,} samples per unique "
-                f"layer per stage, seed {self.cfg['seed']}")
-            self.save()
-            search_two_stage(self.cfg, setup, self)
-            self.stage = None
-
-        def progress(self, stage: int, n: int, u: int) -> report.LayerProgress:
-            unit = "cycles" if stage == 1 else UNITS[self.metric]
-            return report.LayerProgress(f"stage {stage} [{n}/{len(self.setup.todo)}] layer "
-                                        f"{self.setup.layers_of(u)[0]}", int(self.cfg["budget"]), unit)
-
-        def searched(self, ts: TwoStage, stage: int, n: int, u: int) -> None:
-            self.ts = ts
-            if stage == 2:
-                self.add(self.setup, unique_result(u, final_result(ts, u)), layer_extra(ts, u))
-                return
-            r = ts.stage1[u].result
-            say(f"stage 1 layer {self.setup.layers_of(u)[0]:>3} {r.layer.shape}: "
-                + (f"{r.cost:,.0f} cycles" if r.feasible else "no feasible mapping")
-                + f" ({r.summary['samples_used']:,} samples, {r.search_s:.1f} s)")
-            self.save()
-
-        def stage1_done(self, ts: TwoStage) -> None:
-            self.ts, self.stage = ts, 2
-            if ts.bottleneck is None:
-                bad = [i for i in self.setup.selected
-                       if not ts.stage1[self.setup.which[i - 1]].result.feasible]
-                say(f"no bottleneck: no feasible stage-1 mapping for layers "
-                    f"{', '.join(map(str, bad))}; stage 2 not run, the layers keep their stage-1 best")
-                for u in self.setup.todo:
-                    self.add(self.setup, unique_result(u, final_result(ts, u)), layer_extra(ts, u))
-                return
-            cycles, layer = ts.bottleneck
-            say(f"bottleneck: layer {layer}, {cycles:,.0f} cycles; stage 2 minimizes {self.metric} "
-                f"with latency <= {cycles:,.0f} cycles on every layer")
-            self.save()
-
-        def save(self) -> None:
-            self.results["two_stage"] = summary(self.ts, self.metric, self.results["layers"],
-                                                self.stage)
-            super().save()
-
-        def timings(self) -> dict[str, float]:
-            """Both stages' seconds, each unique layer counted once."""
-            t = super().timings()
-            seen = {r["unique_index"]: r for r in self.results["layers"]}.values()
-            return {k: round(v + sum(r["stage1_search"][k] for r in seen if r.get("stage1_search")), 4)
-                    for k, v in t.items()}
-
-    return TwoStageJob

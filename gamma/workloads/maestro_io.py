@@ -34,7 +34,7 @@ from pathlib import Path
 
 from gamma.errors import MappingFileError
 from gamma.mapping import DIMS, Cluster, Directive, Level, Mapping
-from gamma.workload import Layer, LayerError
+from gamma.workloads.layer import Layer, LayerError
 
 __all__ = [
     "format_dataflow",

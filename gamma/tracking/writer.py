@@ -1,7 +1,7 @@
 """MLflow tracking of a job; the only module that imports mlflow.
 
 Importing mlflow and opening its store takes 3-4 s, so the MLflow work runs in a helper process
-(``python -m gamma.tracking``) started with the job: it sets up the run while the job searches,
+(``python -m gamma.tracking.writer``) started with the job: it sets up the run while the job searches,
 logs each finished layer, and at the end the totals, the artifacts and the run status. The job
 and the helper share only the run folder: the helper reads ``config.yaml`` (params) and
 ``results.json`` (rewritten atomically by the job) there. Commands go over the helper's stdin,
@@ -30,7 +30,7 @@ layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
 totals (cycles, nJ, seconds; with ``objective=two_stage`` also the ``two_stage/...`` block of
 results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
-pareto.json and pareto.png (written by the job, :mod:`gamma.pareto_report`). Status FINISHED,
+pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
 FAILED or KILLED.
 
 Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
@@ -52,28 +52,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
-import getpass
 import json
-import logging
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from gamma.errors import GammaError
+from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
+                                   context_tags, experiment_name, failure_reason, flatten,
+                                   open_client, prepare_store, tracking_uri)
 
-#: The project's root (run.py, conf/, the git checkout) and its outputs folder (the default store).
-PROJECT = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUTS = PROJECT / "outputs"
-#: Param values are truncated to this many characters (MLflow's limit is 6000).
-MAX_PARAM_CHARS = 500
 STATUSES = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 #: Seconds to wait for the helper: run id (first store creation ~5 s), final upload.
 CONNECT_TIMEOUT_S = 120.0
@@ -91,154 +85,6 @@ JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": 
 NOT_PARAMS = ("model.layers",)
 #: MLflow's limit on a tag value is 8,000 characters; longer override lists are cut.
 MAX_TAG_CHARS = 5000
-#: MLflow's HTTP client settings for the helper (a user's own environment values win): an
-#: unreachable server fails about 5 s after mlflow is imported (refused: 3 attempts, 1 + 2 s
-#: backoff plus jitter) and at most ~20 s (no answer: 3 attempts of 5 s), not after minutes of
-#: MLflow's default 7 retries and 120 s timeout.
-HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-
-
-def tracking_uri(cfg_uri: str | None, outputs: Path = DEFAULT_OUTPUTS) -> str:
-    """The tracking URI to use; creates ``outputs`` for the default SQLite store."""
-    if cfg_uri:
-        return str(cfg_uri)
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    outputs.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{outputs.resolve()}/mlflow.db"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a SQLite tracking URI (None for other stores and ``:memory:``)."""
-    if not uri.startswith("sqlite:///") or ":memory:" in uri:
-        return None
-    return Path(uri[len("sqlite:///"):].split("?", 1)[0])
-
-
-def check_uri(uri: str) -> str:
-    """``uri`` unchanged; a :class:`GammaError` naming it when it is a SQLite store in a folder
-    that does not exist (MLflow would create the folders, e.g. at the filesystem root)."""
-    db = sqlite_path(uri)
-    if db is not None and not db.parent.is_dir():
-        raise GammaError(f"tracking.uri {uri}: folder {db.parent} does not exist "
-                         "(create it, or name another store)")
-    return uri
-
-
-@contextlib.contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Held while a process creates or migrates a SQLite store and its experiments: an
-    exclusive ``fcntl.flock`` on ``<database>.lock`` (other stores: no lock). Jobs that create a
-    brand-new store at the same time otherwise collide ("table _alembic_tmp_... already
-    exists") and can leave it broken for good."""
-    db = sqlite_path(uri)
-    if db is None:
-        yield
-        return
-    with open(f"{db}.lock", "a", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def open_client(uri: str, experiment: str | None = None) -> tuple[Any, str | None]:
-    """An ``MlflowClient`` for ``uri`` with its store created (tables migrated) and, if
-    ``experiment`` is given, that experiment created: (client, experiment id or None). Under
-    :func:`store_lock`, so any number of processes may do this at once."""
-    from mlflow.tracking import MlflowClient
-
-    for name in ("mlflow", "alembic"):  # after the import: mlflow sets its level on import
-        logging.getLogger(name).setLevel(logging.WARNING)
-    check_uri(uri)
-    with store_lock(uri):
-        client = MlflowClient(tracking_uri=uri)
-        if experiment is not None:
-            return client, experiment_id(client, experiment, uri)
-        client._tracking_client.store  # noqa: B018 - creates (migrates) a SQLite store now
-        return client, None
-
-
-def failure_reason(e: BaseException) -> str:
-    """A short reason for an MLflow failure: the OS error (``[Errno 111] Connection refused``)
-    or timeout inside MLflow's long request message where there is one."""
-    from mlflow.exceptions import MlflowException
-
-    text = str(e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}").strip()
-    found = re.search(r"\[Errno -?\d+\][^'\")]*", text)
-    if found:
-        return found.group(0).strip()
-    if "timed out" in text.lower():
-        return f"no answer (timed out after {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT', '?')} s)"
-    return text if len(text) <= 500 else text[:497] + "..."
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, str]:
-    """Nested dicts as ``{"a.b": "value"}``; lists and scalars as text, truncated."""
-    out: dict[str, str] = {}
-    if isinstance(data, dict):
-        for k, v in data.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    else:
-        text = json.dumps(data) if isinstance(data, (list, tuple)) else str(data)
-        out[prefix] = text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
-    return out
-
-
-def experiment_name(cfg: dict[str, Any]) -> str:
-    """The MLflow experiment of a job config: ``tracking.experiment`` (``gamma`` if unset)."""
-    return str((cfg.get("tracking") or {}).get("experiment") or "gamma")
-
-
-def config_value(cfg: dict[str, Any], path: str) -> Any:
-    """``cfg["a"]["b"]`` for ``path`` "a.b"; None where a level is missing."""
-    value: Any = cfg
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def git_revision(root: Path = PROJECT) -> tuple[str | None, str | None]:
-    """(commit, branch) of the git checkout at ``root``; None where it is not one (or git is
-    missing), branch None for a detached HEAD. One ``git`` call, about 10 ms."""
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    lines = out.stdout.split()
-    if out.returncode != 0 or len(lines) != 2:
-        return None, None
-    return lines[0], (None if lines[1] == "HEAD" else lines[1])
-
-
-def context_tags(source: str | Path = PROJECT / "run.py") -> dict[str, str]:
-    """MLflow's standard context tags for a run started by ``source`` in this project: user,
-    source name and type (LOCAL), git commit and branch. Set by hand rather than with mlflow's
-    context registry, which reads ``sys.argv`` (the helper's, not run.py) and costs 0.16 s."""
-    from mlflow.utils import mlflow_tags as T
-
-    try:
-        user = getpass.getuser()
-    except (ImportError, KeyError, OSError):
-        user = "unknown"
-    tags = {T.MLFLOW_USER: user, T.MLFLOW_SOURCE_NAME: str(source), T.MLFLOW_SOURCE_TYPE: "LOCAL"}
-    commit, branch = git_revision()
-    if commit:
-        tags[T.MLFLOW_GIT_COMMIT] = commit
-    if branch:
-        tags[T.MLFLOW_GIT_BRANCH] = branch
-    return tags
-
-
-def artifact_location(uri: str, experiment: str) -> str | None:
-    """For a local SQLite store, artifacts live beside the database (not in ./mlruns)."""
-    db = sqlite_path(uri)
-    if db is None:
-        return None
-    return (db.parent / "mlartifacts" / experiment).resolve().as_uri()
 
 
 # --- the job's side -----------------------------------------------------------------------------
@@ -284,7 +130,7 @@ class MlflowTracker(Tracker):
         self.uri = uri
         self.error = None  # the helper's failure, reported once
         start_ms = int((time.time() if start_time is None else start_time) * 1000)
-        cmd = [sys.executable, "-m", "gamma.tracking", "--uri", uri, "--experiment", experiment,
+        cmd = [sys.executable, "-m", "gamma.tracking.writer", "--uri", uri, "--experiment", experiment,
                "--run-name", run_name, "--out-dir", str(out_dir.resolve()),
                "--start-time", str(start_ms)]
         if parent_run_id:
@@ -406,93 +252,6 @@ def find_parent(out_dir: Path, uri: str, experiment: str) -> str | None:
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     return None
-
-
-# --- reading an experiment back (scripts/compare.py) --------------------------------------------
-def _client(uri: str | None) -> Any:
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    return open_client(tracking_uri(uri))[0]
-
-
-def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, Any]]:
-    """Every job run of ``experiment``, from one ``mlflow.search_runs`` query: ``{"run_id",
-    "status", "start_time" (ms since the epoch), "params", "metrics", "tags", "results",
-    "error"}``; ``params``/``metrics``/``tags`` hold the run's non-empty values (metrics: the
-    latest value, i.e. a step metric's last step). ``results`` is the run's results.json only
-    for runs that did not finish (for their error; None if they never logged one) and None for
-    finished runs: :func:`run_results` reads it where needed. Summary runs (tag
-    ``gamma.summary``) and sweep parents (the ``mlflow.parentRunId`` of another run) are left
-    out."""
-    import math
-
-    import mlflow
-
-    client = _client(uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise GammaError(f"no MLflow experiment {experiment!r} at {tracking_uri(uri)}")
-    mlflow.set_tracking_uri(tracking_uri(uri))
-    df = mlflow.search_runs([exp.experiment_id], max_results=50_000, output_format="pandas")
-    rows = df.to_dict("records")
-
-    def part(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-        return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)
-                and v is not None and not (isinstance(v, float) and math.isnan(v))}
-
-    parents = {row.get("tags.mlflow.parentRunId") for row in rows}
-    out = []
-    for row in rows:
-        tags = part(row, "tags.")
-        if tags.get("gamma.summary") or row["run_id"] in parents:
-            continue
-        start = row.get("start_time")
-        results = None if row["status"] == "FINISHED" else run_results(row["run_id"], uri)
-        out.append({"run_id": row["run_id"], "status": row["status"],
-                    "start_time": int(start.timestamp() * 1000) if start == start and start is not None
-                    else None,  # NaT != NaT
-                    "params": part(row, "params."), "metrics": part(row, "metrics."), "tags": tags,
-                    "results": results, "error": (results or {}).get("error")})
-    return out
-
-
-def run_results(run_id: str, uri: str | None = None) -> dict[str, Any] | None:
-    """The results.json artifact of run ``run_id`` (None if it never logged one)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = _client(uri).download_artifacts(run_id, "results.json", tmp)
-        except Exception:  # noqa: BLE001 - a run that failed before logging artifacts
-            return None
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def experiment_id(client: Any, name: str, uri: str) -> str:
-    """The id of experiment ``name``; created (artifacts beside a SQLite store) if missing."""
-    from mlflow.exceptions import MlflowException
-
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location(uri, name))
-    except MlflowException:  # created meanwhile by a parallel job
-        return client.get_experiment_by_name(name).experiment_id
-
-
-def prepare_store(cfg: dict[str, Any], outputs: Path = DEFAULT_OUTPUTS) -> str | None:
-    """Create the store's tables and the experiment of ``cfg`` (``tracking``, its experiment)
-    before parallel jobs start: jobs that create a brand-new SQLite store at the same time
-    collide ("table already exists") and can leave it half-migrated. Returns the URI (None
-    without tracking)."""
-    tr = cfg.get("tracking") or {}
-    if not tr.get("enabled", True):
-        return None
-    for key, value in HTTP_ENV.items():  # an unreachable server: a warning in seconds
-        os.environ.setdefault(key, value)
-    uri = tracking_uri(tr.get("uri"), outputs)
-    open_client(uri, experiment_name(cfg))
-    return uri
 
 
 def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | None = None,
@@ -685,7 +444,7 @@ class RunLogger:
 
     def _model(self) -> tuple[Any, str]:
         """The job's model (None and the reason where it does not load: the job says why)."""
-        from gamma.workload import model_from_config
+        from gamma.workloads.files import model_from_config
 
         try:
             return model_from_config(self.cfg["model"]), ""
@@ -788,7 +547,7 @@ class RunLogger:
             if results is not None:
                 self._totals(results)
                 if not (self.out_dir / "convergence.png").is_file():
-                    from gamma.report import plot_convergence
+                    from gamma.results.console import plot_convergence
 
                     plot_convergence(results, self.out_dir / "convergence.png")
             for name in ("results.json", "config.yaml", "convergence.png", "pareto.json", "pareto.png"):
@@ -836,7 +595,7 @@ def import_run(run_dir: Path, run_name: str, uri: str | None = None,
     URI)."""
     import yaml
 
-    from gamma.results import write_json_atomic
+    from gamma.results.records import write_json_atomic
 
     run_dir = Path(run_dir).resolve()
     paths = {name: run_dir / name for name in ("config.yaml", "results.json")}
@@ -865,11 +624,11 @@ def import_run(run_dir: Path, run_name: str, uri: str | None = None,
 
 
 def helper(argv: list[str] | None = None) -> int:
-    """``python -m gamma.tracking``: the helper process (see the module docstring). It never
+    """``python -m gamma.tracking.writer``: the helper process (see the module docstring). It never
     prints a traceback: a failure is one ``warning:`` line on stderr (at once, while the job
     goes on) and an ``error:`` reply; a job that is gone (closed pipes) ends the run KILLED."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ap = argparse.ArgumentParser(prog="python -m gamma.tracking")
+    ap = argparse.ArgumentParser(prog="python -m gamma.tracking.writer")
     for name in ("--uri", "--experiment", "--run-name", "--out-dir"):
         ap.add_argument(name, required=True)
     ap.add_argument("--start-time", type=int, help="the job's start (ms since the epoch)")

@@ -1,4 +1,4 @@
-"""Pareto arithmetic for minimized cost vectors (numpy only): dominance, non-dominated sorting
+"""Pareto arithmetic for minimized cost vectors: dominance, non-dominated sorting
 and crowding distance (NSGA-II, Deb et al. 2002), exact hypervolume in 2-D and 3-D, and the
 end-to-end front of a network combined from per-layer fronts.
 
@@ -13,12 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-#: How a network's metric follows from its layers' cost-model outputs: sums of cycles and nJ;
-#: EDP is the network's energy x its latency (not a sum of per-layer EDPs); power and area are
-#: those of the largest layer (the hardware must hold every layer's buffers).
-NETWORK_AGGREGATE = {"latency": "sum of runtime_cycles", "energy": "sum of energy_nJ",
-                     "edp": "sum of energy_nJ x sum of runtime_cycles", "power": "max of power",
-                     "area": "max of area"}
+from gamma.objectives.metrics import METRICS, QUANTITIES, network_values
 
 
 #: Rows compared at once by :func:`nondominated_mask` with three or more metrics.
@@ -168,27 +163,11 @@ def _hv3(F: np.ndarray, ref: np.ndarray) -> float:
     return float(volume)
 
 
-#: The per-layer quantities a network metric is built from, and how each combines over layers.
-STATE_OF = {"latency": ("latency",), "energy": ("energy",), "edp": ("latency", "energy"),
-            "power": ("power",), "area": ("area",)}
-COMBINE = {"latency": np.add, "energy": np.add, "power": np.maximum, "area": np.maximum}
-OUTPUT_KEY = {"latency": "runtime_cycles", "energy": "energy_nJ", "power": "power", "area": "area"}
-
-
 def network_costs(outputs: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[float]:
     """The network's value of each metric from one chosen point per layer (cost-model outputs
-    with ``runtime_cycles``, ``energy_nJ``, ``power``, ``area``), see :data:`NETWORK_AGGREGATE`."""
-    state = {q: float(COMBINE[q].reduce([float(o[OUTPUT_KEY[q]]) for o in outputs]))
-             for q in OUTPUT_KEY}
-    return list(_metric_values(state, metrics))
-
-
-def _metric_values(state: dict[str, Any], metrics: Sequence[str]) -> tuple:
-    value = {"latency": state.get("latency"), "energy": state.get("energy"),
-             "power": state.get("power"), "area": state.get("area")}
-    if "edp" in metrics:
-        value["edp"] = state["latency"] * state["energy"]
-    return tuple(value[m] for m in metrics)
+    with ``runtime_cycles``, ``energy_nJ``, ``power``, ``area``), as the metric registry
+    (:mod:`gamma.objectives.metrics`) combines layers."""
+    return network_values(outputs, metrics)
 
 
 def combine_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: Sequence[str],
@@ -200,12 +179,13 @@ def combine_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: S
     partial combination never completes to a non-dominated one); beyond ``cap`` states, the
     ``cap`` with the largest crowding distance (extremes first) are kept. Returns (costs (p, metrics),
     choices (p, layers): each layer's point index), sorted by the first metric."""
-    quantities = sorted({q for m in metrics for q in STATE_OF[m]})
+    quantities = sorted({q for m in metrics for q in METRICS[m].state})
     S = np.zeros((1, len(quantities)))
     choice = np.zeros((1, 0), np.int64)
     for outs in layer_outputs:
-        Q = np.array([[float(o[OUTPUT_KEY[q]]) for q in quantities] for o in outs], np.float64)
-        parts = [COMBINE[q](np.repeat(S[:, k], len(Q)), np.tile(Q[:, k], len(S)))
+        Q = np.array([[float(o[QUANTITIES[q].output]) for q in quantities] for o in outs],
+                     np.float64)
+        parts = [QUANTITIES[q].combine(np.repeat(S[:, k], len(Q)), np.tile(Q[:, k], len(S)))
                  for k, q in enumerate(quantities)]
         S = np.stack(parts, axis=1)
         choice = np.hstack([np.repeat(choice, len(Q), axis=0), np.tile(np.arange(len(Q)), len(choice))[:, None]])
@@ -213,7 +193,8 @@ def combine_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: S
         if len(keep) > cap:  # one front: the most spread out by crowding distance
             keep = keep[np.argsort(-crowding_distance(S[keep]), kind="stable")[:cap]]
         S, choice = S[keep], choice[keep]
-    F = np.array([_metric_values(dict(zip(quantities, row)), metrics) for row in S], np.float64)
+    F = np.array([[METRICS[m].of_quantities(dict(zip(quantities, row))) for m in metrics]
+                  for row in S], np.float64)
     keep = np.flatnonzero(nondominated_mask(F))
     keep = keep[np.lexsort(F[keep].T[::-1])]
     return F[keep], choice[keep]
@@ -247,6 +228,6 @@ def weighted_fronts(layer_outputs: Sequence[Sequence[dict[str, Any]]], metrics: 
     return F[keep], choice[keep]
 
 
-__all__ = ["NETWORK_AGGREGATE", "dominance", "nondominated_mask", "nondominated_ranks",
+__all__ = ["dominance", "nondominated_mask", "nondominated_ranks",
            "crowding_distance", "nsga2_order", "hypervolume", "network_costs", "combine_fronts",
            "weight_grid", "weighted_fronts"]

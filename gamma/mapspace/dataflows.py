@@ -6,7 +6,7 @@ A dataflow config (``conf/dataflow/<name>.yaml``, chosen with ``dataflow=<name>`
   ``c: min(64, C, P)``. A rule may use the layer's ``K C R S Y X`` (input rows/cols), ``Yo``
   ``Xo`` (output rows/cols), the platform's ``P`` (PEs), ``L1`` (elements per PE) and ``L2``
   (elements), the rules above it, integers, ``+ - * //``, parentheses, ``min`` and ``max``;
-* ``dataflow``: the directives in MAESTRO's syntax (:func:`gamma.maestro_io.parse_dataflow`),
+* ``dataflow``: the directives in MAESTRO's syntax (:func:`gamma.workloads.maestro_io.parse_dataflow`),
   where a size may be a number, a rule's name or ``Sz(D)``; ``Cluster(size, P)`` opens a level.
 
 ``dataflow=file dataflow.path=my.m`` reads a MAESTRO ``Dataflow`` block (or its inside) from a
@@ -32,8 +32,8 @@ from typing import Any, Callable, Mapping as MappingT
 from gamma.errors import GammaError, MappingFileError
 from gamma.hardware import Hardware
 from gamma.mapping import Cluster, Directive, Level, Mapping
-from gamma.maestro_io import parse_dataflow
-from gamma.workload import Layer
+from gamma.workloads.maestro_io import parse_dataflow
+from gamma.workloads.layer import Layer
 
 #: Names a size rule may use besides the rules defined above it.
 RULE_NAMES = ("K", "C", "R", "S", "Y", "X", "Yo", "Xo", "P", "L1", "L2")
@@ -226,7 +226,7 @@ def shrink_once(layer: Layer, m: Mapping, innermost_first: bool) -> Mapping | No
     return None
 
 
-#: Objective reasons (gamma.objective) that shrinking addresses, and where it starts.
+#: Objective reasons (gamma.objectives.scalar) that shrinking addresses, and where it starts.
 _L1, _L2 = "L1 over capacity", "L2 over capacity"
 
 

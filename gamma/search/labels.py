@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gamma.dataflows import dataflow_label
+from gamma.mapspace.dataflows import dataflow_label
 
 #: Override keys that never enter a label: the comparison's own columns, the seed, and keys
 #: that do not change what is searched. A key matches itself and everything below it.

@@ -1,9 +1,9 @@
 """Fronts in results.json and on paper: the end-to-end front of a network, the fronts file and
-plot of a run, hypervolumes (``objective=pareto``; see :mod:`gamma.pareto_objective`).
+plot of a run, hypervolumes (``objective=pareto``; see :mod:`gamma.objectives.pareto`).
 
 Everything here reads results.json records (plain dicts): a layer's ``pareto`` is
 ``{"metrics", "units", "offered", "evicted", "points": [{<cost-model outputs>, "cost",
-"samples", "mapping"}]}`` (:func:`gamma.results.pareto_record`). Units: cycles, nJ, mW, um^2.
+"samples", "mapping"}]}`` (:func:`gamma.results.records.pareto_record`). Units: cycles, nJ, mW, um^2.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gamma.objective import METRICS
-from gamma.pareto import (NETWORK_AGGREGATE, STATE_OF, combine_fronts, crowding_distance, hypervolume,
-                          network_costs, weighted_fronts)
+from gamma.objectives.metrics import METRICS, UNITS
+from gamma.objectives.nondominated import (combine_fronts, crowding_distance, hypervolume,
+                                           network_costs, weighted_fronts)
 
 #: Partial combinations kept per layer while the end-to-end front is built (extremes first).
 CAP = 2000
@@ -27,10 +27,6 @@ REPORTED = 200
 #: The hypervolume's reference point: this factor times the worst value of each metric among the
 #: points compared (the ideal point is the best value of each).
 REFERENCE_FACTOR = 1.1
-#: A metric's value among a point's cost-model outputs.
-OUTPUT_OF = {"latency": lambda o: o["runtime_cycles"], "energy": lambda o: o["energy_nJ"],
-             "edp": lambda o: o["runtime_cycles"] * o["energy_nJ"], "power": lambda o: o["power"],
-             "area": lambda o: o["area"]}
 
 
 def has_fronts(records: Sequence[dict[str, Any]]) -> bool:
@@ -40,11 +36,11 @@ def has_fronts(records: Sequence[dict[str, Any]]) -> bool:
 
 def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The network's front from its layers' fronts (every record, duplicates included): the
-    non-dominated combinations of one front point per layer (:func:`gamma.pareto.combine_fronts`,
+    non-dominated combinations of one front point per layer (:func:`gamma.objectives.nondominated.combine_fronts`,
     exact up to :data:`CAP` partial combinations, when the metrics need at most two per-layer
     quantities, e.g. latency and energy or EDP; else the weighted-sum choices of
-    :func:`gamma.pareto.weighted_fronts`, ``method`` says which; network metrics as
-    :data:`gamma.pareto.NETWORK_AGGREGATE`), sorted by the first metric, each
+    :func:`gamma.objectives.nondominated.weighted_fronts`, ``method`` says which; network metrics as
+    ``Metric.network`` in :mod:`gamma.objectives.metrics`), sorted by the first metric, each
     with its totals and its choice (layer index -> point index in that layer's ``points``);
     ``found`` counts them, and beyond :data:`REPORTED` only that many are listed, the most
     spread out by crowding distance (both extremes included). None unless every layer has a
@@ -53,7 +49,7 @@ def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None
         return None
     metrics = list(records[0]["pareto"]["metrics"])
     points = [r["pareto"]["points"] for r in records]
-    exact = len({q for m in metrics for q in STATE_OF[m]}) <= 2
+    exact = len({q for m in metrics for q in METRICS[m].state}) <= 2
     F, choice = (combine_fronts(points, metrics, CAP) if exact
                  else weighted_fronts(points, metrics, WEIGHT_STEPS))
     found = len(F)
@@ -67,8 +63,8 @@ def end_to_end_front(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None
                     "latency_cycles": float(sum(p["runtime_cycles"] for p in chosen)),
                     "energy_nJ": float(sum(p["energy_nJ"] for p in chosen)),
                     "choice": {str(r["index"]): int(c) for r, c in zip(records, row)}})
-    return {"metrics": metrics, "units": [METRICS[m] for m in metrics],
-            "aggregate": {m: NETWORK_AGGREGATE[m] for m in metrics},
+    return {"metrics": metrics, "units": [UNITS[m] for m in metrics],
+            "aggregate": {m: METRICS[m].network for m in metrics},
             "method": "combined" if exact else "weighted", "found": found, "points": out}
 
 
@@ -120,7 +116,7 @@ def single_point(record: dict[str, Any], metrics: Sequence[str]) -> np.ndarray |
     best = record.get("best")
     if not best:
         return None
-    return np.array([float(OUTPUT_OF[m](best)) for m in metrics])
+    return np.array([METRICS[m].of_outputs(best) for m in metrics])
 
 
 # --- plot ------------------------------------------------------------------------------------------
@@ -197,8 +193,8 @@ def _axes(ax: Any, metrics: Sequence[str], title: str) -> None:
         if lims[0] > 0 and lims[1] > 10 * lims[0]:  # log where the values span a decade
             set_scale("log")
             axis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel(f"{metrics[0]} ({METRICS[metrics[0]]})")
-    ax.set_ylabel(f"{metrics[1]} ({METRICS[metrics[1]]})")
+    ax.set_xlabel(f"{metrics[0]} ({UNITS[metrics[0]]})")
+    ax.set_ylabel(f"{metrics[1]} ({UNITS[metrics[1]]})")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)

@@ -3,6 +3,7 @@ the convergence plot. Units: cycles, nJ, elements (L1/L2 use), evaluations ("sam
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from pathlib import Path
@@ -207,3 +208,15 @@ def plot_convergence(results: dict[str, Any], path: str | Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+#: The job log (Hydra's run.log); see :func:`say`.
+JOB_LOG = logging.getLogger("gamma.job")
+
+
+def say(text: str, error: bool = False) -> None:
+    """Print ``text`` (stdout, or stderr for an error) and copy it to the job log: under Hydra
+    the logger ``gamma.job`` writes only to ``<run folder>/run.log``
+    (conf/hydra/job_logging/gamma.yaml); elsewhere it has no handler and this just prints."""
+    print(text, file=sys.stderr if error else sys.stdout, flush=True)
+    JOB_LOG.log(logging.ERROR if error else logging.INFO, text)

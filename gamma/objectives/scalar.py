@@ -1,17 +1,21 @@
 """The common objective: one layer on one platform, the same scorer for every optimizer.
 
 An optimizer hands the objective a batch of genomes; the objective decodes them, evaluates the
-batch in one cost-model call, applies the feasibility rule, counts every evaluation against a
-hard budget and keeps the best-so-far record. Optimizers never see the cost model.
+batch in one call of its cost model (:mod:`gamma.costmodel.base`, ``costmodel=maestro`` by
+default), applies the feasibility rule, counts every evaluation against a hard budget and keeps
+the best-so-far record. Optimizers never see the cost model. The hardware is the objective's
+``hw`` unless a batch names its own (``evaluate(genomes, hw=...)``): capacities and the compute
+bound are those of the batch's hardware.
 
 Feasibility (a cost of +inf otherwise; each infeasible mapping is counted once, under the
 first reason in this order):
 - the cost model ran the mapping (no rejection),
 - 1 <= L1 requirement <= L1 size and 1 <= L2 requirement <= L2 size (elements),
 - runtime >= 1 cycle,
-- and, with the guard on (default), the mapping does not win through a MAESTRO artifact: its
-  runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count equals
-  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``),
+- and, with the guard on (default), the mapping does not win through a cost-model undercount:
+  its runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count
+  equals the layer's true K*C*R*S*Y'*X', as far as the cost model declares these lower bounds
+  (``CostModel.lower_bounds``; see ``docs/undercounts.md``),
 - and, only when ``max_latency`` is set (stage 2 of ``objective=two_stage``), runtime <=
   ``max_latency`` cycles (the pipeline's bottleneck).
 """
@@ -26,16 +30,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gamma.costmodel import evaluate
-from gamma.costmodel.encode import PackError
-from gamma.costmodel.area_power import area_power
+from gamma.costmodel.base import COMPUTE_BOUND, MAC_COUNT, CostModel, Evaluation, costmodel_of
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapping import Mapping
-from gamma.mapspace import Genome, MapSpace
-
-#: Objectives (all minimized) and their units.
-METRICS = {"latency": "cycles", "energy": "nJ", "power": "mW", "edp": "nJ*cycles", "area": "um^2"}
+from gamma.mapspace.space import Genome, MapSpace
+from gamma.objectives.metrics import METRICS
 
 #: The best-so-far curve is recorded at most at this many sample counts per layer.
 CURVE_POINTS = 200
@@ -114,6 +114,11 @@ class Objective:
     start: Start | None = None
     #: Facts an optimizer adds to the layer's results.json record (e.g. exhaustive's proof).
     report: dict[str, Any] = field(default_factory=dict)
+    #: The cost model (default: MAESTRO's, ``costmodel=maestro``).
+    costmodel: CostModel = field(default_factory=lambda: costmodel_of("maestro"))
+
+    #: How many metrics a cost of this objective has (1: a scalar per mapping).
+    num_metrics: int = field(default=1, init=False)
 
     def __post_init__(self) -> None:
         for name in (self.metric, self.tie_break):
@@ -122,7 +127,7 @@ class Objective:
         if self.budget < 1:
             raise GammaError(f"budget must be at least 1 evaluation, got {self.budget}")
         self.true_macs = self.space.layer.macs
-        self.compute_bound = math.ceil(self.true_macs / self.hw.num_pes)
+        self.compute_bound = self.compute_bound_of(self.hw)
         self._grid = recording_grid(self.budget)
 
     @property
@@ -138,17 +143,24 @@ class Objective:
     def remaining(self) -> int:
         return self.budget - self.used
 
-    def evaluate(self, genomes: Genome) -> np.ndarray:
-        """Costs of a batch (+inf where infeasible); counts ``len(genomes)`` evaluations."""
-        return self.evaluate_with_tie_break(genomes)[0]
+    def compute_bound_of(self, hw: Hardware) -> int:
+        """ceil(the layer's MACs / ``hw``'s PEs): no mapping on ``hw`` takes fewer cycles."""
+        return math.ceil(self.true_macs / hw.num_pes)
 
-    def evaluate_with_tie_break(self, genomes: Genome) -> tuple[np.ndarray, np.ndarray]:
-        """(cost, tie-break cost) of a batch; the tie-break is 0 when none is configured.
-        Counts ``len(genomes)`` evaluations."""
+    def evaluate(self, genomes: Genome, hw: Hardware | None = None) -> np.ndarray:
+        """Costs of a batch on ``hw`` (default: the objective's) (+inf where infeasible);
+        counts ``len(genomes)`` evaluations."""
+        return self.evaluate_with_tie_break(genomes, hw)[0]
+
+    def evaluate_with_tie_break(self, genomes: Genome,
+                                hw: Hardware | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, tie-break cost) of a batch on ``hw`` (default: the objective's); the
+        tie-break is 0 when none is configured. Counts ``len(genomes)`` evaluations."""
         n = len(genomes)
         self._check_budget(n)
         t0 = time.perf_counter()
-        res = evaluate(self.layer, self.hw, self.space.decode(genomes))
+        batch = self.costmodel.encode(self.layer, self.space.decode(genomes))
+        res = self.costmodel.evaluate(self.layer, hw or self.hw, batch)
         self.costmodel_s += time.perf_counter() - t0
 
         def best_of(i: int) -> tuple[Genome, Mapping]:
@@ -161,15 +173,15 @@ class Objective:
         """Costs of already-built mappings (+inf where infeasible), under the same feasibility
         rule and guard as genomes, and per mapping the reason it is infeasible (None if
         feasible; the first reason in the order of the module docstring, a cost-model
-        rejection with MAESTRO's reason). Counts ``len(mappings)`` evaluations; the best record
-        keeps the mapping (``Best.genome`` is None). A mapping the cost model's packed format
-        cannot hold (too many levels or directives) raises a :class:`GammaError`."""
+        rejection with the cost model's reason). Counts ``len(mappings)`` evaluations; the best
+        record keeps the mapping (``Best.genome`` is None). A mapping the cost model's input
+        form cannot hold (too many levels or directives) raises a :class:`GammaError`."""
         n = len(mappings)
         self._check_budget(n)
         t0 = time.perf_counter()
         try:
-            res = evaluate(self.layer, self.hw, list(mappings))
-        except PackError as e:
+            res = self.costmodel.evaluate_batch(self.layer, self.hw, list(mappings))
+        except ValueError as e:  # the cost model's encoder: a shape it cannot hold
             raise GammaError(str(e)) from None
         finally:
             self.costmodel_s += time.perf_counter() - t0
@@ -204,20 +216,25 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second, feasible
 
-    def _reason(self, res, i: int) -> str:
+    def _reason(self, res: Evaluation, i: int) -> str:
         """Why item ``i`` of ``res`` is infeasible: the first reason, as ``_feasible`` counts it."""
         if res.rejected[i]:
             return f"{R_COSTMODEL}: {res.verdict(i)[1]}"
-        rt, l1, l2 = res.runtime[i], res.l1_size_req[i], res.l2_size_req[i]
+        hw, rt, l1, l2 = res.hw, res.runtime[i], res.l1_size_req[i], res.l2_size_req[i]
         if rt < 1:
             return R_RUNTIME
-        if l1 < 1 or l1 > self.hw.l1_size:
-            return f"{R_L1} (needs {l1:.0f} of {self.hw.l1_size} elements per PE)"
-        if l2 < 1 or l2 > self.hw.l2_size:
-            return f"{R_L2} (needs {l2:.0f} of {self.hw.l2_size} elements)"
-        if rt < self.compute_bound:
-            return f"{R_BOUND} ({rt:.0f} < {self.compute_bound} cycles)"
+        if l1 < 1 or l1 > hw.l1_size:
+            return f"{R_L1} (needs {l1:.0f} of {hw.l1_size} elements per PE)"
+        if l2 < 1 or l2 > hw.l2_size:
+            return f"{R_L2} (needs {l2:.0f} of {hw.l2_size} elements)"
+        bound = self.compute_bound_of(hw)
+        if rt < bound and self._checks(COMPUTE_BOUND):
+            return f"{R_BOUND} ({rt:.0f} < {bound} cycles)"
         return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
+
+    def _checks(self, bound: str) -> bool:
+        """Whether the guard checks ``bound`` (on, and a lower bound the cost model declares)."""
+        return self.guard and bound in self.costmodel.lower_bounds
 
     def evaluate_start(self, genome: Genome) -> Start:
         """Evaluate ``genome`` (a population of one; counted like any evaluation) and keep it as
@@ -249,38 +266,32 @@ class Objective:
             run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
             self.curve += [(int(s), float(run[s - start - 1])) for s in pts]
 
-    def _feasible(self, res) -> np.ndarray:
+    def _feasible(self, res: Evaluation) -> np.ndarray:
         ok = res.valid.copy()
+        hw = res.hw
         self.rejections[R_COSTMODEL] += int(res.rejected.sum())
         ran = ~res.rejected
         rt, l1, l2 = res.runtime, res.l1_size_req, res.l2_size_req
         self.rejections[R_RUNTIME] += int((ran & (rt < 1)).sum())
-        l1_bad = ran & (rt >= 1) & ((l1 < 1) | (l1 > self.hw.l1_size))
+        l1_bad = ran & (rt >= 1) & ((l1 < 1) | (l1 > hw.l1_size))
         self.rejections[R_L1] += int(l1_bad.sum())
-        self.rejections[R_L2] += int((ran & (rt >= 1) & ~l1_bad & ((l2 < 1) | (l2 > self.hw.l2_size))).sum())
-        if self.guard:
-            below = ok & (rt < self.compute_bound)
-            macs = ok & ~below & (res.macs != self.true_macs)
+        self.rejections[R_L2] += int((ran & (rt >= 1) & ~l1_bad & ((l2 < 1) | (l2 > hw.l2_size))).sum())
+        if self._checks(COMPUTE_BOUND):
+            below = ok & (rt < self.compute_bound_of(hw))
             self.rejections[R_BOUND] += int(below.sum())
+            ok &= ~below
+        if self._checks(MAC_COUNT):
+            macs = ok & (res.macs != self.true_macs)
             self.rejections[R_MACS] += int(macs.sum())
-            ok &= ~below & ~macs
+            ok &= ~macs
         if self.max_latency is not None:
             over = ok & (rt > self.max_latency)
             self.rejections[R_LATENCY] += int(over.sum())
             ok &= ~over
         return ok
 
-    def _metric(self, res, name: str) -> np.ndarray:
-        rt = res.runtime
-        if name == "latency":
-            return rt
-        if name == "energy":
-            return res.energy
-        if name == "edp":
-            return res.energy * rt
-        terms = area_power(self.hw.num_pes, self.hw.noc_bw, self.hw.num_simd_lanes,
-                           np.nan_to_num(res.l1_size_req), np.nan_to_num(res.l2_size_req))
-        return terms["power"] if name == "power" else terms["area"]
+    def _metric(self, res: Evaluation, name: str) -> np.ndarray:
+        return METRICS[name].batch(res)
 
     def summary(self) -> dict[str, Any]:
         """What results.json records for this layer's search."""
@@ -295,4 +306,4 @@ class Objective:
         }
 
 
-__all__ = ["Objective", "Best", "Start", "BudgetExceeded", "METRICS", "CURVE_POINTS", "recording_grid"]
+__all__ = ["Objective", "Best", "Start", "BudgetExceeded", "CURVE_POINTS", "recording_grid"]

@@ -1,7 +1,7 @@
 """``objective=pareto``: several metrics at once, a cost vector per mapping and an archive of the
 non-dominated feasible mappings seen.
 
-:class:`ParetoObjective` is an :class:`~gamma.objective.Objective` (same budget, feasibility rule
+:class:`ParetoObjective` is an :class:`~gamma.objectives.scalar.Objective` (same budget, feasibility rule
 and guard) whose ``evaluate_vector`` returns one row of costs per genome, one column per metric
 of ``objective.metrics`` (2 or 3 of latency, energy, power, edp, area; +inf rows for infeasible
 mappings). Its scalar side stays what every single-objective consumer expects: ``best`` and the
@@ -22,9 +22,10 @@ import numpy as np
 
 from gamma.errors import GammaError
 from gamma.mapping import Mapping
-from gamma.mapspace import Genome
-from gamma.objective import METRICS, Objective
-from gamma.pareto import nondominated_mask
+from gamma.mapspace.space import Genome
+from gamma.objectives.metrics import METRICS, UNITS
+from gamma.objectives.scalar import Objective
+from gamma.objectives.nondominated import nondominated_mask
 
 #: The objective's config name (``objective=pareto``).
 PARETO = "pareto"
@@ -87,6 +88,7 @@ class ParetoObjective(Objective):
     def __post_init__(self) -> None:
         self.metrics = check_metrics(self.metrics)
         self.metric, self.tie_break = self.metrics[0], self.metrics[1]
+        self.num_metrics = len(self.metrics)
         self._costs = np.zeros((0, len(self.metrics)))
         super().__post_init__()
 
@@ -135,36 +137,14 @@ class ParetoObjective(Objective):
         return out
 
 
-def is_pareto(cfg: dict[str, Any]) -> bool:
-    """Whether a job's config searches ``objective=pareto``."""
-    return (cfg.get("objective") or {}).get("name") == PARETO
-
-
-def adapt_config(cfg: dict[str, Any]) -> str | None:
-    """With ``objective=pareto``, GAMMA's truncation selection (which ranks one cost) becomes
-    ``nsga2`` (non-dominated sorting with crowding distance; same elite and parent shares), in
-    ``cfg`` itself so config.yaml and MLflow record what ran. Returns a note saying so, else
-    None."""
-    opt = cfg.get("optimizer") or {}
-    sel = opt.get("selection")
-    if not is_pareto(cfg) or opt.get("name") != "gamma" or not isinstance(sel, dict):
-        return None
-    if sel.get("name", "truncation") != "truncation":
-        return None
-    sel["name"] = "nsga2"
-    return ("objective=pareto: GAMMA selects by non-dominated sorting and crowding distance "
-            "(optimizer.selection.name=nsga2; truncation ranks a single cost)")
-
-
 def unit_of(cfg: dict[str, Any]) -> str:
     """The unit of a job's scalar cost (``best_cost``, history): the objective's, or with
     ``objective=pareto`` the first metric's."""
     obj = cfg.get("objective") or {}
     if obj.get("name") == PARETO:
         metrics = obj.get("metrics") or []
-        return METRICS.get(metrics[0], "") if metrics else ""
-    return METRICS.get(obj.get("name"), "")
+        return UNITS.get(metrics[0], "") if metrics else ""
+    return UNITS.get(obj.get("name"), "")
 
 
-__all__ = ["PARETO", "ParetoObjective", "Front", "FrontPoint", "check_metrics", "is_pareto",
-           "adapt_config", "unit_of"]
+__all__ = ["PARETO", "ParetoObjective", "Front", "FrontPoint", "check_metrics", "unit_of"]

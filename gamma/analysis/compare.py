@@ -1,0 +1,588 @@
+#!/usr/bin/env python
+"""Compare the arms of one MLflow experiment: optimizers (the paper's Figure 6) or ablation arms.
+
+Usage: python scripts/compare.py --experiment NAME [--baseline LABEL] [--ablation] [--no-plots]
+                                 [--out DIR] [--uri TRACKING_URI] [--optima FILE]
+
+An arm is a job label (``gamma``, ``gamma mutation=off``, ``random batch=50``: the MLflow tag
+``label``, else the config's ``label``, else results.json's, else the optimizer's name). Runs are
+grouped by arm, model, system, platform, objective, budget and layer selection; runs of one group
+that still differ in some setting other than the seed (an old run without labels, a label set by
+hand) are split, the differing settings appended to the arm's name, so different values of a
+swept parameter are never merged. The end-to-end cost of a run is the sum over its layers of each
+layer's best cost in the run's objective (latency in cycles, energy in nJ, ...: results.json's
+``objective`` and ``objective_unit``); "infeasible" where some layer had no feasible mapping.
+
+Writes to DIR (default reports/compare/NAME/) and as artifacts of a summary MLflow run (a child
+of the sweep's parent run when every compared job has the same one):
+- table.md / table.csv: per arm, the median end-to-end cost over seeds with its spread over seeds
+  (min-max), the ratio of medians to the baseline arm (``--baseline``, default ``gamma``) in the
+  same model/system/platform/objective/budget/layers, the seeds counted; latency (cycles, x the
+  compute bound) and energy (nJ) medians; and, so that a platform where some layer has no
+  feasible mapping at all still compares, the median number of infeasible layers and the cost
+  summed over the feasible layers (its ratio to the baseline only where both miss the same number
+  of layers);
+- ablation.md / ablation.csv (when the experiment holds several arms of one optimizer, or with
+  ``--ablation``): per model/system/platform/objective/budget/layers, each arm's median
+  end-to-end cost relative to the baseline arm's median, with the spread of the arm's seeds (its
+  min and max over the baseline's median), sorted by the median ratio;
+- convergence_<system>_<platform>[...].png: end-to-end best-so-far cost against samples per unique
+  layer (median over seeds; log scales); an arm with a layer that never got a feasible mapping
+  is drawn dashed over its feasible layers, with the number left out in the legend;
+- bars_<system>_<platform>[...].png: median cost per arm on a linear axis from zero, with the
+  seeds' min-max as error bars.
+- "latency x optimum" (table) and layers.md / layers.csv (per arm and layer): the latency over
+  the proven optimum where the cache of optima (``--optima``, default outputs/optima.json,
+  filled by ``optimizer=exhaustive`` and scripts/optima.py) knows the layers' optima.
+The table comes from one MLflow query (params, metrics, tags); results.json is downloaded only
+for the convergence curves (not with ``--no-plots``), for runs logged without totals and when
+the optima cache has entries. Failed
+jobs are listed with their error. A job run again (the same config) counts once, by its newest
+run. Exit 1 if the experiment has no runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+from gamma.search import optima
+from gamma.tracking import reader, writer as tracking
+from gamma.errors import GammaError
+from gamma.search.labels import short_setting
+from gamma.objectives.metrics import UNITS
+
+#: What separates two groups besides the arm: (model, system, platform, objective, budget, layers).
+CONTEXT = ("model", "system", "platform", "objective", "budget", "layers")
+#: Params that never make two runs different arms: the seed, where and how a run is logged.
+NOT_A_SETTING = ("seed", "label", "experiment", "tracking", "hydra", "optima")
+
+Context = tuple[str, ...]
+Key = tuple[str, Context]  # label, context
+
+
+# --- one run ------------------------------------------------------------------------------------
+def job_key(run: dict[str, Any]) -> tuple:
+    """What a job computes: its whole flattened config (the run's params); a run without
+    params is a job of its own."""
+    return tuple(sorted(run["params"].items())) if run["params"] else (run["run_id"],)
+
+
+def latest_runs(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The newest run of each job (a job run again supersedes its older runs), and how many
+    runs that left out."""
+    newest: dict[tuple, dict[str, Any]] = {}
+    for r in runs:
+        k = job_key(r)
+        if k not in newest or (r["start_time"] or 0) > (newest[k]["start_time"] or 0):
+            newest[k] = r
+    return list(newest.values()), len(runs) - len(newest)
+
+
+def _given(value: Any) -> str | None:
+    """A tag or param value, None where the config had none."""
+    return None if value is None or str(value) in ("", "None", "null") else str(value)
+
+
+def describe(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's arm and context: tags first, then the config (params), then results.json."""
+    t, p, res = run.get("tags", {}), run["params"], run.get("results") or {}
+
+    def pick(tag: str, param: str, default: str = "?", in_results: bool = True) -> str:
+        for v in (t.get(tag), p.get(param), res.get(tag) if in_results else None):
+            if _given(v) is not None:
+                return str(v)
+        return default
+
+    optimizer = pick("optimizer", "optimizer.name")
+    objective = pick("objective", "objective.name", "latency")
+    return {"label": pick("label", "label", optimizer), "optimizer": optimizer,
+            "model": pick("model", "model.name"), "system": pick("system", "system.name"),
+            "platform": pick("platform", "platform.name"), "objective": objective,
+            "unit": (res.get("objective_unit") or UNITS.get(objective)  # two_stage: stage 2's
+                     or UNITS.get(str(p.get("objective.stage2")), "")),
+            "budget": pick("budget", "budget"), "layers": pick("layers", "layers", "all", in_results=False),
+            "seed": pick("seed", "seed")}
+
+
+def totals_from_metrics(metrics: dict[str, float]) -> dict[str, float] | None:
+    """End-to-end figures of a run from its MLflow metrics (None if it logged no totals):
+    ``cost`` (sum of the layers' best cost, inf if a layer is infeasible), ``cost_feasible``
+    (summed over the feasible layers), ``infeasible`` (layers), ``latency`` (cycles),
+    ``latency_feasible``, ``energy`` (nJ), ``bound`` (compute bound, cycles)."""
+    if "infeasible_layers" not in metrics or "compute_bound_cycles" not in metrics:
+        return None
+    bad = int(metrics["infeasible_layers"])
+
+    def layer_sum(prefix: str) -> float:
+        return float(sum(v for k, v in metrics.items() if k.startswith(prefix)))
+
+    cost_ok, lat_ok = layer_sum("best_cost/layer_"), layer_sum("latency_cycles/layer_")
+    return {"cost": math.inf if bad else cost_ok, "cost_feasible": cost_ok, "infeasible": bad,
+            "latency": metrics.get("total_latency_cycles", math.inf) if not bad else math.inf,
+            "latency_feasible": lat_ok,
+            "energy": metrics.get("total_energy_nJ", math.inf) if not bad else math.inf,
+            "bound": float(metrics["compute_bound_cycles"])}
+
+
+def totals_from_results(results: dict[str, Any]) -> dict[str, float]:
+    """The figures of :func:`totals_from_metrics` from a results.json."""
+    ok = [r for r in results["layers"] if r.get("feasible") and r.get("best")]
+    bad = len(results["layers"]) - len(ok)
+    t = results.get("totals") or {}
+    cost_ok = float(sum(r["best_cost"] for r in ok))
+    return {"cost": math.inf if bad else cost_ok, "cost_feasible": cost_ok, "infeasible": bad,
+            "latency": end_to_end(results, "latency_cycles"),
+            "latency_feasible": feasible_part(results, "latency_cycles")[0],
+            "energy": end_to_end(results, "energy_nJ"),
+            "bound": float(t.get("compute_bound_cycles") or math.nan)}
+
+
+def end_to_end(results: dict[str, Any], field: str) -> float:
+    """Total latency or energy of a run; inf if some layer had no feasible mapping."""
+    t = results.get("totals") or {}
+    v = t.get(field)
+    return math.inf if v is None or not t.get("feasible", False) else float(v)
+
+
+def feasible_part(results: dict[str, Any], field: str) -> tuple[float, int]:
+    """(sum of ``field`` over the layers with a feasible mapping, number of infeasible layers);
+    ``field`` is ``latency_cycles``, ``energy_nJ`` or ``best_cost`` (the run's objective)."""
+    total, bad = 0.0, 0
+    for layer in results["layers"]:
+        if layer.get("feasible") and layer.get("best"):
+            total += float(layer["best_cost"] if field == "best_cost" else
+                           layer["best"][{"latency_cycles": "runtime_cycles"}.get(field, field)])
+        else:
+            bad += 1
+    return total, bad
+
+
+def curve(results: dict[str, Any], grid: np.ndarray, feasible_only: bool = False) -> np.ndarray:
+    """End-to-end best-so-far cost (the run's objective) on ``grid`` (samples per unique layer):
+    every layer takes its unique shape's best so far; inf until every layer has a feasible
+    mapping. With ``feasible_only``, the layers that never got one are left out."""
+    total = np.zeros(len(grid))
+    for layer in results["layers"]:
+        if feasible_only and not (layer.get("feasible") and layer.get("best")):
+            continue
+        best = np.full(len(grid), np.inf)
+        for s, c in layer.get("history", []):
+            if c is not None:
+                best[grid >= s] = np.minimum(best[grid >= s], c)
+        total += best
+    return total
+
+
+# --- arms ---------------------------------------------------------------------------------------
+def _setting(key: str) -> bool:
+    return not any(key == k or key.startswith(k + ".") for k in NOT_A_SETTING)
+
+
+def split_arms(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Runs of one label and context by arm: one arm, unless the runs still differ in some
+    setting (params other than the seed and tracking): then each setting's value is appended
+    to the label (``optimizer.`` dropped), so no two values of a swept parameter share an arm."""
+    keys = sorted({k for r in runs for k in r["params"] if _setting(k)})
+    differ = [k for k in keys if len({r["params"].get(k) for r in runs}) > 1]
+    arms: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        extra = [short_setting(k.removeprefix("optimizer."), r["params"].get(k)) for k in differ]
+        arms[" ".join([r["arm"]["label"], *extra])].append(r)
+    return arms
+
+
+def group_runs(done: list[dict[str, Any]]) -> dict[Key, list[dict[str, Any]]]:
+    """Finished runs (with ``arm``) by (label, context)."""
+    first: dict[Key, list[dict[str, Any]]] = defaultdict(list)
+    for r in done:
+        a = r["arm"]
+        first[a["label"], tuple(a[c] for c in CONTEXT)].append(r)
+    groups: dict[Key, list[dict[str, Any]]] = {}
+    for (_, ctx), runs in first.items():
+        for label, mine in split_arms(runs).items():
+            groups[label, ctx] = mine
+    return groups
+
+
+def ratio_to(value: float, base: float) -> float:
+    """``value / base``; NaN (no ratio) unless the baseline's value is finite and positive."""
+    return value / base if math.isfinite(base) and base > 0 else math.nan
+
+
+def median(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.nan
+
+
+def fmt(v: float) -> str:
+    return "infeasible" if math.isinf(v) else ("-" if math.isnan(v) else f"{v:,.0f}")
+
+
+def fmt_ratio(v: float) -> str:
+    return "-" if math.isnan(v) or math.isinf(v) else f"{v:.3f}"
+
+
+def fmt_spread(lo: float, hi: float) -> str:
+    """A min-max range of ratios; an infeasible seed reads "infeasible"."""
+    def one(v: float) -> str:
+        return "infeasible" if math.isinf(v) else fmt_ratio(v)
+
+    return f"{one(lo)} - {one(hi)}"
+
+
+def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[dict[str, Any]]:
+    """One row per arm: medians and min-max over seeds, ratios to the baseline arm."""
+    rows = []
+    for (label, ctx), runs in groups.items():
+        tot = [r["totals"] for r in runs]
+        cost = [t["cost"] for t in tot]
+        lat = median([t["latency"] for t in tot])
+        rows.append({"label": label, "optimizer": runs[0]["arm"]["optimizer"],
+                     **dict(zip(CONTEXT, ctx)), "unit": runs[0]["arm"]["unit"], "seeds": len(runs),
+                     "cost": median(cost), "cost_min": min(cost), "cost_max": max(cost),
+                     "latency_cycles": lat, "ratio_to_bound": lat / tot[0]["bound"],
+                     **against_optimum(runs, lat),
+                     "energy_nJ": median([t["energy"] for t in tot]),
+                     "infeasible_layers": median([t["infeasible"] for t in tot]),
+                     "cost_feasible_layers": median([t["cost_feasible"] for t in tot]),
+                     "_ctx": ctx})
+    base = {r["_ctx"]: r for r in rows if r["label"] == baseline}
+    for r in rows:
+        b = base.get(r["_ctx"])
+        r["cost_vs_baseline"] = ratio_to(r["cost"], b["cost"] if b else math.nan)
+        r["energy_vs_baseline"] = ratio_to(r["energy_nJ"], b["energy_nJ"] if b else math.nan)
+        same = b and b["infeasible_layers"] == r["infeasible_layers"]
+        r["feasible_layers_vs_baseline"] = (ratio_to(r["cost_feasible_layers"], b["cost_feasible_layers"])
+                                            if same else math.nan)
+        r["ratio_min"] = ratio_to(r["cost_min"], b["cost"] if b else math.nan)
+        r["ratio_max"] = ratio_to(r["cost_max"], b["cost"] if b else math.nan)
+    return sorted(rows, key=lambda r: (r["_ctx"], r["cost"], r["label"]))
+
+
+def run_optimum(run: dict[str, Any], cache: dict[str, dict[str, Any]]) -> float | None:
+    """The sum of the proven latency optima (cycles) of a run's layers, if every one is known
+    (recorded in its results.json or in the optima cache), else None."""
+    res = run.get("results")
+    if not res or not res.get("layers"):
+        return None
+    per_layer = optima.optima_of_results(res, cache, run.get("params"))
+    return float(sum(per_layer)) if all(o is not None for o in per_layer) else None
+
+
+def against_optimum(runs: list[dict[str, Any]], latency: float) -> dict[str, float]:
+    """``optimum_cycles`` (the runs' summed layer optima, when known for every run) and the
+    median latency over it (``ratio_to_optimum``); NaN where unknown."""
+    known = {r.get("optimum") for r in runs}
+    if len(known) != 1 or None in known:
+        return {"optimum_cycles": math.nan, "ratio_to_optimum": math.nan}
+    opt = float(known.pop())
+    return {"optimum_cycles": opt, "ratio_to_optimum": latency / opt if opt > 0 else math.nan}
+
+
+# --- files --------------------------------------------------------------------------------------
+TABLE_COLUMNS = ["label", "optimizer", *CONTEXT, "unit", "seeds", "cost", "cost_min", "cost_max",
+                 "cost_vs_baseline", "latency_cycles", "ratio_to_bound", "optimum_cycles",
+                 "ratio_to_optimum", "energy_nJ",
+                 "energy_vs_baseline", "infeasible_layers", "cost_feasible_layers",
+                 "feasible_layers_vs_baseline"]
+ABLATION_COLUMNS = [*CONTEXT, "unit", "label", "seeds", "cost", "cost_vs_baseline", "ratio_min",
+                    "ratio_max"]
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r[c] for c in cols})
+
+
+def varying(rows: list[dict[str, Any]]) -> list[str]:
+    """The context columns whose value differs between rows (always system and platform)."""
+    return [c for c in CONTEXT if c in ("system", "platform") or len({r[c] for r in rows}) > 1]
+
+
+def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], baseline: str,
+                 out: Path) -> list[Path]:
+    """table.md and table.csv (one markdown table per objective)."""
+    write_csv(out / "table.csv", rows, TABLE_COLUMNS)
+    ctx_cols = [c for c in varying(rows) if c != "objective"]  # one table per objective
+    lines: list[str] = []
+    for objective, unit in sorted({(r["objective"], r["unit"]) for r in rows}):  # two_stage: per unit
+        mine = [r for r in rows if (r["objective"], r["unit"]) == (objective, unit)]
+        extra = [("latency (cycles)", "latency_cycles")] if objective != "latency" else []
+        extra += [("energy (nJ)", "energy_nJ")] if objective != "energy" else []
+        head = ["arm", *ctx_cols, "seeds", f"{objective} ({unit}), median", "min-max over seeds",
+                f"x {baseline}", "latency x bound", "latency x optimum", *[h for h, _ in extra],
+                "infeasible layers",
+                f"{objective} of feasible layers", f"x {baseline}"]
+        lines += [f"End-to-end {objective} ({unit}); ratios are medians over the median of "
+                  f"arm {baseline!r} in the same {', '.join(ctx_cols)}.", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in mine:
+            cells = [r["label"], *[str(r[c]) for c in ctx_cols], str(r["seeds"]), fmt(r["cost"]),
+                     f"{fmt(r['cost_min'])} - {fmt(r['cost_max'])}", fmt_ratio(r["cost_vs_baseline"]),
+                     fmt_ratio(r["ratio_to_bound"]), fmt_ratio(r["ratio_to_optimum"]),
+                     *[fmt(r[k]) for _, k in extra],
+                     f"{r['infeasible_layers']:g}", fmt(r["cost_feasible_layers"]),
+                     fmt_ratio(r["feasible_layers_vs_baseline"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if failed:
+        lines += ["Failed or unfinished jobs:"]
+        for r in failed:
+            a = r["arm"]
+            what = f"{a['label']} {a['model']} {a['system']} {a['platform']} seed {a['seed']}"
+            lines.append(f"- {what}: {r['status']}: {r['error'] or 'no results.json'}")
+    (out / "table.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return [out / "table.md", out / "table.csv"]
+
+
+def layer_rows(groups: dict[Key, list[dict[str, Any]]],
+               cache: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per arm and layer with a known optimum: the median over seeds of the layer's best latency
+    (cycles) and its ratio to the proven optimum."""
+    rows = []
+    for (label, ctx), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        per: dict[int, dict[str, Any]] = {}
+        for r in runs:
+            res = r.get("results") or {}
+            layers = res.get("layers") or []
+            for layer, opt in zip(layers, optima.optima_of_results(res, cache, r.get("params"))):
+                if opt is None or not layer.get("best"):
+                    continue
+                e = per.setdefault(layer["index"], {"shape": layer["shape"], "optimum": opt, "lat": []})
+                e["lat"].append(float(layer["best"]["runtime_cycles"]))
+        for index, e in sorted(per.items()):
+            lat = median(e["lat"])
+            rows.append({"label": label, **dict(zip(CONTEXT, ctx)), "layer": index,
+                         "shape": e["shape"], "seeds": len(e["lat"]), "latency_cycles": lat,
+                         "optimum_cycles": e["optimum"], "ratio_to_optimum": lat / e["optimum"]})
+    return rows
+
+
+LAYER_COLUMNS = ["label", *CONTEXT, "layer", "shape", "seeds", "latency_cycles", "optimum_cycles",
+                 "ratio_to_optimum"]
+
+
+def write_layers(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """layers.md and layers.csv: each arm's per-layer median latency against the optimum."""
+    write_csv(out / "layers.csv", rows, LAYER_COLUMNS)
+    ctx_cols = varying(rows)
+    head = ["arm", *ctx_cols, "layer", "shape", "seeds", "latency (cycles), median",
+            "optimum (cycles)", "x optimum"]
+    lines = ["Per layer: median best latency over seeds against the proven optimum "
+             "(optimizer=exhaustive, outputs/optima.json).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["label"], *[str(r[c]) for c in ctx_cols], str(r["layer"]), r["shape"],
+                 str(r["seeds"]), fmt(r["latency_cycles"]), fmt(r["optimum_cycles"]),
+                 fmt_ratio(r["ratio_to_optimum"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    (out / "layers.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [out / "layers.md", out / "layers.csv"]
+
+
+def wants_ablation(rows: list[dict[str, Any]]) -> bool:
+    """Several arms of one optimizer in one context."""
+    seen: dict[tuple, set[str]] = defaultdict(set)
+    for r in rows:
+        seen[r["_ctx"], r["optimizer"]].add(r["label"])
+    return any(len(v) > 1 for v in seen.values())
+
+
+def ablation_rows(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """The rows of every context that has the baseline arm, by median ratio to it."""
+    with_base = {r["_ctx"] for r in rows if r["label"] == baseline}
+    mine = [r for r in rows if r["_ctx"] in with_base]
+    return sorted(mine, key=lambda r: (r["_ctx"], r["cost_vs_baseline"], r["label"]))
+
+
+def write_ablation(rows: list[dict[str, Any]], baseline: str, out: Path) -> list[Path]:
+    """ablation.md and ablation.csv."""
+    abl = ablation_rows(rows, baseline)
+    write_csv(out / "ablation.csv", abl, ABLATION_COLUMNS)
+    lines = [f"Ablation: each arm's median end-to-end cost over the median of arm {baseline!r}; "
+             "spread = the arm's min and max over seeds, each over the baseline's median.", ""]
+    for ctx in dict.fromkeys(r["_ctx"] for r in abl):
+        mine = [r for r in abl if r["_ctx"] == ctx]
+        where = ", ".join(f"{c} {mine[0][c]}" for c in CONTEXT)
+        lines += [f"### {where} ({mine[0]['objective']} in {mine[0]['unit']})", "",
+                  f"| arm | seeds | median {mine[0]['objective']} | x {baseline} | min-max x {baseline} |",
+                  "|---|---|---|---|---|"]
+        for r in mine:
+            lines.append(f"| {r['label']} | {r['seeds']} | {fmt(r['cost'])} | "
+                         f"{fmt_ratio(r['cost_vs_baseline'])} | "
+                         f"{fmt_spread(r['ratio_min'], r['ratio_max'])} |")
+        lines.append("")
+    if not abl:
+        lines.append(f"(no context has the baseline arm {baseline!r})")
+    (out / "ablation.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return [out / "ablation.md", out / "ablation.csv"]
+
+
+def bar_chart(ax: Any, names: list[str], medians: list[float], lows: list[float],
+              highs: list[float], ylabel: str) -> None:
+    """Median per arm on a linear axis from zero, the seeds' min-max as error bars; an
+    infeasible median gets no bar, only the word; an infeasible max gets no upper bar."""
+    x = np.arange(len(names))
+    heights = [m if math.isfinite(m) else 0.0 for m in medians]
+    err = np.array([[m - lo if math.isfinite(m) else 0.0 for m, lo in zip(medians, lows)],
+                    [h - m if math.isfinite(h) and math.isfinite(m) else 0.0
+                     for m, h in zip(medians, highs)]])
+    ax.bar(x, heights, yerr=err, capsize=4, color="C0", ecolor="black")
+    top = max([h for h in highs if math.isfinite(h)] + heights) or 1.0
+    for i, (m, h) in enumerate(zip(medians, highs)):
+        if math.isfinite(m):
+            text = (f"{m:,.0f}" if m >= 100 else f"{m:.3g}") + ("" if math.isfinite(h) else
+                                                              "\n(max infeasible)")
+        else:
+            text = "infeasible"
+        ax.annotate(text, (i, (m if math.isfinite(m) else 0.0) + 0.01 * top), ha="center",
+                    va="bottom", fontsize=7)
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("linear")
+    ax.set_ylim(0, top * 1.12)
+    ax.set_ylabel(ylabel)
+
+
+def plot(groups: dict[Key, list[dict[str, Any]]], rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Convergence and bar charts per context (system, platform and what else differs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    ctx_cols = varying(rows)
+    for ctx in dict.fromkeys(r["_ctx"] for r in rows):
+        c = dict(zip(CONTEXT, ctx))
+        mine = {label: runs for (label, k), runs in groups.items() if k == ctx}
+        arm = next(iter(mine.values()))[0]["arm"]
+        what = f"{arm['objective']} ({arm['unit']})"
+        title = ", ".join(str(c[k]) for k in ctx_cols) + ": median over seeds"
+        slug = "_".join(str(c[k]) for k in ctx_cols).replace(" ", "").replace("/", "-")
+        results = {label: [r["results"] for r in runs if r["results"]] for label, runs in mine.items()}
+        steps = sorted({s for res in results.values() for x in res for layer in x["layers"]
+                        for s, _ in layer.get("history", [])})
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label, res in sorted(results.items()):
+            if not res or not steps:
+                continue
+            grid = np.array(steps)
+            med = np.median(np.stack([curve(x, grid) for x in res]), axis=0)
+            style, name = "-", label
+            if not np.isfinite(med[-1]):  # some layer never feasible: the feasible layers, dashed
+                med = np.median(np.stack([curve(x, grid, feasible_only=True) for x in res]), axis=0)
+                missing = median([feasible_part(x, "best_cost")[1] for x in res])
+                style, name = "--", f"{label} ({missing:g} layers infeasible, left out)"
+            ok = np.isfinite(med)
+            if ok.any():
+                ax.step(grid[ok], med[ok], style, where="post", label=name)
+        ax.set(xscale="log", yscale="log", xlabel="samples per unique layer",
+               ylabel=f"end-to-end best {what}", title=title)
+        if ax.get_legend_handles_labels()[0]:  # every run may be infeasible end to end
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        f = out / f"convergence_{slug}.png"
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+        arms = sorted((r for r in rows if r["_ctx"] == ctx), key=lambda r: (r["cost"], r["label"]))
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.9 * len(arms)), 4.5))
+        bar_chart(ax, [r["label"] for r in arms], [r["cost"] for r in arms],
+                  [r["cost_min"] for r in arms], [r["cost_max"] for r in arms], f"end-to-end {what}")
+        ax.set_title(title + ", min-max bars")
+        fig.tight_layout()
+        f = out / f"bars_{slug}.png"
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+    return files
+
+
+def sweep_parent(runs: list[dict[str, Any]]) -> str | None:
+    """The parent run shared by every run (``mlflow.parentRunId``), else None."""
+    parents = {r.get("tags", {}).get("mlflow.parentRunId") for r in runs}
+    return parents.pop() if len(parents) == 1 else None
+
+
+def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | None,
+                parent: str | None) -> str:
+    """The summary run, a child of ``parent`` where tracking.log_summary takes one."""
+    if parent and "parent_run_id" in inspect.signature(tracking.log_summary).parameters:
+        return tracking.log_summary(experiment, files, run_name, uri, parent_run_id=parent)
+    return tracking.log_summary(experiment, files, run_name, uri)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--experiment", required=True)
+    ap.add_argument("--baseline", default="gamma", help="the arm the ratios are taken to (default gamma)")
+    ap.add_argument("--ablation", action="store_true",
+                    help="write the ablation table (default: when one optimizer has several arms)")
+    ap.add_argument("--no-plots", action="store_true", help="tables only (no results.json downloads)")
+    ap.add_argument("--out", help="output folder (default reports/compare/<experiment>/)")
+    ap.add_argument("--uri", help="MLflow tracking URI (default: as run.py)")
+    ap.add_argument("--optima", default=str(ROOT / "outputs" / optima.FILE_NAME),
+                    help="cache of proven optima for the 'x optimum' column (default outputs/optima.json)")
+    args = ap.parse_args(argv)
+    cache = optima.load(Path(args.optima))
+    out = Path(args.out) if args.out else ROOT / "reports" / "compare" / args.experiment
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        runs = reader.experiment_runs(args.experiment, args.uri)
+    except GammaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    runs, superseded = latest_runs(runs)
+    done, failed = [], []
+    for r in runs:
+        if r["status"] == "FINISHED":
+            r["totals"] = totals_from_metrics(r["metrics"])
+            if r["totals"] is None or not args.no_plots or cache:  # no totals / curves / optima
+                r["results"] = reader.run_results(r["run_id"], args.uri)
+            if r["totals"] is None and r["results"] and r["results"].get("status") == "finished":
+                r["totals"] = totals_from_results(r["results"])
+        r["arm"] = describe(r)
+        r["optimum"] = run_optimum(r, cache)
+        (done if r.get("totals") is not None else failed).append(r)
+    if not done:
+        print(f"error: no finished runs in experiment {args.experiment!r}", file=sys.stderr)
+        return 1
+    groups = group_runs(done)
+    rows = summarize(groups, args.baseline)
+    if args.baseline not in {r["label"] for r in rows}:
+        print(f"warning: no arm {args.baseline!r} (arms: {', '.join(sorted({r['label'] for r in rows}))}); "
+              "no ratios", file=sys.stderr)
+    files = write_tables(rows, failed, args.baseline, out)
+    per_layer = layer_rows(groups, cache)
+    if per_layer:
+        files += write_layers(per_layer, out)
+    if args.ablation or wants_ablation(rows):
+        files += write_ablation(rows, args.baseline, out)
+    if not args.no_plots:
+        files += plot(groups, rows, out)
+    run_id = log_summary(args.experiment, files, f"compare {args.experiment}", args.uri,
+                         sweep_parent(done + failed))
+    print((out / "table.md").read_text(encoding="utf-8"))
+    if (out / "ablation.md") in files:
+        print((out / "ablation.md").read_text(encoding="utf-8"))
+    if superseded:
+        print(f"left out {superseded} older runs of jobs that were run again")
+    print(f"wrote {len(files)} files to {out}; summary run {run_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

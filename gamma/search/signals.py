@@ -1,0 +1,77 @@
+"""A job's signal handling: SIGTERM raised like Ctrl-C while it searches, noted (not raised)
+while it writes its final results, and the exit codes of an interrupted job."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Any
+
+#: Exit codes of an interrupted job: 128 + the signal number, as a shell reports them.
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster scheduler or ``kill`` sends), raised in the job like Ctrl-C."""
+
+
+#: Set once this process got SIGTERM: a sweep's worker then skips the jobs it has not started.
+TERMINATED = threading.Event()
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    TERMINATED.set()
+    raise Terminated()
+
+
+def was_terminated() -> bool:
+    """Whether this process got SIGTERM (see :data:`TERMINATED`)."""
+    return TERMINATED.is_set()
+
+
+def note_terminated(signum: int, frame: Any) -> None:
+    """SIGTERM handler between the jobs of a sweep's process: only note it (:data:`TERMINATED`)."""
+    TERMINATED.set()
+
+
+class Signals:
+    """The job's signal handling: while it searches, SIGTERM raises :class:`Terminated` (SIGINT
+    raises KeyboardInterrupt as always); once it shuts down (final results.json, table, plot,
+    MLflow run), further SIGINT/SIGTERM are only noted, so a second Ctrl-C cannot cut the final
+    writes short. The previous handlers come back at the end. Signal handlers belong to the main
+    thread: elsewhere (a job in a thread) nothing changes."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        self.late: int | None = None  # a signal that arrived during the shutdown
+
+    def __enter__(self) -> "Signals":
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            signal.signal(signal.SIGTERM, _raise_terminated)
+        return self
+
+    def shutting_down(self) -> None:
+        """From now on note SIGINT/SIGTERM instead of raising."""
+        for s in self.saved:
+            signal.signal(s, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGTERM:
+            TERMINATED.set()
+        if self.late is None:
+            self.late = signum
+            print("interrupted again: still writing results.json and the MLflow run (a few "
+                  "seconds)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self.saved.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def interrupted_code(e: BaseException | int) -> int:
+    """The exit code of a job stopped by ``e`` (an exception or a signal number)."""
+    if isinstance(e, Terminated) or e == signal.SIGTERM:
+        return EXIT_SIGTERM
+    return EXIT_SIGINT
