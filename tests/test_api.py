@@ -109,3 +109,34 @@ def test_bad_settings_raise_gamma_errors():
         search_model("resnet18", layers=[2], budget=10, optimizer={"name": "nope"})
     with pytest.raises(GammaError, match="budget must be a non-negative integer"):
         search_layer(Layer("CONV", K=8, C=8, Y=8, X=8, R=3, S=3), budget=-1)
+
+
+def test_every_registered_optimizer_from_the_library_without_importing_baselines():
+    """The baselines are found by name (entry points) from Python as from run.py: a CMA-ES
+    search in a fresh interpreter that never imports ``baselines`` by hand; its result equals
+    run.py's for the same seed."""
+    code = ("import json, sys\n"
+            "from gamma.search.api import search_model\n"
+            "assert 'baselines' not in sys.modules\n"
+            "res = search_model('resnet18', 'edge', system='s2', optimizer='cma', budget=300,\n"
+            "                   seed=0, layers=[8])\n"
+            "print(json.dumps([res.layers[8].cost, res.layers[8].summary['samples_used']]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cost, used = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert used == 300 and math.isfinite(cost) and cost >= 150_000  # layer 8's optimum: 154,127
+
+
+def test_registering_an_optimizer_name_twice_is_an_error():
+    from gamma.optimizers import Optimizer, register, register_lazy
+
+    class One(Optimizer):
+        def optimize(self, objective, rng, on_progress=None):  # pragma: no cover - never run
+            pass
+
+    with pytest.raises(GammaError, match="'gamma' is registered twice"):
+        register("gamma")(One)
+    with pytest.raises(GammaError, match="'cma' is registered twice"):
+        register_lazy("cma", "somewhere.else:CMA")
+    register_lazy("gamma", "gamma.optimizers.gamma:Gamma")  # the same target again: fine

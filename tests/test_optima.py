@@ -20,15 +20,30 @@ S2 = {"system": {"min_levels": 1, "max_levels": 2, "fixed_inner_cluster": None},
 def test_keys_separate_what_an_optimum_depends_on():
     ctx = optima.space_context(S2)
     assert ctx == {"levels": [1, 2], "fixed_inner_cluster": None, "inner_tiles": "divisors",
-                   "parallel_dims": ["C", "K", "X", "Y"], "guard": True}
+                   "parallel_dims": ["C", "K", "X", "Y"], "guard": True, "costmodel": "maestro"}
     k = optima.key("CONV K512 C512 Y7 X7 R3 S3", EDGE.to_dict(), ctx)
     assert k == optima.key("CONV K512 C512 Y7 X7 R3 S3", dict(reversed(EDGE.to_dict().items())), ctx)
     others = [optima.key("CONV K512 C512 Y7 X7 R3 S3 s2", EDGE.to_dict(), ctx),
               optima.key("CONV K512 C512 Y7 X7 R3 S3", {**EDGE.to_dict(), "l1_size": 256}, ctx),
               optima.key("CONV K512 C512 Y7 X7 R3 S3", EDGE.to_dict(), {**ctx, "guard": False}),
               optima.key("CONV K512 C512 Y7 X7 R3 S3", EDGE.to_dict(), {**ctx, "levels": [2, 3]}),
-              optima.key("CONV K512 C512 Y7 X7 R3 S3", EDGE.to_dict(), {**ctx, "fixed_inner_cluster": 14})]
-    assert len({k, *others}) == 6
+              optima.key("CONV K512 C512 Y7 X7 R3 S3", EDGE.to_dict(), {**ctx, "fixed_inner_cluster": 14}),
+              optima.key("CONV K512 C512 Y7 X7 R3 S3", EDGE.to_dict(), {**ctx, "costmodel": "other"})]
+    assert len({k, *others}) == 7
+
+
+def test_paper_mode_is_never_keyed_as_the_guarded_space():
+    """paper_mode=true searches inner tiles `any` without the guard, whatever the config's
+    mapspace and guard say: its optimum is another space's, so its key must differ."""
+    paper = optima.space_context({**S2, "paper_mode": True})
+    assert paper["inner_tiles"] == "any" and paper["guard"] is False
+    default = optima.space_context(S2)
+    assert optima.key("CONV K64 C64 Y56 X56 R3 S3", EDGE.to_dict(), paper) != \
+        optima.key("CONV K64 C64 Y56 X56 R3 S3", EDGE.to_dict(), default)
+    from_params = optima.context_of_results(
+        {"paper_mode": True}, {"system.min_levels": "1", "system.max_levels": "2",
+                               "mapspace.inner_tiles": "divisors", "guard": "True"})
+    assert from_params["inner_tiles"] == "any" and from_params["guard"] is False
 
 
 def test_store_lookup_and_a_conflicting_optimum(tmp_path):

@@ -137,8 +137,8 @@ class RecordingObjective(Objective):
         super().__post_init__()
         self.batches: list[Genome] = []
 
-    def evaluate_with_tie_break(self, genomes: Genome):
-        out = super().evaluate_with_tie_break(genomes)
+    def evaluate_with_tie_break(self, genomes: Genome, hw=None):
+        out = super().evaluate_with_tie_break(genomes, hw)
         self.batches.append(genomes.take(np.arange(len(genomes))))
         return out
 

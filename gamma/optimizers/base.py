@@ -67,7 +67,9 @@ _entry_points_loaded = False
 
 def _add(name: str, entry: Factory | str) -> None:
     """Register ``entry`` as ``name``. Registering a name twice is an error, unless both name the
-    same target (a lazy ``"module:Class"`` and that class itself)."""
+    same target (a lazy ``"module:Class"`` and that class itself). The entry points are read
+    first, so a clash with an installed package's name is found here, not later."""
+    load_entry_points()
     old = _REGISTRY.get(name)
     if old is not None and _describe(old) != _describe(entry):
         raise GammaError(f"optimizer {name!r} is registered twice ({_describe(old)} and "

@@ -37,7 +37,8 @@ class SearchRules:
 
     @property
     def num_metrics(self) -> int:
-        return len(self.metrics)
+        """How many metrics a cost holds: 1, or at least 2 with a cost vector."""
+        return max(len(self.metrics), 2 if self.kind == PARETO else 1)
 
 
 def objective_kind(cfg: dict[str, Any]) -> str:
@@ -75,7 +76,7 @@ def optimizer_spec(cfg: dict[str, Any], rules: SearchRules | None = None) -> tup
     opt = dict(cfg["optimizer"])
     name = str(opt.pop("name"))
     params, _ = factory_of(name).adapt_settings(opt, paper_mode=rules.paper_mode,
-                                                num_metrics=max(rules.num_metrics, 1))
+                                                num_metrics=rules.num_metrics)
     return name, params
 
 
