@@ -5,7 +5,7 @@
     python run.py -m hparams_search=gamma_rates      (tune GAMMA's rates, conf/hparams_search/)
 
 Configuration: conf/config.yaml. Output: the Hydra run folder (outputs/<date>/<time>/) with
-results.json, mappings/layer_XX.m, convergence.png, and an MLflow run (gamma/tracking.py).
+results.json, mappings/layer_XX.m, convergence.png, and an MLflow run (gamma/tracking/writer.py).
 Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctrl-C, SIGINT),
 143 terminated (SIGTERM, what a cluster scheduler sends); both leave results.json and the MLflow
 run ``killed`` with the finished layers. ``main`` returns the job's objective value, so a Hydra

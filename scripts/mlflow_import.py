@@ -5,7 +5,7 @@ server, refused URI) or that ran with ``tracking.enabled=false``.
 Usage: python scripts/mlflow_import.py RUN_DIR [--uri URI] [--experiment NAME]
 
 RUN_DIR is a job's folder (config.yaml, results.json, mappings/, convergence.png). The run gets
-what the job's tracking helper would have logged (gamma/tracking.py, the same code): params,
+what the job's tracking helper would have logged (gamma/tracking/writer.py, the same code): params,
 tags, the layer dataset, per-layer and total metrics, the artifacts, and the status of
 results.json. ``--uri`` / ``--experiment`` default to the folder's config.yaml (then
 ``$MLFLOW_TRACKING_URI``, then the project's store). results.json's ``mlflow`` then names the

@@ -13,7 +13,8 @@ import pytest
 from gamma.costmodel import evaluate
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapspace.space import G_R, G_S, Genome, MapSpace, divisors_of
+from gamma.mapspace.divisors import divisors_of
+from gamma.mapspace.space import G_R, G_S, Genome, MapSpace
 from gamma.objectives.scalar import Objective
 from gamma.optimizers import make_optimizer
 from gamma.optimizers.bounds import (genome_structure, l1_bound, l2_bound, latency_bound,

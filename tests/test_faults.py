@@ -124,7 +124,7 @@ def one_layer_model(tmp_path: Path, K: int) -> Path:
 def test_divisor_table_and_lazy_divisors_agree_with_the_definition():
     import numpy as np
 
-    from gamma.mapspace.space import DenseDivisors, LazyDivisors, divisor_table, divisors_of
+    from gamma.mapspace.divisors import DenseDivisors, LazyDivisors, divisor_table, divisors_of
 
     divs, ndiv = divisor_table(360)
     for v in (1, 2, 12, 97, 360):

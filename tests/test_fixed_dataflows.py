@@ -1,4 +1,4 @@
-"""Fixed dataflows (optimizer=fixed dataflow=...; gamma/dataflows.py, gamma/optimizers/fixed.py)
+"""Fixed dataflows (optimizer=fixed dataflow=...; gamma/mapspace/dataflows.py, gamma/optimizers/fixed.py)
 and paper_mode (gamma.search.rules.search_rules), on the real cost model."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gamma.search.api import make_objective, search_layer, settings
+from gamma.search.api import search_layer, settings
+from gamma.search.setup import make_objective
 from gamma.mapspace.dataflows import Dataflow, eval_rule, fit_clusters, shrink_for
 from gamma.errors import GammaError
 from gamma.hardware import Hardware

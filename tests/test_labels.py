@@ -1,4 +1,4 @@
-"""Job labels: every arm of a comparison gets its own, seeds share one (gamma/labels.py)."""
+"""Job labels: every arm of a comparison gets its own, seeds share one (gamma/search/labels.py)."""
 
 from __future__ import annotations
 

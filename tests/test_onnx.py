@@ -1,4 +1,4 @@
-"""ONNX graphs as workloads (gamma/onnx_model.py): graphs built here with onnx.helper become the
+"""ONNX graphs as workloads (gamma/workloads/onnx.py): graphs built here with onnx.helper become the
 layers their shapes say; nodes we cannot map and broken files are errors naming them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The cache of proven optima (gamma/optima.py): keys, store and lookup, a conflicting optimum
+"""The cache of proven optima (gamma/search/optima.py): keys, store and lookup, a conflicting optimum
 refused; a job with optimizer=exhaustive fills it and later latency jobs record
 ``optimum_cycles`` and ``ratio_to_optimum`` per layer and in the totals."""
 

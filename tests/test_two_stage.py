@@ -164,7 +164,8 @@ def test_resume_and_workers_are_refused(tmp_path, capsys, setting, message):
 def test_gamma_breeds_its_first_generation_from_the_seed():
     """A seeded objective: GAMMA evaluates no random population; its first children are bred
     from P copies of the seed, so they resemble it far more than random genomes do."""
-    from gamma.search.api import make_objective, settings
+    from gamma.search.api import settings
+    from gamma.search.setup import make_objective
     from gamma.hardware import Hardware
     from gamma.optimizers import make_optimizer
     from gamma.workloads.files import model_from_config

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gamma.mapspace.space import G_R, G_S, GDIMS, Genome, MapSpace, divisors_of
+from gamma.mapspace.divisors import divisors_of
+from gamma.mapspace.space import G_R, G_S, GDIMS, Genome, MapSpace
 from gamma.optimizers.settings import SettingError, check_bool, check_int, check_keys, check_rate
 
 #: Dims whose tiles crossover swaps (the reference code's choice; R and S stay full).

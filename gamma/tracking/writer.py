@@ -33,7 +33,7 @@ convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` t
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
 FAILED or KILLED.
 
-Sweeps: a Hydra callback (gamma/hydra_callbacks.py) opens one parent run per sweep before the
+Sweeps: a Hydra callback (gamma/tracking/callbacks.py) opens one parent run per sweep before the
 jobs (:func:`start_sweep`, ``gamma.kind=sweep``, the sweep's overrides as tags) and ends it
 after them (:func:`end_sweep`). A job becomes its child (``mlflow.parentRunId``) when it finds
 the parent, for its own tracking URI and experiment, in ``<sweep dir>/mlflow_parent_run.json``
@@ -281,7 +281,7 @@ def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | No
     return run_id
 
 
-# --- a sweep's parent run (gamma/hydra_callbacks.py) --------------------------------------------
+# --- a sweep's parent run (gamma/tracking/callbacks.py) --------------------------------------------
 @dataclass
 class SweepRun:
     """A sweep's parent run, open while its jobs run."""
