@@ -366,12 +366,12 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> 
     except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
         say(f"error: config: {e}", error=True)
         return Outcome(1, math.inf)
-    note = adapt_config(plain)  # objective=pareto: GAMMA's selection (recorded in config.yaml)
-    if note:
-        say(note)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
+        note = adapt_config(plain)  # objective=pareto: GAMMA's selection (recorded in config.yaml)
+        if note:
+            say(note)
         job_class = job_class_of(plain)
         prior = prior_results(plain, out)
     except GammaError as e:
