@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = {"wall_s", "costmodel_s", "search_s"}
 
 
-def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict]:
-    """(exit code, results.json) of the job of ``overrides`` run in this process."""
+def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict | None]:
+    """(exit code, results.json) of the job of ``overrides`` run in this process; None for a
+    job refused before it started (a bad setting found before any search: no results.json)."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=overrides)
     code = execute(cfg, out_dir)
-    return code, json.loads((out_dir / "results.json").read_text())
+    path = out_dir / "results.json"
+    return code, json.loads(path.read_text()) if path.is_file() else None
 
 
 def without_timings(results: dict, also: frozenset[str] = frozenset()) -> dict:

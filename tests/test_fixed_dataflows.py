@@ -194,8 +194,9 @@ def test_paper_mode_turns_the_guard_off_and_inner_tiles_to_any():
 
 
 def test_paper_mode_must_be_a_boolean(tmp_path, capsys):
-    code, _ = run_inprocess(["paper_mode=yes", "layers=[1]", "tracking.enabled=false"], tmp_path)
+    code, res = run_inprocess(["paper_mode=yes", "layers=[1]", "tracking.enabled=false"], tmp_path)
     assert code == 1 and "error: paper_mode must be true or false" in capsys.readouterr().err
+    assert res is None  # refused before any search: nothing to keep
 
 
 # --- run.py with a user's dataflow file (subprocess: the user's view, no traceback) ---------------
