@@ -216,9 +216,9 @@ class Job:
 
 
 class TwoStageJob(Job, twostage.Events):
-    """A :class:`gamma.search.job.Job` that searches both stages. results.json gets the
-    ``two_stage`` block (:func:`summary`) and each layer ``stage1``, ``stage2`` and
-    ``stage1_search`` (:func:`layer_extra`); the layers enter it as stage 2 finishes them."""
+    """A :class:`Job` that searches both stages (:mod:`gamma.search.twostage`). results.json
+    gets the ``two_stage`` block (``twostage.summary``) and each layer ``stage1``, ``stage2`` and
+    ``stage1_search`` (``twostage.layer_extra``); the layers enter it as stage 2 finishes them."""
 
     ts: twostage.TwoStage | None = None
     stage: int | None = 1
@@ -226,7 +226,7 @@ class TwoStageJob(Job, twostage.Events):
 
     def __init__(self, cfg: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(cfg, *args, **kwargs)
-        self.metric = twostage.stage2_metric(cfg)  # checked (:func:`check`) before the job is built
+        self.metric = twostage.stage2_metric(cfg)  # checked (twostage.check) before the job is built
         self.results["objective_unit"] = UNITS[self.metric]
 
     def run(self) -> None:
@@ -269,7 +269,7 @@ class TwoStageJob(Job, twostage.Events):
                 f"{', '.join(map(str, bad))}; stage 2 not run, the layers keep their stage-1 best")
             for u in self.setup.todo:
                 self.add(self.setup, unique_result(u, twostage.final_result(ts, u)),
-                     twostage.layer_extra(ts, u))
+                         twostage.layer_extra(ts, u))
             return
         cycles, layer = ts.bottleneck
         say(f"bottleneck: layer {layer}, {cycles:,.0f} cycles; stage 2 minimizes {self.metric} "
@@ -277,8 +277,8 @@ class TwoStageJob(Job, twostage.Events):
         self.save()
 
     def save(self) -> None:
-        self.results["two_stage"] = twostage.summary(self.ts, self.metric, self.results["layers"],
-                                            self.stage)
+        self.results["two_stage"] = twostage.summary(self.ts, self.metric,
+                                                     self.results["layers"], self.stage)
         super().save()
 
     def timings(self) -> dict[str, float]:
