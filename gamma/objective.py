@@ -10,8 +10,9 @@ first reason in this order):
 - 1 <= L1 requirement <= L1 size and 1 <= L2 requirement <= L2 size (elements),
 - runtime >= 1 cycle,
 - and, with the guard on (default), the mapping does not win through a MAESTRO artifact: its
-  runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count equals
-  the layer's true K*C*R*S*Y'*X' (see ``docs/undercounts.md``),
+  runtime is at least the compute bound ceil(MACs / num_pes), its reported MAC count equals
+  the layer's true K*C*R*S*Y'*X', and its runtime is at least the MACs of its own busiest PE
+  (:mod:`gamma.mapping_bounds`; see ``docs/undercounts.md``),
 - and, only when ``max_latency`` is set (stage 2 of ``objective=two_stage``), runtime <=
   ``max_latency`` cycles (the pipeline's bottleneck).
 """
@@ -27,11 +28,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from gamma.costmodel import evaluate
-from gamma.costmodel.encode import PackError
+from gamma.costmodel.encode import PackError, PackedMappings, pack
 from gamma.costmodel.area_power import area_power
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapping import Mapping
+from gamma.mapping_bounds import busiest_pe_bound
 from gamma.mapspace import Genome, MapSpace
 
 #: Objectives (all minimized) and their units.
@@ -47,6 +49,7 @@ R_L1 = "L1 over capacity"
 R_L2 = "L2 over capacity"
 R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
+R_PE = "below its busiest PE's work"
 R_LATENCY = "latency over the bottleneck"
 
 
@@ -148,14 +151,15 @@ class Objective:
         n = len(genomes)
         self._check_budget(n)
         t0 = time.perf_counter()
-        res = evaluate(self.layer, self.hw, self.space.decode(genomes))
+        packed = self.space.decode(genomes)
+        res = evaluate(self.layer, self.hw, packed)
         self.costmodel_s += time.perf_counter() - t0
 
         def best_of(i: int) -> tuple[Genome, Mapping]:
             g = genomes.take(np.array([i]))
             return g, self.space.to_mapping(g, 0)
 
-        return self._score(res, n, best_of, genomes)[:2]
+        return self._score(res, packed, n, best_of, genomes)[:2]
 
     def evaluate_mappings(self, mappings: Sequence[Mapping]) -> tuple[np.ndarray, list[str | None]]:
         """Costs of already-built mappings (+inf where infeasible), under the same feasibility
@@ -168,26 +172,29 @@ class Objective:
         self._check_budget(n)
         t0 = time.perf_counter()
         try:
-            res = evaluate(self.layer, self.hw, list(mappings))
+            packed = pack(list(mappings))
+            res = evaluate(self.layer, self.hw, packed)
         except PackError as e:
             raise GammaError(str(e)) from None
         finally:
             self.costmodel_s += time.perf_counter() - t0
-        cost, _, feasible = self._score(res, n, lambda i: (None, mappings[i]))
-        return cost, [None if feasible[i] else self._reason(res, i) for i in range(n)]
+        cost, _, feasible = self._score(res, packed, n, lambda i: (None, mappings[i]))
+        return cost, [None if feasible[i] else self._reason(res, packed, i) for i in range(n)]
 
     def _check_budget(self, n: int) -> None:
         if n > self.remaining:
             raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
 
-    def _score(self, res, n: int, best_of: Callable[[int], tuple[Genome | None, Mapping]],
+    def _score(self, res, packed: PackedMappings, n: int,
+               best_of: Callable[[int], tuple[Genome | None, Mapping]],
                genomes: Genome | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Count the batch ``res`` of ``n`` evaluations, apply the feasibility rule and update
-        the best record (``best_of(i)``: the genome, or None, and mapping of item ``i``);
+        """Count the batch ``res`` of ``n`` evaluations (the mappings ``packed``), apply the
+        feasibility rule and update the best record (``best_of(i)``: the genome, or None, and
+        mapping of item ``i``);
         ``genomes``, when the batch came as genomes, goes to :meth:`_observe`.
         (cost, tie-break cost, feasible)."""
         self.used += n
-        feasible = self._feasible(res)
+        feasible = self._feasible(res, packed)
         cost = np.where(feasible, self._metric(res, self.metric), np.inf)
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
@@ -204,7 +211,7 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second, feasible
 
-    def _reason(self, res, i: int) -> str:
+    def _reason(self, res, packed: PackedMappings, i: int) -> str:
         """Why item ``i`` of ``res`` is infeasible: the first reason, as ``_feasible`` counts it."""
         if res.rejected[i]:
             return f"{R_COSTMODEL}: {res.verdict(i)[1]}"
@@ -217,7 +224,10 @@ class Objective:
             return f"{R_L2} (needs {l2:.0f} of {self.hw.l2_size} elements)"
         if rt < self.compute_bound:
             return f"{R_BOUND} ({rt:.0f} < {self.compute_bound} cycles)"
-        return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
+        if res.macs[i] != self.true_macs:
+            return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
+        pe = self._pe_bound(packed)[i]
+        return f"{R_PE} ({rt:.0f} < {pe} cycles)"
 
     def evaluate_start(self, genome: Genome) -> Start:
         """Evaluate ``genome`` (a population of one; counted like any evaluation) and keep it as
@@ -249,7 +259,11 @@ class Objective:
             run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
             self.curve += [(int(s), float(run[s - start - 1])) for s in pts]
 
-    def _feasible(self, res) -> np.ndarray:
+    def _pe_bound(self, packed: PackedMappings) -> np.ndarray:
+        """Each mapping's busiest-PE bound (cycles; 0 where it does not apply)."""
+        return busiest_pe_bound(self.layer, self.hw.num_pes, self.hw.num_simd_lanes, packed)
+
+    def _feasible(self, res, packed: PackedMappings) -> np.ndarray:
         ok = res.valid.copy()
         self.rejections[R_COSTMODEL] += int(res.rejected.sum())
         ran = ~res.rejected
@@ -261,9 +275,12 @@ class Objective:
         if self.guard:
             below = ok & (rt < self.compute_bound)
             macs = ok & ~below & (res.macs != self.true_macs)
+            ok &= ~below & ~macs
+            idle = ok & (rt < self._pe_bound(packed))
             self.rejections[R_BOUND] += int(below.sum())
             self.rejections[R_MACS] += int(macs.sum())
-            ok &= ~below & ~macs
+            self.rejections[R_PE] += int(idle.sum())
+            ok &= ~idle
         if self.max_latency is not None:
             over = ok & (rt > self.max_latency)
             self.rejections[R_LATENCY] += int(over.sum())

@@ -52,8 +52,8 @@ def small_tiles(sp: MapSpace, g: Genome, rng: np.random.Generator) -> None:
     sp.repair(g)
 
 
-def feasible(obj: Objective, res) -> np.ndarray:
-    return obj._feasible(res)
+def feasible(obj: Objective, res, g: Genome) -> np.ndarray:
+    return obj._feasible(res, obj.space.decode(g))
 
 
 @pytest.mark.parametrize("hw_name", ["edge", "small"])
@@ -70,7 +70,7 @@ def test_bounds_hold_on_random_feasible_genomes(hw_name: str) -> None:
         g = sp.random(3000, rng)
         small_tiles(sp, g, rng)
         res = evaluate(layer, hw, sp.decode(g))
-        ok = feasible(obj, res)
+        ok = feasible(obj, res, g)
         lb = latency_bound(sp, g, hw.num_pes)
         f = np.flatnonzero(ok)
         assert (res.runtime[f] >= lb[f]).all(), (lname, system)
@@ -118,7 +118,7 @@ def test_loop_orders_do_not_change_latency_or_feasibility() -> None:
         h.order = np.argsort(rng.random(h.order.shape), axis=2)
         sp.clear_unused(h)
         b = evaluate(layer, hw, sp.decode(h))
-        fa, fb = feasible(obj, a), feasible(obj, b)
+        fa, fb = feasible(obj, a, g), feasible(obj, b, h)
         np.testing.assert_array_equal(fa, fb)
         np.testing.assert_array_equal(a.runtime[fa], b.runtime[fa])
         compared += int(fa.sum())

@@ -1,0 +1,150 @@
+"""A physical lower bound on the runtime of each mapping of a batch: the MACs of its busiest PE.
+
+With one MAC per PE per cycle (``num_simd_lanes`` per cycle with a vector unit), no mapping can
+finish before its busiest PE has done its share of the layer, whatever the cost model reports.
+MAESTRO's edge-tile arithmetic can report less (docs/undercounts.md); the objective's guard
+rejects such a runtime (:mod:`gamma.objective`). Unlike the layer's compute bound
+``ceil(MACs / num_pes)``, this bound sees the PEs a mapping leaves idle and the spatial rounds it
+needs: 64 output channels over 168 PEs keep at most 64 busy.
+
+**How.** MAESTRO iterates every combination of the tiles of a level, and sub-cluster ``j`` of a
+level takes the tiles ``j, j + n, j + 2n, ...`` of the level's SpatialMap (``n`` sub-clusters:
+``num_pes // prod(clusters)`` at the top, the cluster size below). So the index set a PE works on
+is a product over the layer's dims, and PE 0 (sub-cluster 0 at every level) holds, per dim, at
+least as many indices as any other PE (it takes the first tile of every round). Per dim, its share
+follows the dim's extent down the levels: a temporal tile ``t`` splits an extent ``e`` into
+``e // t`` full tiles and one partial tile ``e % t``, all of which PE 0 runs; a spatial tile splits
+it into ``ceil(e / t)`` tiles of which PE 0 gets every ``n``-th, the last one partial when it is
+the array's last tile. A dim without a directive in a level passes its extent down whole (MAESTRO
+inherits or unrolls it). The bound is the product of the shares, in MACs, divided by the lanes.
+
+**Which mappings.** The bound needs each level to assign every dim independently: exactly one
+SpatialMap, at most one directive per dim, tiles that do not overlap (offset = size; an
+input-centric Y (X) tile of size ``sz`` covers ``sz - R + 1`` output rows and must advance by
+that many), R and S tiles covering the whole filter, and a layer stride of 1. That holds for every
+mapping of GAMMA's map space and for the NVDLA- and ShiDianNao-like templates. For any other
+mapping (two SpatialMaps in a level, as in the Eyeriss-like template; sliding output tiles) the
+bound is 0 and only the compute bound applies.
+
+The objective computes it for every batch, so it is a small compiled loop (numba, like the cost
+model's kernel): the same computation in numpy array operations took about a quarter of the
+cost model's time on GAMMA's batches of 200 mappings. Units: MACs, cycles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from gamma.costmodel.encode import DIM_CODE, PackedMappings, layer_arrays
+from gamma.workload import Layer
+
+#: Loop dims of each layer type, output rows/cols as Y', X' (their product is the layer's MACs).
+LOOP_DIMS = {"CONV": ("K", "C", "R", "S", "Y'", "X'"), "DSCONV": ("C", "R", "S", "Y'", "X'"),
+             "GEMM": ("M", "N", "K")}
+_R, _S, _Y, _X, _YP, _XP = (DIM_CODE[d] for d in ("R", "S", "Y", "X", "Y'", "X'"))
+
+
+def busiest_pe_macs(layer: Layer, num_pes: int, packed: PackedMappings) -> np.ndarray:
+    """MACs of the busiest PE of each mapping of ``packed`` (B,), int64; 0 for a mapping whose
+    shape the bound does not cover (see the module doc)."""
+    _, ldims = layer_arrays(layer)
+    loop = np.array([DIM_CODE[d] for d in LOOP_DIMS[layer.type]], np.int64)
+    out = np.zeros(len(packed), np.int64)
+    if layer.stride_y == 1 and layer.stride_x == 1:
+        _busiest_pe(packed.nlev, packed.cluster, packed.nd, packed.dvar, packed.dsp, packed.dsz,
+                    packed.dofs, ldims, loop, int(num_pes), out)
+    return out
+
+
+def busiest_pe_bound(layer: Layer, num_pes: int, num_simd_lanes: int,
+                     packed: PackedMappings) -> np.ndarray:
+    """The runtime lower bound of each mapping (B,), in cycles: its busiest PE's MACs over the
+    SIMD lanes, rounded up; 0 where the bound does not apply."""
+    macs = busiest_pe_macs(layer, num_pes, packed)
+    return -(-macs // int(num_simd_lanes))
+
+
+@njit(cache=True)
+def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, out):  # pragma: no cover
+    """Fill ``out[b]`` with the busiest PE's MACs of packed mapping ``b`` (0 if not covered)."""
+    B, L_max = cluster.shape
+    NV = ldims.shape[0]
+    tile = np.zeros((L_max, NV), np.int64)
+    seen = np.zeros((L_max, NV), np.bool_)
+    spatial = np.zeros((L_max, NV), np.bool_)
+    units = np.ones(L_max, np.int64)
+    P = 1 << L_max  # pieces of one dim: each level splits a piece into full tiles and a partial one
+    cnt, ext = np.zeros(P, np.int64), np.zeros(P, np.int64)
+    cnt2, ext2 = np.zeros(P, np.int64), np.zeros(P, np.int64)
+    for b in range(B):
+        L = nlev[b]
+        ok = L >= 1
+        tile[:, :] = 0
+        seen[:, :] = False
+        spatial[:, :] = False
+        for l in range(L):
+            nsp = 0
+            for d in range(nd[b, l]):
+                v, sz, of = dvar[b, l, d], dsz[b, l, d], dofs[b, l, d]
+                if v == _R or v == _S:  # the whole filter: one tile
+                    ok = ok and sz >= ldims[v]
+                    o = sz
+                else:
+                    o = sz
+                    if v == _Y:  # an input-centric tile of sz rows covers sz - R + 1 outputs
+                        o, v = sz - ldims[_R] + 1, _YP
+                    elif v == _X:
+                        o, v = sz - ldims[_S] + 1, _XP
+                    ok = ok and o >= 1 and of == o
+                ok = ok and not seen[l, v]  # one directive per dim (Y and Y' count as one)
+                seen[l, v] = True
+                tile[l, v] = o
+                if dsp[b, l, d] == 1:
+                    spatial[l, v] = True
+                    nsp += 1
+            ok = ok and nsp == 1
+        if not ok:
+            out[b] = 0
+            continue
+        inner = 1
+        for l in range(1, L):
+            units[l] = max(cluster[b, l], 1)
+            inner *= units[l]
+        units[0] = max(num_pes // inner, 1)
+        total = 1
+        for i in range(loop.shape[0]):
+            v = loop[i]
+            m = 1
+            cnt[0], ext[0] = 1, ldims[v]
+            for l in range(L):
+                k = 0
+                for p in range(m):
+                    c, e = cnt[p], ext[p]
+                    t = min(tile[l, v], e) if seen[l, v] else e
+                    t = max(t, 1)
+                    full, rem = e // t, e % t
+                    n_full, n_part = full, 1 if rem > 0 else 0
+                    if spatial[l, v]:  # PE 0 takes every n-th tile, from the first
+                        n = units[l]
+                        tiles = full + n_part
+                        last = rem > 0 and (tiles - 1) % n == 0  # the array's last tile is PE 0's
+                        n_part = 1 if last else 0
+                        n_full = (tiles + n - 1) // n - n_part
+                    if n_full > 0:
+                        cnt2[k], ext2[k] = c * n_full, t
+                        k += 1
+                    if n_part > 0:
+                        cnt2[k], ext2[k] = c, rem
+                        k += 1
+                for p in range(k):
+                    cnt[p], ext[p] = cnt2[p], ext2[p]
+                m = k
+            share = 0
+            for p in range(m):
+                share += cnt[p] * ext[p]
+            total *= share
+        out[b] = total
+
+
+__all__ = ["busiest_pe_macs", "busiest_pe_bound", "LOOP_DIMS"]
