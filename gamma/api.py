@@ -244,6 +244,7 @@ def build_optimizer(cfg: dict[str, Any]) -> Optimizer:
     refused under ``objective=pareto``."""
     name, params = optimizer_spec(cfg)
     optimizer = make_optimizer(name, **params)
+    optimizer.check_search_rules(search_rules(cfg))
     if is_pareto(cfg) and not optimizer.multi_objective:
         raise GammaError(f"optimizer={name} cannot search objective=pareto (single-objective only)")
     return optimizer

@@ -33,6 +33,8 @@ cost model's time on GAMMA's batches of 200 mappings. Units: MACs, cycles.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from numba import njit
 
@@ -65,18 +67,78 @@ def busiest_pe_bound(layer: Layer, num_pes: int, num_simd_lanes: int,
     return -(-macs // int(num_simd_lanes))
 
 
+def pe0_shares(extent: int, tiles: np.ndarray, role: Sequence[int]) -> np.ndarray:
+    """PE 0's share (N,) of one dim of ``extent`` indices under tile chains ``tiles`` (N, L),
+    outermost level first, where ``role[l]`` is the sub-clusters the dim is spread over at level
+    ``l`` (0 where it is temporal). The busiest-PE bound of a mapping is the product of its dims'
+    shares (for the exhaustive search, which enumerates tiles dim by dim)."""
+    tiles = np.ascontiguousarray(tiles, np.int64)
+    role = np.asarray(role, np.int64)
+    out = np.zeros(len(tiles), np.int64)
+    _shares(int(extent), tiles, role, out)
+    return out
+
+
+@njit(cache=True)
+def _shares(extent, tiles, role, out):  # pragma: no cover
+    """``out[i]``: PE 0's share under tile chain ``tiles[i]`` (see :func:`pe0_shares`)."""
+    N, L = tiles.shape
+    P = 1 << L
+    work = np.zeros((4, P), np.int64)
+    seen = np.ones(L, np.bool_)
+    spatial = role > 0
+    units = np.maximum(role, 1)
+    for i in range(N):
+        out[i] = _share(extent, tiles[i], seen, spatial, units, L, work)
+
+
+@njit(cache=True)
+def _share(extent, tile, seen, spatial, units, L, work):  # pragma: no cover
+    """PE 0's share of a dim of ``extent`` indices through levels ``0..L-1``: ``tile[l]`` (if
+    ``seen[l]``; else one whole tile), spread over ``units[l]`` sub-clusters where
+    ``spatial[l]``. ``work``: (4, 2**L) scratch. The pieces PE 0 runs, as (count, extent), are
+    split at each level into full tiles and one partial tile."""
+    cnt, ext, cnt2, ext2 = work[0], work[1], work[2], work[3]
+    m = 1
+    cnt[0], ext[0] = 1, extent
+    for l in range(L):
+        k = 0
+        for p in range(m):
+            c, e = cnt[p], ext[p]
+            t = min(tile[l], e) if seen[l] else e
+            t = max(t, 1)
+            full, rem = e // t, e % t
+            n_full, n_part = full, 1 if rem > 0 else 0
+            if spatial[l]:  # PE 0 takes every n-th tile, from the first
+                n = units[l]
+                tiles = full + n_part
+                n_part = 1 if (rem > 0 and (tiles - 1) % n == 0) else 0  # the array's last tile
+                n_full = (tiles + n - 1) // n - n_part
+            if n_full > 0:
+                cnt2[k], ext2[k] = c * n_full, t
+                k += 1
+            if n_part > 0:
+                cnt2[k], ext2[k] = c, rem
+                k += 1
+        for p in range(k):
+            cnt[p], ext[p] = cnt2[p], ext2[p]
+        m = k
+    share = 0
+    for p in range(m):
+        share += cnt[p] * ext[p]
+    return share
+
+
 @njit(cache=True)
 def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, out):  # pragma: no cover
     """Fill ``out[b]`` with the busiest PE's MACs of packed mapping ``b`` (0 if not covered)."""
     B, L_max = cluster.shape
     NV = ldims.shape[0]
-    tile = np.zeros((L_max, NV), np.int64)
-    seen = np.zeros((L_max, NV), np.bool_)
-    spatial = np.zeros((L_max, NV), np.bool_)
+    tile = np.zeros((NV, L_max), np.int64)
+    seen = np.zeros((NV, L_max), np.bool_)
+    spatial = np.zeros((NV, L_max), np.bool_)
     units = np.ones(L_max, np.int64)
-    P = 1 << L_max  # pieces of one dim: each level splits a piece into full tiles and a partial one
-    cnt, ext = np.zeros(P, np.int64), np.zeros(P, np.int64)
-    cnt2, ext2 = np.zeros(P, np.int64), np.zeros(P, np.int64)
+    work = np.zeros((4, 1 << L_max), np.int64)
     for b in range(B):
         L = nlev[b]
         ok = L >= 1
@@ -87,21 +149,20 @@ def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, o
             nsp = 0
             for d in range(nd[b, l]):
                 v, sz, of = dvar[b, l, d], dsz[b, l, d], dofs[b, l, d]
+                o = sz
                 if v == _R or v == _S:  # the whole filter: one tile
                     ok = ok and sz >= ldims[v]
-                    o = sz
                 else:
-                    o = sz
                     if v == _Y:  # an input-centric tile of sz rows covers sz - R + 1 outputs
                         o, v = sz - ldims[_R] + 1, _YP
                     elif v == _X:
                         o, v = sz - ldims[_S] + 1, _XP
                     ok = ok and o >= 1 and of == o
-                ok = ok and not seen[l, v]  # one directive per dim (Y and Y' count as one)
-                seen[l, v] = True
-                tile[l, v] = o
+                ok = ok and not seen[v, l]  # one directive per dim (Y and Y' count as one)
+                seen[v, l] = True
+                tile[v, l] = o
                 if dsp[b, l, d] == 1:
-                    spatial[l, v] = True
+                    spatial[v, l] = True
                     nsp += 1
             ok = ok and nsp == 1
         if not ok:
@@ -115,36 +176,8 @@ def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, o
         total = 1
         for i in range(loop.shape[0]):
             v = loop[i]
-            m = 1
-            cnt[0], ext[0] = 1, ldims[v]
-            for l in range(L):
-                k = 0
-                for p in range(m):
-                    c, e = cnt[p], ext[p]
-                    t = min(tile[l, v], e) if seen[l, v] else e
-                    t = max(t, 1)
-                    full, rem = e // t, e % t
-                    n_full, n_part = full, 1 if rem > 0 else 0
-                    if spatial[l, v]:  # PE 0 takes every n-th tile, from the first
-                        n = units[l]
-                        tiles = full + n_part
-                        last = rem > 0 and (tiles - 1) % n == 0  # the array's last tile is PE 0's
-                        n_part = 1 if last else 0
-                        n_full = (tiles + n - 1) // n - n_part
-                    if n_full > 0:
-                        cnt2[k], ext2[k] = c * n_full, t
-                        k += 1
-                    if n_part > 0:
-                        cnt2[k], ext2[k] = c, rem
-                        k += 1
-                for p in range(k):
-                    cnt[p], ext[p] = cnt2[p], ext2[p]
-                m = k
-            share = 0
-            for p in range(m):
-                share += cnt[p] * ext[p]
-            total *= share
+            total *= _share(ldims[v], tile[v], seen[v], spatial[v], units, L, work)
         out[b] = total
 
 
-__all__ = ["busiest_pe_macs", "busiest_pe_bound", "LOOP_DIMS"]
+__all__ = ["busiest_pe_macs", "busiest_pe_bound", "LOOP_DIMS", "pe0_shares"]

@@ -38,6 +38,10 @@ class Optimizer(ABC):
                  on_progress: ProgressCallback | None = None) -> None:
         """Spend ``objective.remaining`` evaluations (never more)."""
 
+    def check_search_rules(self, rules: dict[str, Any]) -> None:
+        """Raise a :class:`GammaError` naming the setting if the optimizer cannot search under
+        ``rules`` (``gamma.api.search_rules``: inner tiles, guard); by default it can."""
+
     def evaluation_budget(self, budget: int) -> int:
         """The objective's evaluation cap given the job's ``budget`` (evaluations per unique
         layer): the budget itself, except for optimizers that set their own (exhaustive)."""
