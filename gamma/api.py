@@ -207,8 +207,8 @@ def search_rules(cfg: dict[str, Any]) -> dict[str, Any]:
     """The map-space and feasibility settings a job searches with: ``inner_tiles``
     (``mapspace.inner_tiles``) and ``guard``; with ``paper_mode=true`` the paper's original
     setting instead, whatever those keys say: inner tiles ``any`` (anything up to the parent
-    tile) and no guard (mappings below the compute bound or with a wrong MAC count count as
-    feasible), on the same cost model, and ``paper_operators``: GAMMA without the operators that
+    tile) and no guard (mappings below the compute bound or their busiest PE's work, or with
+    a wrong MAC count, count as feasible), on the same cost model, and ``paper_operators``: GAMMA without the operators that
     are not the paper's (:func:`optimizer_spec`). The one place paper mode is decided."""
     paper = cfg.get("paper_mode", False)
     if not isinstance(paper, bool):
