@@ -47,23 +47,25 @@ LOOP_DIMS = {"CONV": ("K", "C", "R", "S", "Y'", "X'"), "DSCONV": ("C", "R", "S",
 _R, _S, _Y, _X, _YP, _XP = (DIM_CODE[d] for d in ("R", "S", "Y", "X", "Y'", "X'"))
 
 
-def busiest_pe_macs(layer: Layer, num_pes: int, packed: PackedMappings) -> np.ndarray:
+def busiest_pe_macs(layer: Layer, num_pes: int, packed: PackedMappings,
+                    want: np.ndarray | None = None) -> np.ndarray:
     """MACs of the busiest PE of each mapping of ``packed`` (B,), int64; 0 for a mapping whose
-    shape the bound does not cover (see the module doc)."""
+    shape the bound does not cover (see the module doc), and where ``want`` (B,) is False."""
     _, ldims = layer_arrays(layer)
     loop = np.array([DIM_CODE[d] for d in LOOP_DIMS[layer.type]], np.int64)
     out = np.zeros(len(packed), np.int64)
+    want = np.ones(len(packed), np.bool_) if want is None else np.asarray(want, np.bool_)
     if layer.stride_y == 1 and layer.stride_x == 1:
         _busiest_pe(packed.nlev, packed.cluster, packed.nd, packed.dvar, packed.dsp, packed.dsz,
-                    packed.dofs, ldims, loop, int(num_pes), out)
+                    packed.dofs, ldims, loop, int(num_pes), want, out)
     return out
 
 
-def busiest_pe_bound(layer: Layer, num_pes: int, num_simd_lanes: int,
-                     packed: PackedMappings) -> np.ndarray:
+def busiest_pe_bound(layer: Layer, num_pes: int, num_simd_lanes: int, packed: PackedMappings,
+                     want: np.ndarray | None = None) -> np.ndarray:
     """The runtime lower bound of each mapping (B,), in cycles: its busiest PE's MACs over the
-    SIMD lanes, rounded up; 0 where the bound does not apply."""
-    macs = busiest_pe_macs(layer, num_pes, packed)
+    SIMD lanes, rounded up; 0 where the bound does not apply or ``want`` is False."""
+    macs = busiest_pe_macs(layer, num_pes, packed, want)
     return -(-macs // int(num_simd_lanes))
 
 
@@ -84,36 +86,44 @@ def _shares(extent, tiles, role, out):  # pragma: no cover
     """``out[i]``: PE 0's share under tile chain ``tiles[i]`` (see :func:`pe0_shares`)."""
     N, L = tiles.shape
     P = 1 << L
-    work = np.zeros((4, P), np.int64)
-    seen = np.ones(L, np.bool_)
-    spatial = role > 0
-    units = np.maximum(role, 1)
+    seen = np.ones((N, L), np.bool_)
+    spatial = np.zeros((N, L), np.bool_)
     for i in range(N):
-        out[i] = _share(extent, tiles[i], seen, spatial, units, L, work)
+        for l in range(L):
+            spatial[i, l] = role[l] > 0
+    units = np.maximum(role, 1)
+    cnt, ext = np.zeros(P, np.int64), np.zeros(P, np.int64)
+    cnt2, ext2 = np.zeros(P, np.int64), np.zeros(P, np.int64)
+    for i in range(N):
+        out[i] = _share(extent, tiles, seen, spatial, i, units, L, cnt, ext, cnt2, ext2)
 
 
-@njit(cache=True)
-def _share(extent, tile, seen, spatial, units, L, work):  # pragma: no cover
-    """PE 0's share of a dim of ``extent`` indices through levels ``0..L-1``: ``tile[l]`` (if
-    ``seen[l]``; else one whole tile), spread over ``units[l]`` sub-clusters where
-    ``spatial[l]``. ``work``: (4, 2**L) scratch. The pieces PE 0 runs, as (count, extent), are
-    split at each level into full tiles and one partial tile."""
-    cnt, ext, cnt2, ext2 = work[0], work[1], work[2], work[3]
+@njit(cache=True, inline="always")
+def _share(extent, tile, seen, spatial, row, units, L, cnt, ext, cnt2, ext2):  # pragma: no cover
+    """PE 0's share of a dim of ``extent`` indices through levels ``0..L-1``: ``tile[row, l]``
+    (if ``seen[row, l]``; else one whole tile), spread over ``units[l]`` sub-clusters where
+    ``spatial[row, l]``. ``cnt``, ``ext``, ``cnt2``, ``ext2``: (2**L,) scratch. The pieces PE 0
+    runs, as (count, extent), are split at each level into full tiles and one partial tile."""
     m = 1
     cnt[0], ext[0] = 1, extent
     for l in range(L):
         k = 0
         for p in range(m):
             c, e = cnt[p], ext[p]
-            t = min(tile[l], e) if seen[l] else e
-            t = max(t, 1)
-            full, rem = e // t, e % t
+            if not seen[row, l] or tile[row, l] >= e:  # one whole tile (R, S; a dim not mapped)
+                cnt2[k], ext2[k] = c, e
+                k += 1
+                continue
+            t = max(tile[row, l], 1)
+            full = e // t
+            rem = e - full * t
             n_full, n_part = full, 1 if rem > 0 else 0
-            if spatial[l]:  # PE 0 takes every n-th tile, from the first
+            if spatial[row, l]:  # PE 0 takes every n-th tile, from the first
                 n = units[l]
-                tiles = full + n_part
-                n_part = 1 if (rem > 0 and (tiles - 1) % n == 0) else 0  # the array's last tile
-                n_full = (tiles + n - 1) // n - n_part
+                rounds = (full + n_part - 1) // n  # PE 0's tiles, less one
+                last = full + n_part - 1 - rounds * n == 0  # the array's last tile is PE 0's
+                n_part = 1 if (rem > 0 and last) else 0
+                n_full = rounds + 1 - n_part
             if n_full > 0:
                 cnt2[k], ext2[k] = c * n_full, t
                 k += 1
@@ -130,16 +140,22 @@ def _share(extent, tile, seen, spatial, units, L, work):  # pragma: no cover
 
 
 @njit(cache=True)
-def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, out):  # pragma: no cover
-    """Fill ``out[b]`` with the busiest PE's MACs of packed mapping ``b`` (0 if not covered)."""
+def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, want, out):  # pragma: no cover
+    """Fill ``out[b]`` with the busiest PE's MACs of packed mapping ``b`` (0 if not covered or
+    not ``want[b]``)."""
     B, L_max = cluster.shape
     NV = ldims.shape[0]
     tile = np.zeros((NV, L_max), np.int64)
     seen = np.zeros((NV, L_max), np.bool_)
     spatial = np.zeros((NV, L_max), np.bool_)
     units = np.ones(L_max, np.int64)
-    work = np.zeros((4, 1 << L_max), np.int64)
+    P = 1 << L_max
+    cnt, ext = np.zeros(P, np.int64), np.zeros(P, np.int64)
+    cnt2, ext2 = np.zeros(P, np.int64), np.zeros(P, np.int64)
     for b in range(B):
+        if not want[b]:
+            out[b] = 0
+            continue
         L = nlev[b]
         ok = L >= 1
         tile[:, :] = 0
@@ -176,7 +192,7 @@ def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, o
         total = 1
         for i in range(loop.shape[0]):
             v = loop[i]
-            total *= _share(ldims[v], tile[v], seen[v], spatial[v], units, L, work)
+            total *= _share(ldims[v], tile, seen, spatial, v, units, L, cnt, ext, cnt2, ext2)
         out[b] = total
 
 

@@ -259,9 +259,10 @@ class Objective:
             run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
             self.curve += [(int(s), float(run[s - start - 1])) for s in pts]
 
-    def _pe_bound(self, packed: PackedMappings) -> np.ndarray:
-        """Each mapping's busiest-PE bound (cycles; 0 where it does not apply)."""
-        return busiest_pe_bound(self.layer, self.hw.num_pes, self.hw.num_simd_lanes, packed)
+    def _pe_bound(self, packed: PackedMappings, want: np.ndarray | None = None) -> np.ndarray:
+        """Each mapping's busiest-PE bound (cycles; 0 where it does not apply or ``want`` is
+        False)."""
+        return busiest_pe_bound(self.layer, self.hw.num_pes, self.hw.num_simd_lanes, packed, want)
 
     def _feasible(self, res, packed: PackedMappings) -> np.ndarray:
         ok = res.valid.copy()
@@ -276,7 +277,7 @@ class Objective:
             below = ok & (rt < self.compute_bound)
             macs = ok & ~below & (res.macs != self.true_macs)
             ok &= ~below & ~macs
-            idle = ok & (rt < self._pe_bound(packed))
+            idle = ok & (rt < self._pe_bound(packed, ok))
             self.rejections[R_BOUND] += int(below.sum())
             self.rejections[R_MACS] += int(macs.sum())
             self.rejections[R_PE] += int(idle.sum())

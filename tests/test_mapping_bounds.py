@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from gamma.api import search_layer
 from gamma.costmodel import evaluate
 from gamma.costmodel.encode import pack
 from gamma.hardware import Hardware
@@ -178,3 +179,12 @@ def test_the_guard_keeps_every_default_space_mapping_the_compute_bound_kept(laye
         np.testing.assert_array_equal(before, after)
         kept += int(after.sum())
     assert kept >= 5000
+
+
+def test_gamma_in_the_any_map_space_stays_above_what_162_busy_pes_can_do() -> None:
+    """GAMMA on layer 2, S2 edge, inner tiles `any`, seed 0: with the compute-bound guard alone
+    its best was 642,853 cycles; no mapping can keep more than 162 PEs busy (663,552 cycles)."""
+    res = search_layer(L2, "edge", optimizer="gamma", seed=[0, 1],
+                       overrides=["mapspace.inner_tiles=any"])
+    assert res.feasible and res.cost >= 663_552
+    assert res.summary["rejections"][R_PE] > 0
