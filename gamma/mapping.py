@@ -108,6 +108,28 @@ class MappingBatch:
     def __len__(self) -> int:
         return int(self.nlev.shape[0])
 
+    @classmethod
+    def from_mappings(cls, mappings: list[Mapping]) -> "MappingBatch":
+        """The batch of ``mappings`` (levels and directives padded to the largest); a
+        ``ValueError`` for a dimension not in :data:`DIMS`."""
+        B = len(mappings)
+        L = max((m.num_levels for m in mappings), default=1) or 1
+        D = max((len(lv.directives) for m in mappings for lv in m.levels), default=1) or 1
+        out = cls(np.zeros(B, np.int64), np.zeros((B, L), np.int64), np.zeros((B, L), np.int64),
+                  np.zeros((B, L, D), np.int64), np.zeros((B, L, D), bool),
+                  np.ones((B, L, D), np.int64), np.ones((B, L, D), np.int64))
+        for b, m in enumerate(mappings):
+            out.nlev[b] = m.num_levels
+            for l, level in enumerate(m.levels):
+                out.cluster[b, l] = level.cluster.size if (l > 0 and level.cluster) else 0
+                out.ndir[b, l] = len(level.directives)
+                for d, x in enumerate(level.directives):
+                    if x.dim not in DIM_INDEX:
+                        raise ValueError(f"mapping {b} level {l}: unknown dimension {x.dim!r}")
+                    out.dim[b, l, d], out.spatial[b, l, d] = DIM_INDEX[x.dim], x.spatial
+                    out.size[b, l, d], out.offset[b, l, d] = x.size, x.offset
+        return out
+
     def mapping(self, b: int) -> Mapping:
         """Mapping ``b`` as plain data (for files and checks; the search never needs it)."""
         levels = []

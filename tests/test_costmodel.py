@@ -140,6 +140,17 @@ def test_verdicts_name_the_reason() -> None:
     assert res.verdict(0) == (OK_VALID, "")
 
 
+def test_a_k_directive_on_a_depthwise_layer_is_rejected_as_maestro_does() -> None:
+    """MAESTRO stops with "Dimension K not found" on a K directive of a DSCONV layer (even
+    TemporalMap(1,1) K, where K is 1); without it the same mapping runs."""
+    layer = Layer("DSCONV", C=8, Y=5, X=5, R=3, S=3)
+    hw = Hardware(num_pes=4, l1_size=10**6, l2_size=10**6, noc_bw=64, offchip_bw=64)
+    res, _ = run(layer, hw, "SpatialMap(2,2) C; TemporalMap(1,1) K;")
+    assert res.verdict(0)[0] == REJECTED and "Dimension K not found" in res.verdict(0)[1]
+    res, _ = run(layer, hw, "SpatialMap(2,2) C;")
+    assert res.verdict(0)[0] == OK_VALID
+
+
 @pytest.mark.parametrize("field,value,reason", [("num_pes", 0, "at least 1"), ("l1_size", -5, "at least 1"),
                                                  ("noc_bw", 2.5, "integer")])
 def test_impossible_hardware_names_the_field(field: str, value: object, reason: str) -> None:

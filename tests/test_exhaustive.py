@@ -10,15 +10,19 @@ import math
 import numpy as np
 import pytest
 
+from gamma.search.api import settings
+from gamma.search.setup import build_optimizer
 from gamma.costmodel import evaluate
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapspace.divisors import divisors_of
 from gamma.mapspace.space import G_R, G_S, Genome, MapSpace
-from gamma.objectives.scalar import Objective
+from gamma.objectives.scalar import R_BOUND, R_L2, R_PE, Objective
 from gamma.optimizers import make_optimizer
 from gamma.optimizers.bounds import (genome_structure, l1_bound, l2_bound, latency_bound,
                                      proof_obstacles)
+from gamma.optimizers.exhaustive import Search
+from gamma.results.records import UniqueResult, feasible_flag
 from gamma.workloads.layer import Layer
 
 EDGE = Hardware(num_pes=168, l1_size=512, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
@@ -53,8 +57,8 @@ def small_tiles(sp: MapSpace, g: Genome, rng: np.random.Generator) -> None:
     sp.repair(g)
 
 
-def feasible(obj: Objective, res) -> np.ndarray:
-    return obj._feasible(res)
+def feasible(obj: Objective, res, g: Genome) -> np.ndarray:
+    return obj._feasible(res, obj.space.decode(g))
 
 
 @pytest.mark.parametrize("hw_name", ["edge", "small"])
@@ -71,7 +75,7 @@ def test_bounds_hold_on_random_feasible_genomes(hw_name: str) -> None:
         g = sp.random(3000, rng)
         small_tiles(sp, g, rng)
         res = evaluate(layer, hw, sp.decode(g))
-        ok = feasible(obj, res)
+        ok = feasible(obj, res, g)
         lb = latency_bound(sp, g, hw.num_pes)
         f = np.flatnonzero(ok)
         assert (res.runtime[f] >= lb[f]).all(), (lname, system)
@@ -119,7 +123,7 @@ def test_loop_orders_do_not_change_latency_or_feasibility() -> None:
         h.order = np.argsort(rng.random(h.order.shape), axis=2)
         sp.clear_unused(h)
         b = evaluate(layer, hw, sp.decode(h))
-        fa, fb = feasible(obj, a), feasible(obj, b)
+        fa, fb = feasible(obj, a, g), feasible(obj, b, h)
         np.testing.assert_array_equal(fa, fb)
         np.testing.assert_array_equal(a.runtime[fa], b.runtime[fa])
         compared += int(fa.sum())
@@ -222,7 +226,7 @@ def test_optimum_equals_plain_enumeration(layer_name: str, hw_name: str, system:
     plain = Objective(sp, hw, budget=len(every))
     cost = plain.evaluate(every)
     assert len(every) >= 1000
-    opt = make_optimizer("exhaustive")
+    opt = make_optimizer("exhaustive", warm_start=0)  # the enumeration alone proves it
     obj = Objective(sp, hw, budget=opt.evaluation_budget(1000))
     opt.optimize(obj, np.random.default_rng(0))
     assert obj.report["proven_optimal"] is True
@@ -287,3 +291,87 @@ def test_obstacles_to_a_proof_are_named() -> None:
     sp = MapSpace(LAYERS["resnet-l2"], 168, 1, 2)
     assert any("NoC bandwidth" in w for w in proof_obstacles(slow_noc, sp))
     assert proof_obstacles(EDGE, MapSpace(LAYERS["resnet-l2"], 168, 1, 2, inner_tiles="any"))
+
+
+# --- what the search knows, and says ------------------------------------------------------------------
+@pytest.mark.parametrize("layer", ["resnet-l2", "resnet-l7", "odd", "dw"])
+def test_no_structure_bound_lies_below_the_compute_bound(layer: str) -> None:
+    """Every structure's bound includes the busiest-PE bound, so none is below the compute bound
+    ceil(MACs / PEs) and the reported lower bound never is (on ResNet-18 layer 2 the old bound
+    started at 552,962 < 639,854); layer 2 keeps at most 162 PEs busy: 663,552."""
+    sp = MapSpace(LAYERS[layer], 168, 1, 2)
+    obj = Objective(sp, EDGE, budget=10**9)
+    structures = Search(obj, make_optimizer("exhaustive"), None).structures
+    assert min(lo for lo, _, _ in structures) >= obj.compute_bound
+    if layer == "resnet-l2":
+        assert structures[0][0] == 663_552
+
+
+def test_a_capped_search_keeps_the_warm_start_best_and_its_gap() -> None:
+    """A cap that stops the enumeration early still leaves GAMMA's feasible best, a lower bound
+    between the compute bound and the optimum (632,757), and the gap between them."""
+    obj, _ = resnet_objective(layer="resnet-l7", max_evaluations=2100, batch=100)
+    r = obj.report
+    assert r["proven_optimal"] is False and obj.used == 2100
+    assert r["exhaustive"]["stopped"] == "evaluation cap 2,100 reached"
+    assert r["exhaustive"]["warm_start"]["evaluations"] == 2000 and obj.best is not None
+    lb = r["optimum_lower_bound_cycles"]
+    assert obj.compute_bound < lb <= 632_757 <= obj.best.cost
+    assert r["optimality_gap"] == pytest.approx(obj.best.cost / lb - 1, abs=1e-6)
+    assert "infeasible_proven" not in r
+
+
+def test_a_search_stopped_before_a_feasible_mapping_does_not_call_the_layer_infeasible() -> None:
+    """No warm start and one evaluation: nothing feasible yet, nothing proven; results.json says
+    `feasible: null` (unknown), not false."""
+    obj, _ = resnet_objective(layer="resnet-l7", max_evaluations=1, warm_start=0)
+    assert obj.best is None and obj.report["proven_optimal"] is False
+    assert obj.report["infeasible_proven"] is False
+    assert feasible_flag(UniqueResult.from_objective(obj, 0, 0.0)) is None
+
+
+def test_a_space_where_nothing_fits_is_proven_infeasible() -> None:
+    """L1 of 8 elements per PE: no mapping of a 3x3 layer fits (a filter alone needs 18); the
+    search proves it and the layer is infeasible."""
+    tiny_l1 = Hardware(num_pes=168, l1_size=8, l2_size=108_000, noc_bw=81_920_000, offchip_bw=70_000)
+    opt = make_optimizer("exhaustive", warm_start=100)
+    obj = Objective(MapSpace(LAYERS["resnet-l17"], 168, 1, 2), tiny_l1, budget=opt.evaluation_budget(1))
+    opt.optimize(obj, np.random.default_rng(0))
+    assert obj.best is None and obj.report["proven_optimal"] is True
+    assert obj.report["infeasible_proven"] is True
+    assert feasible_flag(UniqueResult.from_objective(obj, 0, 0.0)) is False
+
+
+@pytest.mark.parametrize("override", ["mapspace.inner_tiles=any", "paper_mode=true"])
+def test_the_any_map_space_is_refused(override: str) -> None:
+    """The bounds and the one-order-per-level search hold where inner tiles divide their
+    parent; elsewhere the job stops before searching, naming the setting."""
+    cfg = settings(optimizer="exhaustive", overrides=[override])
+    with pytest.raises(GammaError, match=r"mapspace.inner_tiles=any: optimizer=exhaustive"):
+        build_optimizer(cfg)
+    sp = MapSpace(LAYERS["resnet-l2"], 168, 1, 2, inner_tiles="any")
+    with pytest.raises(GammaError, match=r"mapspace.inner_tiles=any"):
+        make_optimizer("exhaustive").optimize(Objective(sp, EDGE, budget=10), np.random.default_rng(0))
+
+
+def test_without_the_guard_nothing_is_proven() -> None:
+    opt = make_optimizer("exhaustive", max_evaluations=3000)
+    obj = Objective(MapSpace(LAYERS["resnet-l17"], 168, 1, 2), EDGE, budget=opt.evaluation_budget(1),
+                    guard=False)
+    opt.optimize(obj, np.random.default_rng(0))
+    assert obj.report["proven_optimal"] is False and obj.report["optimum_lower_bound_cycles"] is None
+    assert any("guard=false" in w for w in obj.report["exhaustive"]["not_proven_because"])
+
+
+@pytest.mark.parametrize("layer", ["resnet-l2", "resnet-l17", "odd", "dw"])
+def test_the_enumeration_meets_no_guard_bound_rejection(layer: str) -> None:
+    """Candidates are ordered and pruned by the larger of the latency and busiest-PE bounds, so
+    the enumeration (no warm start) evaluates none that the guard then rejects for running below
+    the compute bound or its busiest PE (on ResNet-18 layer 2, S3, the old search evaluated 1.59 M
+    such candidates); here only capacity rejections remain."""
+    opt = make_optimizer("exhaustive", warm_start=0)
+    obj = Objective(MapSpace(LAYERS[layer], 168, 1, 2), EDGE, budget=opt.evaluation_budget(1))
+    opt.optimize(obj, np.random.default_rng(0))
+    assert obj.report["proven_optimal"] is True
+    assert set(obj.report["exhaustive"]["rejections"]) <= {R_L2}
+    assert obj.rejections[R_BOUND] == obj.rejections[R_PE] == 0

@@ -1,5 +1,5 @@
-"""Fixed dataflows (optimizer=fixed dataflow=...; gamma/mapspace/dataflows.py, gamma/optimizers/fixed.py)
-and paper_mode (gamma.search.rules.search_rules), on the real cost model."""
+"""Fixed dataflows (optimizer=fixed dataflow=...; gamma/dataflows.py, gamma/optimizers/fixed.py)
+and paper_mode (gamma.search.api.search_rules), on the real cost model."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.search.labels import job_label
 from gamma.mapping import Cluster, Directive, Level, Mapping
+from gamma.workloads.maestro_io import foreign_dims
 from gamma.mapspace.space import G_R, G_S
 from gamma.objectives.scalar import R_BOUND, R_L1, R_L2, R_MACS
 from gamma.workloads.layer import Layer
@@ -58,6 +59,32 @@ def test_every_template_gives_one_counted_feasible_evaluation_with_the_layers_ma
     # the same mapping without the guard (paper mode): MAESTRO still counts every MAC
     free = fixed(layer, flow, "edge", "paper_mode=true")
     assert free.mapping == res.mapping and free.outputs["num_macs"] == layer.macs
+
+
+@pytest.mark.parametrize("flow", TEMPLATES)
+def test_depthwise_layers_get_each_dataflows_depthwise_directives(flow):
+    """No K directive on a DSCONV layer (MAESTRO: "Dimension K not found"). Eyeriss and
+    ShiDianNao drop their K temporal map (K = 1 there: the numbers do not change); NVDLA, whose
+    clusters split K, splits C across clusters instead (c channels per cluster, one per PE)."""
+    dw = LAYERS[1]  # DSCONV K1 C96 Y112 X112 R3 S3
+    flows = {name: Dataflow.from_config(settings(optimizer="fixed", overrides=[f"dataflow={name}"])["dataflow"])
+             for name in TEMPLATES}
+    m = flows[flow].mapping(dw, hw())
+    assert foreign_dims("DSCONV", m) == [] and all(d.dim != "K" for lv in m.levels for d in lv.directives)
+    as_conv = Layer("CONV", K=1, C=96, Y=112, X=112, R=3, S=3)  # the same shape as a 1-filter CONV
+    conv = flows[flow].mapping(as_conv, hw())
+    if flow == "nvdla":
+        assert m.levels[0].directives[0] == Directive("Spatial", "C", 64, 64)
+        assert m.levels[1].cluster == Cluster(64) and m.levels[1].directives[0] == Directive("Spatial", "C", 1, 1)
+        assert [lv.directives[1:] for lv in m.levels] == [conv.levels[0].directives[2:], conv.levels[1].directives[1:]]
+    else:
+        without_k = Mapping(tuple(Level(tuple(d for d in lv.directives if d.dim != "K"), lv.cluster)
+                                  for lv in conv.levels))
+        assert m == without_k
+        assert fixed(dw, flow).cost == search_layer(as_conv, "edge", optimizer="fixed",
+                                                    overrides=[f"dataflow={flow}"]).cost
+    res = fixed(dw, flow)
+    assert res.feasible and res.outputs["num_macs"] == dw.macs
 
 
 def test_the_size_rules_follow_the_layer():
@@ -224,19 +251,38 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+#: WS_FILE for depthwise layers (no K): C across clusters and across a cluster's PEs.
+WS_DW_FILE = WS_FILE.replace("  SpatialMap(1,1) K;\n  TemporalMap(Sz(C),Sz(C)) C;\n", "  SpatialMap(8,8) C;\n")
+
+
 def test_a_users_dataflow_file_runs_on_every_layer(tmp_path):
-    path = tmp_path / "ws.m"
+    path, dw = tmp_path / "ws.m", tmp_path / "ws_dw.m"
     path.write_text(WS_FILE)
-    p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}")
+    dw.write_text(WS_DW_FILE)
+    p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}",
+                f"dataflow.depthwise_path={dw}")
     assert p.returncode == 0, p.stderr
     res = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert res["dataflow"] == "file" and res["label"] == "fixed file:ws.m"
+    assert res["dataflow"] == "file" and res["label"] == "fixed file:ws.m+ws_dw.m"
     layers = res["layers"]
     assert [r["feasible"] for r in layers] == [True, True]
     assert layers[0]["mapping"]["levels"][0]["directives"][1] == \
         {"type": "Temporal", "dim": "C", "size": 3, "offset": 3}  # Sz(C) of layer 1
-    assert layers[1]["mapping"]["levels"][0]["directives"][1]["size"] == 32  # and of layer 2
+    assert layers[1]["mapping"]["levels"][0]["directives"][0] == \
+        {"type": "Spatial", "dim": "C", "size": 8, "offset": 8}  # layer 2 (DSCONV): the depthwise file
     assert [r["best"]["num_macs"] for r in layers] == [32 * 3 * 222 * 222 * 9, 32 * 110 * 110 * 9]
+
+
+def test_a_users_file_with_k_directives_on_a_depthwise_layer_is_an_error_naming_it(tmp_path):
+    """Layer 2 of MobileNet-V2 is depthwise: MAESTRO would stop with "Dimension K not found"."""
+    path = tmp_path / "ws.m"
+    path.write_text(WS_FILE)
+    p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    line = next(x for x in p.stderr.splitlines() if x.startswith("error:"))
+    assert line.startswith(f"error: {path}: directives on K, which DSCONV layers (layer DSCONV K1 C32 "
+                           "Y112 X112 R3 S3) do not have; MAESTRO stops with 'Dimension K not found'; "
+                           "give the dataflow's depthwise directives (dataflow.depthwise_path"), line
 
 
 @pytest.mark.parametrize("text, extra, reason", [

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gamma.costmodel.reference_cases import read_cases
 from gamma.errors import MappingFileError
 from gamma.workloads.maestro_io import (
+    foreign_dims,
     format_dataflow,
     format_maestro_file,
     format_maestro_input,
@@ -203,3 +204,16 @@ def test_missing_file_is_a_mapping_error(tmp_path: Path) -> None:
     path = tmp_path / "nope.m"
     with pytest.raises(MappingFileError, match="nope.m: cannot read the mapping file"):
         read_mapping_file(path)
+
+
+def test_foreign_dims_name_what_a_layer_type_lacks() -> None:
+    """A depthwise layer has no K (MAESTRO: "Dimension K not found"); GEMM only M, N, K. Every
+    public reference case names only its layer type's dimensions."""
+    m = parse_dataflow("SpatialMap(1,1) C; TemporalMap(1,1) K; Cluster(2,P); SpatialMap(1,1) Y'; "
+                       "TemporalMap(1,1) K; TemporalMap(1,1) M;")
+    assert foreign_dims("DSCONV", m) == ["K", "M"]
+    assert foreign_dims("CONV", m) == ["M"]
+    assert foreign_dims("GEMM", m) == ["C", "Y'"]
+    for case in CASES:
+        ((layer, mapping),) = parse_maestro_file(case["maestro_input"])
+        assert foreign_dims(layer.type, mapping) == [], case["id"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gamma.costmodel import evaluate
-from gamma.costmodel.base import COMPUTE_BOUND, MAC_COUNT, CostModel, costmodel_of
+from gamma.costmodel.base import BUSIEST_PE, COMPUTE_BOUND, MAC_COUNT, CostModel, costmodel_of
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapping import MappingBatch
@@ -39,7 +39,7 @@ def test_maestro_is_a_cost_model_that_says_what_it_is():
     assert isinstance(cm, CostModel) and cm.name == "maestro" and costmodel_of("maestro") is cm
     assert cm.outputs["runtime_cycles"] == "cycles" and cm.outputs["energy_nJ"] == "nJ"
     assert cm.outputs["l1_size_req"] == "elements"
-    assert set(cm.lower_bounds) == {COMPUTE_BOUND, MAC_COUNT} and cm.undercounts
+    assert set(cm.lower_bounds) == {COMPUTE_BOUND, MAC_COUNT, BUSIEST_PE} and cm.undercounts
     with pytest.raises(GammaError, match="costmodel: unknown cost model 'nope'; available: maestro"):
         costmodel_of("nope")
 

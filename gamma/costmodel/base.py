@@ -32,6 +32,7 @@ from gamma.workloads.layer import Layer
 #: Lower bounds a cost model may declare (``CostModel.lower_bounds``).
 COMPUTE_BOUND = "compute_bound"  # runtime >= ceil(true MACs / PEs) cycles
 MAC_COUNT = "mac_count"  # the MACs it counts equal the layer's K*C*R*S*Y'*X'
+BUSIEST_PE = "busiest_pe"  # runtime >= the MACs of the mapping's busiest PE / SIMD lanes
 
 
 class Evaluation(Protocol):

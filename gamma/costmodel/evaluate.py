@@ -33,7 +33,8 @@ REJECT_REASONS = {
                      f"than the model holds ({K.MAXD} per level)",
     K.E_BAD_SIZE: "a directive size or offset, or a Cluster size, is below 1",
     K.E_BAD_DIM: "a directive names a dimension this layer type does not have "
-                 "(CONV/DSCONV: K C R S Y X Y' X'; GEMM: M N K)",
+                 "(CONV: K C R S Y X Y' X'; DSCONV: the same without K; GEMM: M N K); "
+                 "MAESTRO stops with 'Dimension K not found' on a K directive of a DSCONV layer",
 }
 
 # Reference key -> kernel column, for the counts MAESTRO reports per tensor.

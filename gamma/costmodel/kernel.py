@@ -144,6 +144,8 @@ def build_levels(ltype, ldims, stride_y, stride_x, num_pes, nlev, cluster, nd_ra
                     return E_BAD_DIM
             elif v == V_M or v == V_N:
                 return E_BAD_DIM
+            elif ltype == T_DSCONV and v == V_K:  # MAESTRO: "Dimension K not found"
+                return E_BAD_DIM
             if dsp_raw[l, d] == 1:
                 nsp += 1
             elif v == V_R or v == V_S:

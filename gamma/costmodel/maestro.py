@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Sequence
 
-from gamma.costmodel.base import COMPUTE_BOUND, MAC_COUNT, CostModel
+from gamma.costmodel.base import BUSIEST_PE, COMPUTE_BOUND, MAC_COUNT, CostModel
 from gamma.costmodel.encode import PackedMappings, pack, pack_batch
 from gamma.costmodel.evaluate import CostResult, evaluate
 from gamma.hardware import Hardware
@@ -27,8 +27,11 @@ class MaestroCostModel(CostModel):
         "below_compute_bound": "edge tiles that do not divide their parent, or sliding windows, "
                                "can make the runtime less than the MACs over the PEs",
         "mac_count": "the same edge arithmetic can count fewer (or more) MACs than the layer has",
+        "busiest_pe": "with inner tiles that do not divide their parent, the runtime can fall below "
+                      "the work of the mapping's own busiest PE (idle PEs the compute bound "
+                      "does not see)",
     }
-    lower_bounds: ClassVar[tuple[str, ...]] = (COMPUTE_BOUND, MAC_COUNT)
+    lower_bounds: ClassVar[tuple[str, ...]] = (COMPUTE_BOUND, MAC_COUNT, BUSIEST_PE)
 
     def encode(self, layer: Layer, mappings: MappingBatch | Sequence[Mapping]) -> PackedMappings:
         """The kernel's packed arrays (a :class:`PackError` for a shape they cannot hold)."""

@@ -7,10 +7,14 @@ A dataflow config (``conf/dataflow/<name>.yaml``, chosen with ``dataflow=<name>`
   ``Xo`` (output rows/cols), the platform's ``P`` (PEs), ``L1`` (elements per PE) and ``L2``
   (elements), the rules above it, integers, ``+ - * //``, parentheses, ``min`` and ``max``;
 * ``dataflow``: the directives in MAESTRO's syntax (:func:`gamma.workloads.maestro_io.parse_dataflow`),
-  where a size may be a number, a rule's name or ``Sz(D)``; ``Cluster(size, P)`` opens a level.
+  where a size may be a number, a rule's name or ``Sz(D)``; ``Cluster(size, P)`` opens a level;
+* ``depthwise``: the directives for depthwise (DSCONV) layers, which have no K (MAESTRO stops
+  with "Dimension K not found" on a K directive): each dataflow decides once how it runs them.
 
 ``dataflow=file dataflow.path=my.m`` reads a MAESTRO ``Dataflow`` block (or its inside) from a
-file instead; sizes there are numbers, ``Constant``s or ``Sz(D)`` of each layer.
+file instead (and ``dataflow.depthwise_path`` one for DSCONV layers); sizes there are numbers,
+``Constant``s or ``Sz(D)`` of each layer. A dataflow whose directives name a dimension the layer
+type does not have (:func:`gamma.workloads.maestro_io.foreign_dims`) is an error naming it.
 
 A dataflow that does not fit the platform is shrunk by :func:`shrink_for` (docs/fixed-dataflows.md):
 cluster sizes whose product exceeds the PEs are halved first (no evaluation needed); then, while
@@ -32,7 +36,7 @@ from typing import Any, Callable, Mapping as MappingT
 from gamma.errors import GammaError, MappingFileError
 from gamma.hardware import Hardware
 from gamma.mapping import Cluster, Directive, Level, Mapping
-from gamma.workloads.maestro_io import parse_dataflow
+from gamma.workloads.maestro_io import foreign_dims, parse_dataflow
 from gamma.workloads.layer import Layer
 
 #: Names a size rule may use besides the rules defined above it.
@@ -43,6 +47,7 @@ _BINOPS: dict[type, Callable[[int, int], int]] = {
 _FUNCS: dict[str, Callable[..., int]] = {"min": min, "max": max}
 #: The layer every dataflow is checked on when it is loaded (before any search).
 PROBE = Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3)
+PROBE_DW = Layer("DSCONV", C=64, Y=56, X=56, R=3, S=3)
 
 
 def eval_rule(expr: str, names: MappingT[str, int]) -> int:
@@ -86,6 +91,8 @@ class Dataflow:
     text: str  # MAESTRO directives; sizes may name a rule, a Constant or Sz(D)
     sizes: tuple[tuple[str, str], ...]  # (name, rule), in order
     source: str
+    depthwise: str | None = None  # the directives for DSCONV layers (None: ``text``)
+    depthwise_source: str | None = None
 
     @classmethod
     def from_config(cls, cfg: MappingT[str, Any] | None) -> "Dataflow":
@@ -101,7 +108,10 @@ class Dataflow:
                                  "is a built-in template")
             path = str(cfg["path"])
             text = read_dataflow_file(path)
-            return cls(name or "file", text, (), path).checked()
+            dw = cfg.get("depthwise_path")
+            dw_text = read_dataflow_file(str(dw)) if dw is not None else None
+            return cls(name or "file", text, (), path, dw_text,
+                       str(dw) if dw is not None else None).checked()
         if name == "file":
             raise GammaError("dataflow.path: dataflow=file needs dataflow.path=<MAESTRO dataflow file>")
         if not cfg.get("dataflow"):
@@ -113,13 +123,19 @@ class Dataflow:
         if bad:
             raise GammaError(f"dataflow.sizes.{bad[0]}: a rule's name must be an identifier other "
                              f"than {', '.join(RULE_NAMES)}")
+        dw = cfg.get("depthwise")
         return cls(name, str(cfg["dataflow"]), tuple((str(k), str(v)) for k, v in sizes.items()),
-                   f"dataflow.{name}").checked()
+                   f"dataflow.{name}", str(dw) if dw else None,
+                   f"dataflow.{name}.depthwise" if dw else None).checked()
 
     def checked(self) -> "Dataflow":
-        """Self, after building it once on :data:`PROBE` (so syntax errors surface at once)."""
-        self.mapping(PROBE, Hardware(num_pes=1 << 20, l1_size=1 << 20, l2_size=1 << 30,
-                                     noc_bw=1 << 20, offchip_bw=1 << 20))
+        """Self, after building it once on :data:`PROBE` and, if it has depthwise directives,
+        on :data:`PROBE_DW` (so syntax errors surface at once)."""
+        big = Hardware(num_pes=1 << 20, l1_size=1 << 20, l2_size=1 << 30, noc_bw=1 << 20,
+                       offchip_bw=1 << 20)
+        self.mapping(PROBE, big)
+        if self.depthwise is not None:
+            self.mapping(PROBE_DW, big)
         return self
 
     def rule_values(self, layer: Layer, hw: Hardware) -> dict[str, int]:
@@ -140,18 +156,29 @@ class Dataflow:
         return values
 
     def mapping(self, layer: Layer, hw: Hardware) -> Mapping:
-        """The template's mapping of ``layer`` on ``hw``, before any shrinking."""
+        """The template's mapping of ``layer`` on ``hw`` (its depthwise directives on a DSCONV
+        layer), before any shrinking."""
+        text, source = self.text, self.source
+        if layer.type == "DSCONV" and self.depthwise is not None:
+            text, source = self.depthwise, str(self.depthwise_source)
         constants = "".join(f"Constant {k} {v};\n" for k, v in self.rule_values(layer, hw).items())
         try:
-            m = parse_dataflow(constants + self.text, self.source, layer=layer)
+            m = parse_dataflow(constants + text, source, layer=layer)
         except MappingFileError as e:
             if self.sizes and e.line is not None:  # a template: line numbers of the text itself
-                e = MappingFileError(self.source, e.line - len(self.sizes), e.reason)
+                e = MappingFileError(source, e.line - len(self.sizes), e.reason)
             raise GammaError(str(e)) from None
         if not m.levels:
-            raise GammaError(f"{self.source}: the dataflow has no directives")
+            raise GammaError(f"{source}: the dataflow has no directives")
         if any(not lv.directives for lv in m.levels):
-            raise GammaError(f"{self.source}: a cluster level has no directives")
+            raise GammaError(f"{source}: a cluster level has no directives")
+        bad = foreign_dims(layer.type, m)
+        if bad:
+            hint = ("; give the dataflow's depthwise directives (dataflow.depthwise_path for a "
+                    "file)" if layer.type == "DSCONV" and self.depthwise is None else "")
+            raise GammaError(f"{source}: directives on {', '.join(bad)}, which {layer.type} layers "
+                             f"(layer {layer.shape}) do not have; MAESTRO stops with 'Dimension "
+                             f"{bad[0]} not found'{hint}")
         return m
 
 
@@ -252,9 +279,13 @@ def dataflow_name(cfg: MappingT[str, Any]) -> str | None:
 
 
 def dataflow_label(cfg: MappingT[str, Any]) -> str | None:
-    """The dataflow's part of a job label: its name, or ``file:<file name>`` for a user's file."""
+    """The dataflow's part of a job label: its name, or ``file:<file name>`` for a user's file
+    (``file:<file name>+<depthwise file name>`` with ``dataflow.depthwise_path``)."""
     name = dataflow_name(cfg)
     if name is None:
         return None
-    path = (cfg.get("dataflow") or {}).get("path")
-    return f"{name}:{Path(str(path)).name}" if path is not None else name
+    flow = cfg.get("dataflow") or {}
+    path, dw = flow.get("path"), flow.get("depthwise_path")
+    if path is None:
+        return name
+    return f"{name}:{Path(str(path)).name}" + (f"+{Path(str(dw)).name}" if dw is not None else "")

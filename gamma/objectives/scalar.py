@@ -13,9 +13,10 @@ first reason in this order):
 - 1 <= L1 requirement <= L1 size and 1 <= L2 requirement <= L2 size (elements),
 - runtime >= 1 cycle,
 - and, with the guard on (default), the mapping does not win through a cost-model undercount:
-  its runtime is at least the compute bound ceil(MACs / num_pes) and its reported MAC count
-  equals the layer's true K*C*R*S*Y'*X', as far as the cost model declares these lower bounds
-  (``CostModel.lower_bounds``; see ``docs/undercounts.md``),
+  its runtime is at least the compute bound ceil(MACs / num_pes), its reported MAC count
+  equals the layer's true K*C*R*S*Y'*X', and its runtime is at least the MACs of its own
+  busiest PE (:mod:`gamma.objectives.pe_bound`), as far as the cost model declares these lower
+  bounds (``CostModel.lower_bounds``; see ``docs/undercounts.md``),
 - and, only when ``max_latency`` is set (stage 2 of ``objective=two_stage``), runtime <=
   ``max_latency`` cycles (the pipeline's bottleneck).
 """
@@ -30,12 +31,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gamma.costmodel.base import COMPUTE_BOUND, MAC_COUNT, CostModel, Evaluation, costmodel_of
+from gamma.costmodel.base import (BUSIEST_PE, COMPUTE_BOUND, MAC_COUNT, CostModel, Evaluation,
+                                  costmodel_of)
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapping import Mapping
+from gamma.mapping import Mapping, MappingBatch
 from gamma.mapspace.space import Genome, MapSpace
 from gamma.objectives.metrics import METRICS
+from gamma.objectives.pe_bound import busiest_pe_bound
 
 #: The best-so-far curve is recorded at most at this many sample counts per layer.
 CURVE_POINTS = 200
@@ -47,6 +50,7 @@ R_L1 = "L1 over capacity"
 R_L2 = "L2 over capacity"
 R_BOUND = "below the compute bound"
 R_MACS = "MAC count differs from the layer's"
+R_PE = "below its busiest PE's work"
 R_LATENCY = "latency over the bottleneck"
 
 
@@ -159,15 +163,16 @@ class Objective:
         n = len(genomes)
         self._check_budget(n)
         t0 = time.perf_counter()
-        batch = self.costmodel.encode(self.layer, self.space.decode(genomes))
-        res = self.costmodel.evaluate(self.layer, hw or self.hw, batch)
+        batch = self.space.decode(genomes)
+        res = self.costmodel.evaluate(self.layer, hw or self.hw,
+                                      self.costmodel.encode(self.layer, batch))
         self.costmodel_s += time.perf_counter() - t0
 
         def best_of(i: int) -> tuple[Genome, Mapping]:
             g = genomes.take(np.array([i]))
             return g, self.space.to_mapping(g, 0)
 
-        return self._score(res, n, best_of, genomes)[:2]
+        return self._score(res, batch, n, best_of, genomes)[:2]
 
     def evaluate_mappings(self, mappings: Sequence[Mapping]) -> tuple[np.ndarray, list[str | None]]:
         """Costs of already-built mappings (+inf where infeasible), under the same feasibility
@@ -180,26 +185,30 @@ class Objective:
         self._check_budget(n)
         t0 = time.perf_counter()
         try:
-            res = self.costmodel.evaluate_batch(self.layer, self.hw, list(mappings))
+            encoded = self.costmodel.encode(self.layer, list(mappings))
+            batch = MappingBatch.from_mappings(list(mappings))
+            res = self.costmodel.evaluate(self.layer, self.hw, encoded)
         except ValueError as e:  # the cost model's encoder: a shape it cannot hold
             raise GammaError(str(e)) from None
         finally:
             self.costmodel_s += time.perf_counter() - t0
-        cost, _, feasible = self._score(res, n, lambda i: (None, mappings[i]))
-        return cost, [None if feasible[i] else self._reason(res, i) for i in range(n)]
+        cost, _, feasible = self._score(res, batch, n, lambda i: (None, mappings[i]))
+        return cost, [None if feasible[i] else self._reason(res, batch, i) for i in range(n)]
 
     def _check_budget(self, n: int) -> None:
         if n > self.remaining:
             raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
 
-    def _score(self, res, n: int, best_of: Callable[[int], tuple[Genome | None, Mapping]],
+    def _score(self, res: Evaluation, batch: MappingBatch, n: int,
+               best_of: Callable[[int], tuple[Genome | None, Mapping]],
                genomes: Genome | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Count the batch ``res`` of ``n`` evaluations, apply the feasibility rule and update
-        the best record (``best_of(i)``: the genome, or None, and mapping of item ``i``);
+        """Count the batch ``res`` of ``n`` evaluations (the mappings ``batch``), apply the
+        feasibility rule and update the best record (``best_of(i)``: the genome, or None, and
+        mapping of item ``i``);
         ``genomes``, when the batch came as genomes, goes to :meth:`_observe`.
         (cost, tie-break cost, feasible)."""
         self.used += n
-        feasible = self._feasible(res)
+        feasible = self._feasible(res, batch)
         cost = np.where(feasible, self._metric(res, self.metric), np.inf)
         second = (np.where(feasible, self._metric(res, self.tie_break), np.inf)
                   if self.tie_break else np.zeros(n))
@@ -216,7 +225,7 @@ class Objective:
         self.history.append((self.used, self.best_cost))
         return cost, second, feasible
 
-    def _reason(self, res: Evaluation, i: int) -> str:
+    def _reason(self, res: Evaluation, batch: MappingBatch, i: int) -> str:
         """Why item ``i`` of ``res`` is infeasible: the first reason, as ``_feasible`` counts it."""
         if res.rejected[i]:
             return f"{R_COSTMODEL}: {res.verdict(i)[1]}"
@@ -230,7 +239,10 @@ class Objective:
         bound = self.compute_bound_of(hw)
         if rt < bound and self._checks(COMPUTE_BOUND):
             return f"{R_BOUND} ({rt:.0f} < {bound} cycles)"
-        return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
+        if res.macs[i] != self.true_macs and self._checks(MAC_COUNT):
+            return f"{R_MACS} ({res.macs[i]:.0f} vs {self.true_macs})"
+        pe = busiest_pe_bound(self.layer, hw.num_pes, hw.num_simd_lanes, batch)[i]
+        return f"{R_PE} ({rt:.0f} < {pe} cycles)"
 
     def _checks(self, bound: str) -> bool:
         """Whether the guard checks ``bound`` (on, and a lower bound the cost model declares)."""
@@ -266,7 +278,7 @@ class Objective:
             run = np.minimum(np.minimum.accumulate(cost), self.best_cost)
             self.curve += [(int(s), float(run[s - start - 1])) for s in pts]
 
-    def _feasible(self, res: Evaluation) -> np.ndarray:
+    def _feasible(self, res: Evaluation, batch: MappingBatch) -> np.ndarray:
         ok = res.valid.copy()
         hw = res.hw
         self.rejections[R_COSTMODEL] += int(res.rejected.sum())
@@ -284,6 +296,10 @@ class Objective:
             macs = ok & (res.macs != self.true_macs)
             self.rejections[R_MACS] += int(macs.sum())
             ok &= ~macs
+        if self._checks(BUSIEST_PE):
+            idle = ok & (rt < busiest_pe_bound(self.layer, hw.num_pes, hw.num_simd_lanes, batch, ok))
+            self.rejections[R_PE] += int(idle.sum())
+            ok &= ~idle
         if self.max_latency is not None:
             over = ok & (rt > self.max_latency)
             self.rejections[R_LATENCY] += int(over.sum())

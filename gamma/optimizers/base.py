@@ -45,6 +45,11 @@ class Optimizer(ABC):
                  on_progress: ProgressCallback | None = None) -> None:
         """Spend ``objective.remaining`` evaluations (never more)."""
 
+    def check_search_rules(self, rules: Any) -> None:
+        """Raise a :class:`GammaError` naming the setting if the optimizer cannot search under
+        the job's ``rules`` (:class:`gamma.search.rules.SearchRules`: inner tiles, guard, paper
+        mode); by default it can."""
+
     def evaluation_budget(self, budget: int) -> int:
         """The objective's evaluation cap given the job's ``budget`` (evaluations per unique
         layer): the budget itself, except for optimizers that set their own (exhaustive)."""

@@ -3,15 +3,23 @@
 Same map space, objective, guard and feasibility rule as every optimizer: candidate genomes are
 built here and scored by the objective in large batches. What makes it finish:
 
+0. **A warm start.** A short GAMMA run on the same objective (``optimizer.warm_start``
+   evaluations, 2,000 by default) gives a feasible best before the enumeration starts, so a time
+   limit or an evaluation cap leaves one, and its latency prunes from the first candidate.
 1. **Spatial structures first.** Every structure (levels, parallel dim and cluster size per level,
    :class:`~gamma.optimizers.bounds.Structure`) gets a lower bound on the latency of every mapping
-   under it, whatever its tiles and loop orders (:mod:`gamma.optimizers.bounds`).
+   under it that the guard accepts, whatever its tiles and loop orders: the larger of the latency
+   bound of :mod:`gamma.optimizers.bounds` and the busiest-PE bound of
+   :mod:`gamma.objectives.pe_bound` (which the guard enforces, and which is never below the compute
+   bound ceil(MACs / PEs)).
 2. **Loop orders do not change the latency** when the NoC never limits a step
    (:func:`~gamma.optimizers.bounds.proof_obstacles` is empty: head latency <= 1 cycle, NoC
    bandwidth >= L2 size, one SIMD lane): every step's delay is then its compute delay, which no
    order changes. Each level keeps one order (K C Y' X' R S); ``tests/test_exhaustive.py``
-   checks the claim against the cost model on random genomes.
-3. **Tiles are enumerated dim by dim** with the bound (it factorizes over the dims): partial
+   checks the claim against the cost model on random genomes. This and the latency bound need
+   inner tiles that divide their parent: ``mapspace.inner_tiles=any`` (and ``paper_mode``) is
+   refused with an ``error:`` before the job searches.
+3. **Tiles are enumerated dim by dim** with both bounds (each factorizes over the dims): partial
    tile choices whose bound, completed with the smallest factors of the dims left, reaches the
    threshold are dropped, and so are tiles over the L1 size (exact requirement) or the L2 size (a
    lower bound on it).
@@ -21,11 +29,14 @@ built here and scored by the objective in large batches. What makes it finish:
    mapping that could beat it has been evaluated: the optimum is proven.
 
 ``optimizer.max_evaluations`` / ``optimizer.time_limit_s`` stop it early (best effort); it then
-reports the lowest bound still open (results.json: ``proven_optimal`` false,
-``optimum_lower_bound_cycles``, ``optimality_gap``). Evaluation cap: ``max_evaluations`` if set,
-else none for a latency proof, else the job's ``budget`` (other objectives, or a platform where the
-bounds do not hold: it then evaluates the same candidate stream until the cap and says it is not
-proven). Units: cycles, evaluations, seconds.
+reports the best found and the lowest bound still open (results.json: ``proven_optimal`` false,
+``optimum_lower_bound_cycles``, never below the smallest structure bound, ``optimality_gap``).
+A layer with no feasible mapping is infeasible only when the search proved it
+(``infeasible_proven``); stopped before finding one, results.json says ``feasible: null``.
+Evaluation cap (warm start included): ``max_evaluations`` if set, else none for a latency proof,
+else the job's ``budget`` (other objectives, ``guard=false``, or a platform where the bounds do
+not hold: it then evaluates the same candidate stream until the cap and says it is not proven).
+Units: cycles, evaluations, seconds.
 """
 
 from __future__ import annotations
@@ -33,12 +44,14 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 
 from gamma.errors import GammaError
+from gamma.objectives.pe_bound import pe0_shares
 from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.bounds import (Structure, combine, dim_profile, l1_bound, l2_bound,
@@ -59,21 +72,26 @@ UNLIMITED = 10 ** 15
 @dataclass
 class DimTable:
     """The tile chains of one dim under one role, by ascending work: tiles (N, L), work (N,),
-    steps (N, L); the extremes of work and steps (per level) for the structure bounds."""
+    steps (N, L), share (N,): PE 0's share of the dim (its factor of the busiest-PE bound,
+    :mod:`gamma.objectives.pe_bound`); the extremes of work, steps (per level) and share for the
+    structure bounds."""
 
     tiles: np.ndarray
     work: np.ndarray
     steps: np.ndarray
+    share: np.ndarray
 
     def __post_init__(self) -> None:
         order = np.argsort(self.work, kind="stable")
         self.tiles, self.work, self.steps = self.tiles[order], self.work[order], self.steps[order]
+        self.share = self.share[order]
         L = self.steps.shape[1]
         if len(self.work) == 0:
-            self.min_work = self.max_work = 0
+            self.min_work = self.max_work = self.min_share = self.max_share = 0
             self.min_steps, self.max_steps = [0] * L, [0] * L
         else:
             self.min_work, self.max_work = int(self.work[0]), int(self.work[-1])
+            self.min_share, self.max_share = int(self.share.min()), int(self.share.max())
             self.min_steps = [int(x) for x in self.steps.min(axis=0)]
             self.max_steps = [int(x) for x in self.steps.max(axis=0)]
 
@@ -91,12 +109,18 @@ class Exhaustive(Optimizer):
     name = "exhaustive"
 
     def __init__(self, max_evaluations: int | None = None, time_limit_s: float | None = None,
-                 batch: int = 20000) -> None:
+                 batch: int = 20000, warm_start: int = 2000) -> None:
         self.max_evaluations = (None if max_evaluations is None
                                 else check_int("max_evaluations", max_evaluations, 1))
         self.time_limit_s = (None if time_limit_s is None
                              else check_real("time_limit_s", time_limit_s, 0.0, low_open=True))
         self.batch = check_int("batch", batch, 1)
+        self.warm_start = check_int("warm_start", warm_start, 0)
+
+    def check_search_rules(self, rules: Any) -> None:
+        """Refuse a map space whose inner tiles need not divide their parent: the latency bounds
+        and the loop-order equivalence the proofs rest on hold only where they do."""
+        check_space(str(rules.inner_tiles))
 
     def evaluation_budget(self, budget: int) -> int:
         """The objective's evaluation cap: ``max_evaluations`` if set, else unlimited (a latency
@@ -107,8 +131,19 @@ class Exhaustive(Optimizer):
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:
         search = Search(objective, self, on_progress)
+        search.warm_start(rng)
         search.run()
         objective.report.update(search.record())
+
+
+def check_space(inner_tiles: str) -> None:
+    """A :class:`GammaError` unless the map space's inner tiles divide their parent."""
+    if inner_tiles != "divisors":
+        raise GammaError(f"mapspace.inner_tiles={inner_tiles}: optimizer=exhaustive proves optima "
+                         "only in the map space whose inner tiles divide their parent tile "
+                         "(mapspace.inner_tiles=divisors; paper_mode=true also sets any): there "
+                         "MAESTRO's edge-tile rules A and C cannot occur, which its latency bounds "
+                         "and its one-loop-order-per-level search rely on")
 
 
 class Search:
@@ -118,12 +153,15 @@ class Search:
                  on_progress: ProgressCallback | None) -> None:
         self.obj, self.opt, self.on_progress = objective, opt, on_progress
         self.space: MapSpace = objective.space
+        check_space(self.space.inner_tiles)
         self.hw = objective.hw
         self.P = self.hw.num_pes
         self.dims = [int(x) for x in self.space.dims]
         self.obstacles = proof_obstacles(self.hw, self.space)
         if objective.metric != "latency":
             self.obstacles.insert(0, f"objective {objective.metric} (the bounds are latency bounds)")
+        if not objective.guard:
+            self.obstacles.append("guard=false (the bounds hold for the mappings the guard accepts)")
         self.proving = not self.obstacles
         cap = objective.budget if opt.max_evaluations is not None else (
             UNLIMITED if self.proving else int(getattr(opt, "job_budget", objective.budget)))
@@ -131,7 +169,11 @@ class Search:
         self.t0 = time.perf_counter()
         self.tables: dict[tuple, DimTable] = {}
         self.structures = self._structures()
-        self.open_bound = 0.0  # every mapping with a bound below this has been evaluated
+        # every mapping with a bound below this has been evaluated (none is below the lowest
+        # structure bound)
+        self.open_bound = float(self.structures[0][0]) if self.structures else 0.0
+        self.warm: dict[str, Any] | None = None
+        self.warm_rejections: Counter = Counter()
         self.proven = False
         self.stop_reason: str | None = None
         self.rounds = 0
@@ -152,9 +194,11 @@ class Search:
                     tabs = [self.table(d, s) for d in range(6)]
                     if any(len(t) == 0 for t in tabs):
                         continue
-                    lo = math.prod(t.min_work for t in tabs) + 1 + (L - 1)
-                    hi = math.prod(t.max_work for t in tabs) + 1 + sum(
-                        math.prod(t.max_steps[l] for t in tabs) for l in range(L - 1))
+                    lo = max(math.prod(t.min_work for t in tabs) + 1 + (L - 1),
+                             math.prod(t.min_share for t in tabs))
+                    hi = max(math.prod(t.max_work for t in tabs) + 1 + sum(
+                        math.prod(t.max_steps[l] for t in tabs) for l in range(L - 1)),
+                        math.prod(t.max_share for t in tabs))
                     out.append((lo, hi, s))
         out.sort(key=lambda x: (x[0], x[2]))
         return out
@@ -192,7 +236,8 @@ class Search:
             ok &= l1_bound(self.space, inner) <= self.hw.l1_size  # fits L1 on its own
             tiles = tiles[ok]
             work, steps = dim_profile(self.dims[d], tiles, role, sliding(self.space, d))
-            tab = self.tables[key] = DimTable(tiles, work, steps)
+            share = pe0_shares(self.dims[d], tiles, role)
+            tab = self.tables[key] = DimTable(tiles, work, steps, share)
         return tab
 
     def _chains(self, d: int, L: int) -> np.ndarray:
@@ -212,9 +257,30 @@ class Search:
         return chains
 
     # --- the search --------------------------------------------------------------------------
+    def warm_start(self, rng: np.random.Generator) -> None:
+        """A short GAMMA run on the same objective (``optimizer.warm_start`` evaluations, within
+        the evaluation cap): a feasible best before the enumeration starts, so that a time limit
+        or a cap leaves one, and a threshold that prunes from the first candidate."""
+        n = min(self.opt.warm_start, self.cap - self.obj.used)
+        if n <= 0:
+            return
+        from gamma.optimizers.gamma import Gamma
+
+        budget = self.obj.budget
+        self.obj.budget = self.obj.used + n
+        try:
+            Gamma().optimize(self.obj, rng, self.on_progress)
+        finally:
+            self.obj.budget = budget
+        best = self.obj.best_cost
+        self.warm = {"evaluations": n, "best": float(best) if math.isfinite(best) else None,
+                     "time_s": round(time.perf_counter() - self.t0, 3)}
+        self.warm_rejections = Counter(self.obj.rejections)
+
     def run(self) -> None:
-        if not self.structures:
+        if not self.structures:  # every tile chain overflows L1 on its own: nothing fits
             self.stop_reason = "no spatial structure fits"
+            self.proven = self.proving
             return
         theta_prev = 0.0
         step = FIRST_STEP
@@ -287,13 +353,14 @@ class Search:
         tabs = [self.table(d, s) for d in range(6)]
         minw = [t.min_work for t in tabs]
         mins = [t.min_steps for t in tabs]
+        minpe = [t.min_share for t in tabs]
         p0 = s.pars[0]
         # R, S first (one chain each), then the top parallel dim (the L2 bound needs its tile),
         # then the others, larger tables last.
         rest = sorted((d for d in range(6) if d not in (G_R, G_S, p0)), key=lambda d: len(tabs[d]))
         seq = [G_R, G_S] + ([p0] if p0 not in (G_R, G_S) else []) + rest
         units0 = s.units(self.P)[0]
-        part = {"w": np.ones(1, np.int64), "st": np.ones((1, L), np.int64),
+        part = {"w": np.ones(1, np.int64), "st": np.ones((1, L), np.int64), "pe": np.ones(1, np.int64),
                 "rows": np.zeros((1, 6), np.int64), "top": np.ones((1, 6), np.int64),
                 "inner": np.ones((1, 6), np.int64)}
         have_p0 = False
@@ -301,11 +368,12 @@ class Search:
             left = seq[i + 1:]
             rw = math.prod(minw[e] for e in left)
             rs = [math.prod(mins[e][l] for e in left) for l in range(L)]
+            rpe = math.prod(minpe[e] for e in left)
             have_p0 = have_p0 or d == p0
-            part = self._extend(part, d, tabs[d], rw, rs, hi, L, p0, units0, have_p0)
+            part = self._extend(part, d, tabs[d], rw, rs, rpe, hi, L, p0, units0, have_p0)
             if len(part["w"]) == 0:
                 return
-        bound = combine(part["w"][:, None], part["st"][:, None, :])
+        bound = np.maximum(combine(part["w"][:, None], part["st"][:, None, :]), part["pe"])
         keep = bound >= lo
         if not keep.any():
             return
@@ -316,10 +384,12 @@ class Search:
             yield bound[sl], self._genomes(s, tabs, part["rows"][sl])
 
     def _extend(self, part: dict[str, np.ndarray], d: int, tab: DimTable, rw: int,
-                rs: list[int], hi: float, L: int, p0: int, units0: int,
+                rs: list[int], rpe: int, hi: float, L: int, p0: int, units0: int,
                 have_p0: bool) -> dict[str, np.ndarray]:
-        """Cross ``part`` with dim ``d``'s chains; keep the rows whose completed bound stays
-        below ``hi`` and whose buffers (other dims at tile 1) fit."""
+        """Cross ``part`` with dim ``d``'s chains; keep the rows whose completed bounds (the
+        latency bound and the busiest-PE bound, each with the smallest factors of the dims
+        left: ``rw``, ``rs``, ``rpe``) stay below ``hi`` and whose buffers (other dims at tile
+        1) fit."""
         out: list[dict[str, np.ndarray]] = []
         # the chains each partial row may take: work below (hi - 1) / (its work x the rest's)
         limit = (hi - 1) / (part["w"].astype(np.float64) * rw)
@@ -339,9 +409,10 @@ class Search:
             ti = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
             w = p["w"][pi] * tab.work[ti]
             st = p["st"][pi] * tab.steps[ti]
+            pe = p["pe"][pi] * tab.share[ti]
             lb = w * rw + 1 + sum(st[:, l] * rs[l] for l in range(L - 1))
-            ok = lb < hi
-            pi, ti, w, st = pi[ok], ti[ok], w[ok], st[ok]
+            ok = (lb < hi) & (pe * rpe < hi)
+            pi, ti, w, st, pe = pi[ok], ti[ok], w[ok], st[ok], pe[ok]
             top = p["top"][pi]
             inner = p["inner"][pi]
             top[:, d] = tab.tiles[ti, 0]
@@ -351,8 +422,8 @@ class Search:
                 fit &= l2_bound(self.space, top, p0, units0) <= self.hw.l2_size
             rows = p["rows"][pi]
             rows[:, d] = ti
-            out.append({"w": w[fit], "st": st[fit], "rows": rows[fit], "top": top[fit],
-                        "inner": inner[fit]})
+            out.append({"w": w[fit], "st": st[fit], "pe": pe[fit], "rows": rows[fit],
+                        "top": top[fit], "inner": inner[fit]})
         if not out:
             return {key: v[:0] for key, v in part.items()}
         return {key: np.concatenate([o[key] for o in out]) for key in part}
@@ -376,10 +447,12 @@ class Search:
     def record(self) -> dict[str, Any]:
         """What results.json records of the search (see the module doc)."""
         best = self.obj.best_cost
-        lb = best if self.proven else self.open_bound
+        lb = best if self.proven else min(self.open_bound, best)
         gap = (best / lb - 1) if (math.isfinite(best) and lb > 0) else None
         return {
             "proven_optimal": bool(self.proven),
+            # no feasible mapping found: proven (the whole space evaluated or bounded) or not
+            **({"infeasible_proven": bool(self.proven)} if not math.isfinite(best) else {}),
             "optimum_lower_bound_cycles": (float(lb) if self.proving and math.isfinite(lb) else None),
             "optimality_gap": (round(gap, 6) if self.proving and gap is not None else None),
             "exhaustive": {
@@ -391,6 +464,10 @@ class Search:
                 "skipped_by_bound": int(self.skipped),
                 "stopped": self.stop_reason,
                 "not_proven_because": self.obstacles or None,
+                "warm_start": self.warm,
+                # infeasible candidates of the enumeration itself, by the objective's reason
+                "rejections": {k: v - self.warm_rejections[k] for k, v in self.obj.rejections.items()
+                               if v - self.warm_rejections[k]},
             },
         }
 

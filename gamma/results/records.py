@@ -83,6 +83,14 @@ def maestro_text(index: int, res: UniqueResult, network: str = "N0") -> str | No
         return format_maestro_input(replace(layer, name=f"L{index:02d}"), res.mapping, "N0")
 
 
+def feasible_flag(res: UniqueResult) -> bool | None:
+    """Whether a feasible mapping was found; None when none was and the search says it did not
+    prove there is none (``optimizer=exhaustive`` stopped by a limit: ``infeasible_proven``)."""
+    if res.feasible:
+        return True
+    return None if res.summary.get("optimizer_report", {}).get("infeasible_proven") is False else False
+
+
 def below_bound(outputs: dict[str, float] | None, bound: int) -> bool | None:
     """Whether a best mapping runs in fewer cycles than the compute bound ceil(MACs / PEs): a
     MAESTRO artifact (docs/undercounts.md) that only a search without the guard (paper_mode)
@@ -97,7 +105,7 @@ def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str
         "index": index,
         "shape": res.layer.shape,
         "unique_index": res.unique_index,
-        "feasible": res.feasible,
+        "feasible": feasible_flag(res),
         "samples_used": s["samples_used"],
         "feasible_samples": s["feasible_samples"],
         "rejections": s["rejections"],

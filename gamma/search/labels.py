@@ -21,7 +21,7 @@ NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "l
                 "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
                 "ablation", "parallel", "resume", "optima")
 #: Override keys (exactly these) that the label already shows in another form.
-SHOWN_AS_DATAFLOW = ("dataflow", "dataflow.path")
+SHOWN_AS_DATAFLOW = ("dataflow", "dataflow.path", "dataflow.depthwise_path")
 #: Config levels left out of a setting's short name.
 SILENT_LEVELS = ("operators", "selection")
 

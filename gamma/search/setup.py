@@ -129,6 +129,7 @@ def build_optimizer(cfg: dict[str, Any], rules: SearchRules | None = None) -> Op
     rules = rules or search_rules(cfg)
     name, params = optimizer_spec(cfg, rules)
     optimizer = make_optimizer(name, **params)
+    optimizer.check_search_rules(rules)
     if rules.num_metrics > 1 and not optimizer.multi_objective:
         raise GammaError(f"optimizer={name} cannot search objective=pareto (single-objective only)")
     return optimizer

@@ -37,6 +37,8 @@ from gamma.mapping import DIMS, Cluster, Directive, Level, Mapping
 from gamma.workloads.layer import Layer, LayerError
 
 __all__ = [
+    "TYPE_DIMS",
+    "foreign_dims",
     "format_dataflow",
     "format_maestro_file",
     "format_maestro_input",
@@ -50,6 +52,11 @@ SUPPORTED_TYPES = ("CONV", "DSCONV", "GEMM")
 UNSUPPORTED_TYPES = ("TRCONV", "NGCONV", "FC", "POOL", "LSTM")
 #: Dimension names allowed in ``Dimensions { ... }`` and ``Sz(...)``.
 LAYER_DIMS = ("K", "C", "R", "S", "Y", "X", "N", "M", "Y'", "X'")
+#: The dimensions a directive may name, per layer type (MAESTRO stops with "Dimension K not
+#: found" on a K directive of a DSCONV layer; Y'/X' are output rows/cols).
+TYPE_DIMS = {"CONV": ("K", "C", "R", "S", "Y", "X", "Y'", "X'"),
+             "DSCONV": ("C", "R", "S", "Y", "X", "Y'", "X'"),
+             "GEMM": ("M", "N", "K")}
 _MAPS = {"SpatialMap": "Spatial", "TemporalMap": "Temporal"}
 _BLOCK_WORDS = {"Network", "Layer", "Type", "Stride", "Dimensions", "Dataflow"}
 _TOKEN = re.compile(r"[{}]|[^\s,\->():;{}]+")
@@ -99,6 +106,14 @@ def format_maestro_file(layers_and_mappings: Sequence[tuple[Layer, Mapping]], ne
 def format_maestro_input(layer: Layer, mapping: Mapping, network: str = "N0") -> str:
     """The MAESTRO file for one layer (what the reference cases call ``maestro_input``)."""
     return format_maestro_file([(layer, mapping)], network)
+
+
+def foreign_dims(layer_type: str, mapping: Mapping) -> list[str]:
+    """The dimensions ``mapping``'s directives name that a layer of ``layer_type`` does not have
+    (:data:`TYPE_DIMS`), in order of first use; empty when MAESTRO knows every one."""
+    allowed = TYPE_DIMS[layer_type]
+    found = [d.dim for level in mapping.levels for d in level.directives if d.dim not in allowed]
+    return list(dict.fromkeys(found))
 
 
 # --------------------------------------------------------------------------------------------
