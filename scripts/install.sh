@@ -12,6 +12,8 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 # This machine sets PYTHONDONTWRITEBYTECODE=1; without .pyc files `import mlflow` is ~3x slower.
 .venv/bin/python -m compileall -q -j 2 .venv/lib >/dev/null 2>&1 || true
-# Compile the cost-model kernel once (numba caches it next to the sources).
+# Compile the cost-model kernel and the guard's busiest-PE bound once (numba caches them next to
+# the sources).
 .venv/bin/python -c "import gamma.costmodel.warmup as w; w.warm_up()"
+.venv/bin/python -c "import gamma.objectives.pe_bound as b; b.warm_up()"
 echo "installed into $(pwd)/.venv"

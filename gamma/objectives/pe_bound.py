@@ -208,4 +208,14 @@ def _busiest_pe(nlev, cluster, nd, dvar, dsp, dsz, dofs, ldims, loop, num_pes, w
         out[b] = total
 
 
-__all__ = ["busiest_pe_macs", "busiest_pe_bound", "LOOP_DIMS", "pe0_shares"]
+def warm_up() -> None:
+    """Compile (and cache beside the sources) the bound's loops on a tiny batch."""
+    from gamma.mapping import Directive, Level, Mapping
+
+    layer = Layer("CONV", K=4, C=2, Y=3, X=3, R=1, S=1)
+    top = Level((Directive("Spatial", "K", 1, 1), Directive("Temporal", "C", 1, 1)))
+    busiest_pe_macs(layer, 4, MappingBatch.from_mappings([Mapping((top,))]))
+    pe0_shares(4, np.ones((1, 1), np.int64), [2])
+
+
+__all__ = ["busiest_pe_macs", "busiest_pe_bound", "LOOP_DIMS", "pe0_shares", "warm_up"]
