@@ -155,7 +155,7 @@ class LazyDivisors:
 
 
 #: Largest layer dimension with a dense divisor table (63 MB at this size); above it (up to
-#: gamma.workloads.layer.MAX_SIZE) the map space finds divisors lazily (:class:`LazyDivisors`).
+#: gamma.limits.MAX_SIZE) the map space finds divisors lazily (:class:`LazyDivisors`).
 DENSE_DIVISORS_MAX = 1 << 16
 
 
@@ -202,6 +202,10 @@ class MapSpace:
             raise ValueError(f"unknown parallel dims {bad}; choose from {GDIMS}")
         choices = [GDIMS.index(d) for d in self.parallel_dims
                    if not (d == "K" and lay.type == "DSCONV")]
+        if not choices:
+            raise ValueError(f"no parallel dimension for a {lay.type} layer: parallel_dims is "
+                             f"{list(self.parallel_dims)}; give at least one of "
+                             f"{', '.join(d for d in GDIMS if d != 'K' or not self.depthwise)}")
         self.par_choices = np.array(choices, np.int64)
         self._divisors = make_divisors(int(self.dims.max())) if self.inner_tiles == "divisors" else None
 

@@ -34,8 +34,8 @@ from gamma.results.console import say
 from gamma.search import optima, twostage
 from gamma.search.parallel import search_parallel
 from gamma.search.rules import PARETO, TWO_STAGE, adapt_config, search_rules
-from gamma.search.setup import (Setup, build_setup, search_unique, total_cost, unique_result,
-                                workers_of)
+from gamma.search.setup import (Setup, build_setup, check_seed_budget, search_unique, total_cost,
+                                unique_result, workers_of)
 from gamma.search.signals import Signals, Terminated, interrupted_code
 from gamma.tracking import store, writer as tracking
 
@@ -372,6 +372,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
+        check_seed_budget(plain)
         job_class = job_class_of(plain)
         prior = prior_results(plain, out)
     except GammaError as e:
