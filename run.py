@@ -46,8 +46,8 @@ from gamma.search.labels import job_label  # noqa: E402
 from gamma.results.console import say  # noqa: E402
 from gamma.search.job import run_job  # noqa: E402
 from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
-                                  note_interrupted, note_terminated, pending_exit,
-                                  was_terminated)
+                                  mark_interrupted, note_interrupted, note_terminated,
+                                  pending_exit, was_terminated)
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
@@ -102,7 +102,7 @@ def main(cfg: DictConfig) -> float:
     if outcome.code == EXIT_SIGTERM:
         return math.inf  # the other workers' jobs still end as killed; the sweep exits 143
     if outcome.code == EXIT_SIGINT:
-        INTERRUPTED.set()  # the jobs not started are skipped; the sweep exits 130
+        mark_interrupted()  # the jobs not started are skipped; the sweep exits 130
         return math.inf
     if outcome.code:
         say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)

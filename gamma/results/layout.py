@@ -241,6 +241,7 @@ def check_results(data: Any, source: str = "results.json") -> None:
     :data:`BEST_FIELDS` as numbers, and no layer index twice."""
     check_top(data, source)
     seen: set[int] = set()
+    checked: set[tuple[str, int]] = set()  # lists and records shared by layers: checked once
     for n, r in enumerate(data["layers"]):
         where = f"layers[{n}]"
         if not isinstance(r, dict):
@@ -250,8 +251,13 @@ def check_results(data: Any, source: str = "results.json") -> None:
         for key, (ok, what) in LAYER_FIELDS.items():
             if key not in r:
                 raise ResultsFileError(source, where, f"'{key}' is missing")
-            if not ok(r[key]):
-                raise ResultsFileError(source, where, f"'{key}' must be {what}, got {_kind(r[key])}")
+            value = r[key]
+            if isinstance(value, (list, dict)):
+                if (key, id(value)) in checked:
+                    continue
+                checked.add((key, id(value)))
+            if not ok(value):
+                raise ResultsFileError(source, where, f"'{key}' must be {what}, got {_kind(value)}")
         if r["feasible"]:
             bad = [k for k in BEST_FIELDS if not _is_number((r["best"] or {}).get(k))]
             if bad:

@@ -20,7 +20,7 @@ import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -119,6 +119,16 @@ class Job:
         self.saved_at = time.perf_counter()
         self.save_s = self.saved_at - now
 
+    def watching(self, bar: report.LayerProgress) -> Callable[[int, float], None]:
+        """``bar`` as a search's progress callback that also saves results.json once when the
+        MLflow run id appears (a layer may take long; a kill then still knows its run)."""
+        def progress(used: int, best: float) -> None:
+            bar(used, best)
+            mlflow = self.results["mlflow"]
+            if mlflow is not None and mlflow["run_id"] is None and self.tracker.poll_run_id():
+                self.save()
+        return progress
+
     def note_run_id(self) -> None:
         """results.json's ``mlflow.run_id`` as soon as the tracking helper has created the run
         (without waiting for it), so that a job killed even by SIGKILL resumes the same run."""
@@ -165,7 +175,7 @@ class Job:
             label = f"[{n}/{len(todo)}] layer {setup.layers_of(u)[0]}"
             with report.LayerProgress(label, int(self.cfg["budget"]),
                                       self.results["objective_unit"]) as bar:
-                res = search_unique(self.cfg, setup, u, bar)
+                res = search_unique(self.cfg, setup, u, self.watching(bar))
             self.add(setup, unique_result(u, res))
 
     def add(self, setup: Setup, res: R.UniqueResult, extra: dict[str, Any] | None = None) -> None:

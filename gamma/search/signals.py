@@ -47,6 +47,11 @@ def note_interrupted(signum: int, frame: Any) -> None:
     INTERRUPTED.set()
 
 
+def mark_interrupted() -> None:
+    """Note a Ctrl-C that stopped a job of this process (a sweep's worker skips the rest)."""
+    INTERRUPTED.set()
+
+
 def pending_exit() -> int | None:
     """The exit code of a SIGTERM (143) or SIGINT (130) noted before a job started, else None."""
     if TERMINATED.is_set():

@@ -26,8 +26,10 @@ the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.typ
 ``mlflow.user``); params = the flattened config without the model's layer list; the selected
 layers as a dataset input named after the model (one row per layer: its shape and MACs); per
 layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
-``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
-totals (cycles, nJ, seconds; with ``objective=two_stage`` also the ``two_stage/...`` block of
+``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer
+(beyond :data:`LAYER_METRICS` layers: per unique shape, its first layer);
+totals (cycles, nJ, seconds; ``feasible_best_cost`` and ``feasible_latency_cycles`` summed over
+the layers with a feasible mapping; with ``objective=two_stage`` also the ``two_stage/...`` block of
 results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
@@ -83,6 +85,9 @@ JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": 
             "model": "model.name", "objective": "objective.name", "seed": "seed", "label": "label"}
 #: Config entries left out of the params (the layer table is the run's dataset input instead).
 NOT_PARAMS = ("model.layers",)
+#: Selected layers up to which every layer gets its metrics (beyond: the first layer of each
+#: unique shape; a model of 100,000 layers would need as many log_batch calls).
+LAYER_METRICS = 1000
 #: MLflow's limit on a tag value is 8,000 characters; longer override lists are cut.
 MAX_TAG_CHARS = 5000
 
@@ -547,8 +552,12 @@ class RunLogger:
         return read_results(path) if path.exists() else None
 
     def log_layers(self, results: dict[str, Any] | None) -> None:
-        """One log_batch per layer not logged yet."""
-        for r in (results or {}).get("layers", []):
+        """One log_batch per layer not logged yet; beyond :data:`LAYER_METRICS` layers only the
+        first layer of each unique shape (the totals cover every layer)."""
+        records = (results or {}).get("layers", [])
+        if len(records) > LAYER_METRICS:
+            records = list({r["unique_index"]: r for r in reversed(records)}.values())
+        for r in records:
             if r["index"] in self.logged:
                 continue
             tag = f"layer_{r['index']:02d}"
@@ -583,7 +592,10 @@ class RunLogger:
 
     def _totals(self, results: dict[str, Any]) -> None:
         t = results["totals"]
+        feasible = [r for r in results["layers"] if r["feasible"] and r["best"]]
         values = {"total_latency_cycles": t["latency_cycles"], "total_energy_nJ": t["energy_nJ"],
+                  "feasible_best_cost": sum(r["best_cost"] for r in feasible),
+                  "feasible_latency_cycles": sum(r["best"]["runtime_cycles"] for r in feasible),
                   "compute_bound_cycles": t["compute_bound_cycles"],
                   "ratio_to_compute_bound": t["ratio_to_compute_bound"],
                   "infeasible_layers": len(t["infeasible_layers"]), "wall_s": results.get("wall_s"),

@@ -248,4 +248,12 @@ def _read_csv(text: str, source: str) -> list[Layer]:
         rows = rows[1:]  # header such as K,C,Y,X,R,S,T / M,N,K,0,0,0,T / O,I,0,0,0,0,T
     if not rows:
         raise ModelFileError(source, "file", "empty model: no layer rows")
-    return [layer_from_csv_row(cells, source, n, line) for n, (line, cells) in enumerate(rows, 1)]
+    seen: dict[tuple[str, ...], Layer] = {}  # a repeated row is read once (100,000-row models)
+    layers = []
+    for n, (line, cells) in enumerate(rows, 1):
+        key = tuple(cells)
+        layer = seen.get(key)
+        if layer is None:
+            layer = seen[key] = layer_from_csv_row(cells, source, n, line)
+        layers.append(layer)
+    return layers

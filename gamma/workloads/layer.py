@@ -73,8 +73,8 @@ class Layer:
                 raise LayerError(name, f"must be a positive integer, got {value!r}")
             if value > MAX_SIZE:
                 raise LayerError(name, f"dimension {name} = {value:,} is too large for the cost "
-                                       f"model (at most {MAX_SIZE:,}, 2^31 - 1: the kernel "
-                                       "computes in int64)")
+                                       f"model (at most {MAX_SIZE:,}): the kernel computes "
+                                       "in int64")
             object.__setattr__(self, name, value)
         self._check_product()
         if self.type == "GEMM":
