@@ -146,9 +146,30 @@ def stop_sweep(signum: int, frame: object) -> None:
             pass
 
 
+def writable_output(argv: list[str]) -> str | None:
+    """Why the run folder (``hydra.run.dir=``, ``hydra.sweep.dir=``, else outputs/) cannot be
+    written, or None: checked before Hydra, which would fail with a traceback on its log file."""
+    import tempfile
+
+    given = [a.split("=", 1)[1] for a in argv if a.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
+    folder = Path(given[-1]) if given and "${" not in given[-1] else OUTPUTS
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return f"cannot write {folder}: {e.strerror or e}"
+    return None
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, stop_sweep)
     signal.signal(signal.SIGINT, stop_sweep)
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
+        problem = writable_output(sys.argv[1:])
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(1)
     main()
     if pending_exit():
         sys.exit(pending_exit())

@@ -289,6 +289,22 @@ def test_a_run_folder_that_cannot_be_created_is_an_error(tmp_path, capsys):
     assert f"error: cannot write {tmp_path / 'file' / 'run'}: Not a directory" in err
 
 
+def test_run_py_refuses_a_run_folder_it_cannot_write_before_hydra_starts(tmp_path):
+    """Hydra's own log file in an unwritable run folder was a traceback (ValueError: Unable to
+    configure handler 'file')."""
+    import subprocess
+    import sys
+
+    from jobs import ROOT
+
+    (tmp_path / "file").write_text("")
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *TINY,
+                           f"hydra.run.dir={tmp_path / 'file' / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == f"error: cannot write {tmp_path / 'file' / 'run'}: Not a directory\n"
+
+
 def test_a_file_size_limit_ends_the_job_failed_with_its_last_results(tmp_path):
     """A file-size limit (ulimit -f) hit while results.json grows: ``error:`` names the file
     and the reason, exit 1, no traceback; results.json keeps its last complete version."""

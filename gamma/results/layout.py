@@ -54,7 +54,9 @@ def packed(results: dict[str, Any]) -> dict[str, Any]:
             base = unique[u] = {k: v for k, v in r.items() if k != "index"}
         stub = {"index": r["index"], "unique_index": u}
         for k, v in r.items():
-            if k not in stub and k not in SHARED_ONLY and (k not in base or base[k] != v):
+            if k in stub or k in SHARED_ONLY:
+                continue
+            if k not in base or (base[k] is not v and base[k] != v):  # shared: no deep compare
                 stub[k] = v
         stubs.append(stub)
     out = {k: v for k, v in results.items() if k != "layers"}
@@ -65,9 +67,10 @@ def packed(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """JSON text, indented one space per level, with each record of ``layers`` (a record of
-    numbers and strings only) on one line and lists without records on one line (so 100,000 layers make 100,000 short lines).
-    Non-finite numbers are an error (``null`` is written for them upstream)."""
+    """JSON text, indented one space per level; a record of numbers and strings only (each of
+    ``layers``) and a list without records (a history) take one line each, so 100,000 layers
+    make 100,000 short lines. Non-finite numbers are an error (``null`` is written for them
+    upstream)."""
     return _render(data, 0) + "\n"
 
 
