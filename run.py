@@ -32,6 +32,7 @@ def _exit_at_once(signum: int, frame: object) -> None:
 signal.signal(signal.SIGINT, _exit_at_once)  # first: before the imports below
 signal.signal(signal.SIGTERM, _exit_at_once)
 
+import atexit  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -170,6 +171,21 @@ if __name__ == "__main__":
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             sys.exit(1)
-    main()
-    if pending_exit():
-        sys.exit(pending_exit())
+    try:
+        main()
+        code = 0
+    except SystemExit as e:  # a job's exit code (run_job), or Hydra's
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    # The exit, without Python's finalization: that would restore the default action of
+    # SIGINT/SIGTERM (a late Ctrl-C then killed the process) or, ignored, lose it. The exit
+    # handlers run first (a signal during them is noted), then the signals are blocked and a
+    # pending one still sets the exit code.
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    late = signal.sigpending()
+    if code == 0:
+        code = pending_exit() or (EXIT_SIGTERM if signal.SIGTERM in late else
+                                  EXIT_SIGINT if signal.SIGINT in late else 0)
+    os._exit(code)

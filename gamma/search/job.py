@@ -454,7 +454,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> 
     try:
         job = _prepare(cfg, Path(out_dir), outputs, t0)
     except KeyboardInterrupt as e:  # before the job exists: nothing to keep
-        signals.shutting_down()
+        signals.shutting_down(stopped=True)
         say(f"{_stopped(e)} before the search started: nothing to keep", error=True)
         return Outcome(interrupted_code(e), math.inf)
     if isinstance(job, Outcome):
@@ -468,7 +468,7 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> 
         say(f"error: {e}", error=True)
         job.results["error"] = str(e)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
-        signals.shutting_down()
+        signals.shutting_down(stopped=True)
         say(f"{_stopped(e)}: results.json keeps the finished layers", error=True)
         status, code = "killed", interrupted_code(e)
     except OSError as e:  # a full disk, a file-size limit, a read-only folder

@@ -80,9 +80,11 @@ class Signals:
             signal.signal(signal.SIGTERM, _raise_terminated)
         return self
 
-    def shutting_down(self) -> None:
-        """From now on note SIGINT/SIGTERM instead of raising."""
-        self.stopped_at = time.monotonic()
+    def shutting_down(self, stopped: bool = False) -> None:
+        """From now on note SIGINT/SIGTERM instead of raising; ``stopped``: the job was stopped
+        by a signal just now (the same signal again within :data:`DUPLICATE_S` is ignored)."""
+        if stopped:
+            self.stopped_at = time.monotonic()
         for s in self.saved:
             signal.signal(s, self._note)
 
