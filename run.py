@@ -7,30 +7,48 @@
 Configuration: conf/config.yaml. Output: the Hydra run folder (outputs/<date>/<time>/) with
 results.json, mappings/layer_XX.m, convergence.png, and an MLflow run (gamma/tracking/writer.py).
 Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctrl-C, SIGINT),
-143 terminated (SIGTERM, what a cluster scheduler sends); both leave results.json and the MLflow
-run ``killed`` with the finished layers. ``main`` returns the job's objective value, so a Hydra
+143 terminated (SIGTERM, what a cluster scheduler sends), from the first instruction on; both
+leave results.json and the MLflow run ``killed`` with the finished layers (a sweep: every
+running job, and the parent run KILLED). ``main`` returns the job's objective value, so a Hydra
 sweeper (Optuna) can minimize it.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import signal
-import sys
-import threading
-from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
 
-from gamma.search.labels import job_label
-from gamma.results.console import say
-from gamma.search.job import run_job
-from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, TERMINATED, note_terminated,
-                                  was_terminated)
+def _exit_at_once(signum: int, frame: object) -> None:
+    """SIGINT/SIGTERM while Python imports gamma, Hydra and their libraries (about a second):
+    nothing exists yet, so exit at once with 130/143, without a KeyboardInterrupt traceback."""
+    try:
+        os.write(2, b"terminated (SIGTERM)\n" if signum == signal.SIGTERM else b"interrupted\n")
+    except OSError:
+        pass
+    os._exit(128 + signum)
+
+
+signal.signal(signal.SIGINT, _exit_at_once)  # first: before the imports below
+signal.signal(signal.SIGTERM, _exit_at_once)
+
+import atexit  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from gamma.search.labels import job_label  # noqa: E402
+from gamma.results.console import say  # noqa: E402
+from gamma.search.job import run_job  # noqa: E402
+from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
+                                  mark_interrupted, note_interrupted, note_terminated,
+                                  pending_exit, was_terminated)
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
@@ -58,20 +76,24 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
-        if was_terminated():  # SIGTERM during the start-up
-            sys.exit(EXIT_SIGTERM)
+        if pending_exit():  # SIGINT/SIGTERM while Hydra started
+            say("terminated (SIGTERM)" if was_terminated() else "interrupted", error=True)
+            sys.exit(pending_exit())
         outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
         if outcome.code:
             sys.exit(outcome.code)
         return outcome.cost
     # In a sweep a failed job (bad settings, an exception inside an optimizer library) is
     # recorded as failed, with its error, in results.json and MLflow; the sweep goes on.
-    # After a SIGTERM (forwarded by the launching process, see terminate_sweep) the running
-    # job ends as killed and the jobs not started yet are skipped; a Ctrl-C stops the sweep.
+    # After a SIGTERM or Ctrl-C (reaching the workers from the terminal or forwarded by the
+    # launching process, see stop_sweep) the running job ends as killed and the jobs not
+    # started yet are skipped; the sweep then exits 143 or 130.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, note_terminated)
-    if was_terminated():
-        say(f"job {hc.job.num} skipped: the sweep was terminated (SIGTERM)", error=True)
+        signal.signal(signal.SIGINT, note_interrupted)
+    if pending_exit():
+        what = "terminated (SIGTERM)" if was_terminated() else "interrupted (Ctrl-C)"
+        say(f"job {hc.job.num} skipped: the sweep was {what}", error=True)
         return math.inf
     try:
         outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
@@ -81,7 +103,8 @@ def main(cfg: DictConfig) -> float:
     if outcome.code == EXIT_SIGTERM:
         return math.inf  # the other workers' jobs still end as killed; the sweep exits 143
     if outcome.code == EXIT_SIGINT:
-        raise KeyboardInterrupt
+        mark_interrupted()  # the jobs not started are skipped; the sweep exits 130
+        return math.inf
     if outcome.code:
         say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)
     return outcome.cost
@@ -111,21 +134,58 @@ def sweep_workers() -> list[int]:
     return pids
 
 
-def terminate_sweep(signum: int, frame: object) -> None:
-    """SIGTERM in the launching process: note it and pass it on to the sweep's worker
-    processes, whose running jobs end as killed (results.json, MLflow) while the jobs not
-    started are skipped; the launcher then exits 143. (A single run handles SIGTERM itself,
-    in gamma.search.job.run_job.)"""
-    TERMINATED.set()
+def stop_sweep(signum: int, frame: object) -> None:
+    """SIGTERM or SIGINT in the launching process (a single run's too, until its job starts):
+    note it and pass it on to the sweep's worker processes, whose running jobs end as killed
+    (results.json, MLflow) while the jobs not started are skipped; the launcher then exits 143
+    or 130. (A job handles both itself while it runs, in gamma.search.job.run_job.)"""
+    (TERMINATED if signum == signal.SIGTERM else INTERRUPTED).set()
     for pid in sweep_workers():
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signum)
         except OSError:
             pass
 
 
+def writable_output(argv: list[str]) -> str | None:
+    """Why the run folder (``hydra.run.dir=``, ``hydra.sweep.dir=``, else outputs/) cannot be
+    written, or None: checked before Hydra, which would fail with a traceback on its log file."""
+    import tempfile
+
+    given = [a.split("=", 1)[1] for a in argv if a.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
+    folder = Path(given[-1]) if given and "${" not in given[-1] else OUTPUTS
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return f"cannot write {folder}: {e.strerror or e}"
+    return None
+
+
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, terminate_sweep)
-    main()
-    if was_terminated():
-        sys.exit(EXIT_SIGTERM)
+    signal.signal(signal.SIGTERM, stop_sweep)
+    signal.signal(signal.SIGINT, stop_sweep)
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
+        problem = writable_output(sys.argv[1:])
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(1)
+    try:
+        main()
+        code = 0
+    except SystemExit as e:  # a job's exit code (run_job), or Hydra's
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    # The exit, without Python's finalization: that would restore the default action of
+    # SIGINT/SIGTERM (a late Ctrl-C then killed the process) or, ignored, lose it. The exit
+    # handlers run first (a signal during them is noted), then the signals are blocked and a
+    # pending one still sets the exit code.
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    late = signal.sigpending()
+    if code == 0:
+        code = pending_exit() or (EXIT_SIGTERM if signal.SIGTERM in late else
+                                  EXIT_SIGINT if signal.SIGINT in late else 0)
+    os._exit(code)

@@ -41,6 +41,9 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import math
+import numbers
+import warnings
 from typing import Any
 
 import nevergrad as ng
@@ -54,6 +57,10 @@ from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import SettingError, check_int
 
+
+
+#: (optimizer, options) that ran a trial ask/tell in this process (:meth:`try_options`).
+_TRIED: set[str] = set()
 
 
 class CachedCMA(optimizerlib._CMA):
@@ -90,6 +97,32 @@ class NevergradOptimizer(Optimizer):
         self.batch = check_int("batch", batch, 1)
         self.factory = with_cached_cma(self.make_factory(optimizer, options))
         self.optimizer, self.options = optimizer, options
+        if options:
+            tried = repr((optimizer, sorted(options.items())))
+            if tried not in _TRIED:
+                self.try_options()
+                _TRIED.add(tried)
+
+    def try_options(self) -> None:
+        """Ask and tell a few candidates on a small box, so that options nevergrad accepts but
+        cannot run with (e.g. CMA-ES at ``scale=0``) fail before the search, as a
+        :class:`SettingError`."""
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._trial()
+        except Exception as e:  # noqa: BLE001 - any failure of the library is the options' fault
+            raise SettingError("options", self.options, f"nevergrad's {self.optimizer} cannot run "
+                               f"with them ({type(e).__name__}: {e})") from None
+
+    def _trial(self) -> None:
+        """Three rounds of ``batch`` candidates on [0, 1]^8 with random losses."""
+        opt = self.build(8, 3 * self.batch, 0)
+        losses = np.random.default_rng(0).random(3 * self.batch)
+        for r in range(3):  # three rounds: a full generation at least
+            cands = [opt.ask() for _ in range(self.batch)]
+            for c, loss in zip(cands, losses[r * self.batch:]):
+                opt.tell(c, float(loss))
 
     @staticmethod
     def make_factory(optimizer: str, options: dict[str, Any] | None) -> Any:
@@ -105,6 +138,7 @@ class NevergradOptimizer(Optimizer):
                                    "" if options is None else " nor a family of that name"))
         if options is None:
             return entry
+        check_option_values(family if family is not None else entry, options)
         try:
             if family is not None:
                 return family(**dict(options))
@@ -141,6 +175,28 @@ class NevergradOptimizer(Optimizer):
                     opt.tell(cand, loss.tolist() if vector else float(loss))
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
+
+
+def check_option_values(target: Any, options: dict[str, Any]) -> None:
+    """Each option of ``target`` (a nevergrad family or optimizer class) has its default's kind:
+    a finite number where the default is a number, true/false where it is a bool (nevergrad
+    takes anything and fails later, e.g. ``scale=nan`` at the first ask). A
+    :class:`SettingError` names ``optimizer.options.<name>``."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # no signature to compare with
+        params = {}
+    for key, value in options.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        field = f"options.{key}"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SettingError(field, value, "must be a finite number")
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise SettingError(field, value, "must be true or false")
+        elif isinstance(default, numbers.Real) and (isinstance(value, bool)
+                                                    or not isinstance(value, numbers.Real)):
+            raise SettingError(field, value, "must be a number")
 
 
 class StdGA(NevergradOptimizer):

@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from gamma.errors import HardwareError
+from gamma.limits import MAX_HARDWARE, MAX_SIZE
+
+#: Fields that only bound the mapping's buffer requirements (compared, never multiplied).
+CAPACITY_FIELDS = ("l1_size", "l2_size")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class Hardware:
             minimum = 0 if f.name in ("noc_hops", "noc_hop_latency") else 1
             if value < minimum:
                 raise HardwareError(f.name, value, f"must be at least {minimum}")
+            maximum = MAX_HARDWARE if f.name in CAPACITY_FIELDS else MAX_SIZE
+            if value > maximum:
+                raise HardwareError(f.name, value, f"must be at most {maximum:,} (the cost model "
+                                                   "computes in int64)")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Hardware":

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gamma.results.layout import read_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,7 +52,7 @@ def run_job(overrides: list[str], workdir: Path) -> tuple[float, int, dict[str, 
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     path = run_dir / "results.json"
-    return wall, proc.returncode, json.loads(path.read_text()) if path.exists() else None
+    return wall, proc.returncode, read_results(path) if path.exists() else None
 
 
 def figures(wall: float, results: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from gamma.results.layout import read_results
+
 ROOT = Path(__file__).resolve().parents[1]
 ALL = "gamma,stdga,pso,cma,de,tbpsa,bo,random"
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     jobs = sorted(sweep_dir.glob("*/results.json"))
     for f in jobs:
-        r = json.loads(f.read_text(encoding="utf-8"))
+        r = read_results(f)
         agg = per_opt[r["optimizer"]]
         agg["jobs"] += 1
         agg["wall_s"] += r.get("wall_s") or 0.0

@@ -3,12 +3,12 @@ results.json files apart from what differs between runs of the same job."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
 from gamma.search.job import execute
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 #: results.json fields that differ between two runs of the same job (seconds).
@@ -22,7 +22,7 @@ def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict | None
         cfg = compose("config", overrides=overrides)
     code = execute(cfg, out_dir)
     path = out_dir / "results.json"
-    return code, json.loads(path.read_text()) if path.is_file() else None
+    return code, read_results(path) if path.is_file() else None
 
 
 def without_timings(results: dict, also: frozenset[str] = frozenset()) -> dict:

@@ -17,6 +17,7 @@ from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.results.records import history_record
 from gamma.workloads.layer import Layer
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ["layers=[2,7,3]", "budget=600", "optimizer.population=100", "seed=1", "system=s3",
@@ -29,7 +30,7 @@ def cli_results(tmp_path_factory) -> dict:
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *CLI, f"hydra.run.dir={out}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    return json.loads((out / "results.json").read_text())
+    return read_results(out / "results.json")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from gamma.analysis import compare, optima as optima_script
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def sweep(tmp_path_factory):
     bad = run_cli(["optimizer=random", "optimizer.name=nosuch", *COMMON,
                    f"hydra.run.dir={tmp / 'bad'}"], env)
     assert bad.returncode != 0
-    jobs = [json.loads(f.read_text()) for f in (tmp / "sweep").glob("*/results.json")]
+    jobs = [read_results(f) for f in (tmp / "sweep").glob("*/results.json")]
     assert len(jobs) == 4
     return tmp, env["MLFLOW_TRACKING_URI"], jobs
 
@@ -174,7 +175,7 @@ def arms(tmp_path_factory):
     jobs = []
     for f in (tmp / "sweep").glob("*/results.json"):
         cfg = yaml.safe_load((f.parent / "config.yaml").read_text())
-        jobs.append((cfg["optimizer"]["batch"], cfg["objective"]["name"], json.loads(f.read_text())))
+        jobs.append((cfg["optimizer"]["batch"], cfg["objective"]["name"], read_results(f)))
     assert len(jobs) == 8 and all(r["totals"]["feasible"] for _, _, r in jobs)
     return tmp, env["MLFLOW_TRACKING_URI"], jobs
 

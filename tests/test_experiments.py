@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from gamma.search.labels import job_label
 from gamma.search.job import run_job
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -42,7 +43,7 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess:
 
 def sweep_jobs(sweep_dir: Path) -> dict[str, dict]:
     """results.json of every job of a sweep, by job folder name."""
-    return {f.parent.name: json.loads(f.read_text()) for f in sweep_dir.glob("*/results.json")}
+    return {f.parent.name: read_results(f) for f in sweep_dir.glob("*/results.json")}
 
 
 def test_the_experiments():
@@ -227,14 +228,14 @@ def test_run_job_returns_the_total_cost_or_inf(tmp_path):
         bad = compose("config", overrides=[*small, "layers=[1,2]", "platform=cloud"])
         energy = compose("config", overrides=[*small, "layers=[2,7]", "objective=energy"])
     out = run_job(ok, tmp_path / "ok")
-    res = json.loads((tmp_path / "ok" / "results.json").read_text())
+    res = read_results(tmp_path / "ok" / "results.json")
     assert out.code == 0 and out.cost == res["totals"]["latency_cycles"]
     assert out.cost == sum(r["best"]["runtime_cycles"] for r in res["layers"])  # 3 layers, 2 shapes
     out = run_job(bad, tmp_path / "bad")
-    res = json.loads((tmp_path / "bad" / "results.json").read_text())
+    res = read_results(tmp_path / "bad" / "results.json")
     assert out.code == 0 and out.cost == math.inf and 1 in res["totals"]["infeasible_layers"]
     out = run_job(energy, tmp_path / "energy")
-    res = json.loads((tmp_path / "energy" / "results.json").read_text())
+    res = read_results(tmp_path / "energy" / "results.json")
     assert out.cost == pytest.approx(res["totals"]["energy_nJ"])
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         unknown = compose("config", overrides=[*small, "optimizer.name=nope"])

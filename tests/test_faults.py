@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Long enough to be mid-search when the signal comes (GAMMA, 10,000 samples per layer).
@@ -57,7 +58,7 @@ def interrupt(tmp_path: Path, signals: list[signal.Signals], env: dict[str, str]
             time.sleep(0.3)
         proc.send_signal(sig)
     code = proc.wait(timeout=120)
-    return code, json.loads((run_dir / "results.json").read_text()), stderr_of(run_dir), done
+    return code, read_results(run_dir / "results.json"), stderr_of(run_dir), done
 
 
 def test_sigterm_ends_the_job_as_killed(tmp_path):
@@ -160,7 +161,7 @@ def test_a_layer_with_k_1e9_is_searched(tmp_path):
     proc = run_cli(["model=file", f"model.path={one_layer_model(tmp_path, 10**9)}", "budget=200",
                     f"hydra.run.dir={run_dir}"], timeout=60)
     assert proc.returncode == 0, proc.stderr
-    res = json.loads((run_dir / "results.json").read_text())
+    res = read_results(run_dir / "results.json")
     assert res["status"] == "finished" and res["layers"][0]["shape"] == "CONV K1000000000 C3 Y8 X8 R3 S3"
     assert res["layers"][0]["samples_used"] == 200
 
@@ -230,7 +231,7 @@ def test_sigterm_to_a_joblib_sweep_leaves_no_job_running(tmp_path):
     t0 = time.monotonic()
     while time.monotonic() - t0 < 240:
         assert proc.poll() is None, err_path.read_text()
-        done = [json.loads(f.read_text()) for f in sweep.glob("*/results.json")]
+        done = [read_results(f) for f in sweep.glob("*/results.json")]
         if len(done) == 2 and all(r["layers"] for r in done):
             break
         time.sleep(0.05)
@@ -239,7 +240,7 @@ def test_sigterm_to_a_joblib_sweep_leaves_no_job_running(tmp_path):
     err = err_path.read_text()
     assert code == 143, err
     assert "Traceback" not in err
-    results = [json.loads(f.read_text()) for f in sweep.glob("*/results.json")]
+    results = [read_results(f) for f in sweep.glob("*/results.json")]
     assert len(results) == 2, err  # the third job never started
     for r in results:
         assert r["status"] == "killed" and 1 <= len(r["layers"]) < 7

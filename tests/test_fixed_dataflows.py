@@ -3,7 +3,6 @@ and paper_mode (gamma.search.api.search_rules), on the real cost model."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from gamma.mapspace.space import G_R, G_S
 from gamma.objectives.scalar import R_BOUND, R_L1, R_L2, R_MACS
 from gamma.workloads.layer import Layer
 from tests.jobs import ROOT, run_inprocess
+from gamma.results.layout import read_results
 
 TEMPLATES = ("nvdla", "eyeriss", "shidiannao")
 #: Real layers: MobileNet-V2's stem, a depthwise layer and a 1x1 projection, ResNet-50's 7x7 stem
@@ -262,7 +262,7 @@ def test_a_users_dataflow_file_runs_on_every_layer(tmp_path):
     p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}",
                 f"dataflow.depthwise_path={dw}")
     assert p.returncode == 0, p.stderr
-    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    res = read_results(tmp_path / "run" / "results.json")
     assert res["dataflow"] == "file" and res["label"] == "fixed file:ws.m+ws_dw.m"
     layers = res["layers"]
     assert [r["feasible"] for r in layers] == [True, True]

@@ -12,7 +12,6 @@ are gone. Nothing is mocked.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from gamma.tracking import writer as tracking
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -208,12 +208,12 @@ def test_ray_sweep_logs_to_a_tracking_server(ray_head, mlflow_server, tmp_path):
     for run in jobs:
         out_dir = Path(run.data.tags["output_dir"])
         assert out_dir.parent == sweep_dir
-        local = json.loads((out_dir / "results.json").read_text())
+        local = read_results(out_dir / "results.json")
         assert local["status"] == "finished" and local["mlflow"]["run_id"] == run.info.run_id
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= \
             {"results.json", "config.yaml", "convergence.png", "mappings"}
         stored = list(mlflow_server["artifacts"].glob(f"*/{run.info.run_id}/artifacts/results.json"))
-        assert len(stored) == 1 and json.loads(stored[0].read_text()) == local
+        assert len(stored) == 1 and read_results(stored[0]) == local
         assert run.data.metrics["total_latency_cycles"] == local["totals"]["latency_cycles"]
 
 

@@ -4,7 +4,6 @@ layers their shapes say; nodes we cannot map and broken files are errors naming 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from gamma.errors import ModelFileError
 from gamma.workloads.files import load_model, model_from_config
 from gamma.workloads.layer import Layer
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("onnx_example", ROOT / "scripts" / "onnx_example.py")
@@ -155,7 +155,7 @@ def test_run_py_on_an_onnx_model(tmp_path: Path) -> None:
                   f"hydra.run.dir={out}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "skipped operators (no layer): Flatten 1, GlobalAveragePool 1, Relu 2" in proc.stdout
-    results = json.loads((out / "results.json").read_text())
+    results = read_results(out / "results.json")
     assert results["model"] == "tiny" and results["status"] == "finished"
     assert results["skipped_ops"] == {"Flatten": 1, "GlobalAveragePool": 1, "Relu": 2}
     assert [r["shape"] for r in results["layers"]] == [

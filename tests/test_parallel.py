@@ -16,6 +16,7 @@ import pytest
 from gamma.search.api import search_model
 from gamma.errors import GammaError
 from jobs import run_inprocess, without_timings
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 #: ResNet-18 layers of four different shapes (unique indices 0, 1, 3, 4).
@@ -109,7 +110,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_the_finished_layers(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted: results.json keeps the finished layers" in err
-    res = json.loads((run_dir / "results.json").read_text())
+    res = read_results(run_dir / "results.json")
     assert res["status"] == "killed" and 1 <= len(res["layers"]) < 3
     assert all(r["samples_used"] == 200000 for r in res["layers"])
     end = time.monotonic() + 10  # the fork server ends when it sees the job's end
@@ -168,7 +169,7 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, 
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    killed = json.loads((run_dir / "results.json").read_text())
+    killed = read_results(run_dir / "results.json")
     assert killed["status"] == "killed" and 3 <= len(killed["layers"]) < 20
     run_id = killed["mlflow"]["run_id"]
     client = MlflowClient(uri)
@@ -180,7 +181,7 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, 
     assert again.returncode == 0, again.stderr
     done = {r["unique_index"] for r in killed["layers"]}
     assert f"resume: {len(done)} unique shapes already searched, {11 - len(done)} to go" in again.stdout
-    res = json.loads((run_dir / "results.json").read_text())
+    res = read_results(run_dir / "results.json")
     assert res["status"] == "finished" and len(res["layers"]) == 20
     assert without_timings(res) == without_timings(uninterrupted)
     kept = {r["index"]: r for r in killed["layers"]}
@@ -203,7 +204,7 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, 
     cost = uninterrupted["totals"]["latency_cycles"]
     assert f"resume: {run_dir} holds a finished job (total {cost:,.0f} cycles); not run again" \
         in third.stdout
-    assert json.loads((run_dir / "results.json").read_text()) == res
+    assert read_results(run_dir / "results.json") == res
     assert len(client.search_runs([run.info.experiment_id])) == 1
 
 
@@ -246,7 +247,7 @@ def test_workers_inside_a_joblib_sweep(tmp_path):
                            f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    jobs = {json.loads(f.read_text())["seed"]: json.loads(f.read_text())
+    jobs = {read_results(f)["seed"]: read_results(f)
             for f in sweep.glob("*/results.json")}
     assert sorted(jobs) == [0, 1] and all(j["status"] == "finished" for j in jobs.values())
     _, serial = run_inprocess(["optimizer=random", "budget=200", "layers=[1,2,7]", "seed=1",

@@ -26,6 +26,7 @@ from gamma.objectives.pareto import ParetoObjective, check_metrics
 from gamma.search.rules import adapt_config
 from gamma.workloads.layer import Layer
 from tests.jobs import ROOT, run_inprocess
+from gamma.results.layout import read_results
 
 
 PY = sys.executable
@@ -290,7 +291,7 @@ def test_mlflow_gets_the_fronts_as_artifacts(tmp_path: Path) -> None:
                         f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stderr
-    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    res = read_results(tmp_path / "run" / "results.json")
     assert res["layers"][0]["pareto"]["points"]
     names = {a.path for a in MlflowClient(uri).list_artifacts(res["mlflow"]["run_id"])}
     assert {"pareto.json", "pareto.png", "results.json"} <= names

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gamma.analysis import paper
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +64,7 @@ def test_the_report_shows_the_jobs_numbers(report):
 
     def results(part: str, name: str) -> dict:
         (found,) = [f for f in (tmp / "sweeps").glob(f"{part}_[0-9]*/*/results.json") if name in f.parent.name]
-        return json.loads(found.read_text())
+        return read_results(found)
 
     gamma = results("fig6", "optimizer=gamma")["totals"]
     cell = f"{gamma['latency_cycles']:,.0f}" if gamma["feasible"] else "infeasible"

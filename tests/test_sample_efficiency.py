@@ -5,13 +5,13 @@ call reuses the runs."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
 import pytest
 
 from gamma.analysis import sample_efficiency as se
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def job_results(out: Path) -> dict[tuple[str, int], dict]:
     """results.json of every job the sweeps ran, by (optimizer, budget)."""
     found = {}
     for path in out.glob("sweeps/*/*/results.json"):
-        res = json.loads(path.read_text())
+        res = read_results(path)
         found[(res["optimizer"], res["budget"])] = res
     return found
 

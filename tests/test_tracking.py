@@ -19,6 +19,7 @@ import pytest
 
 from gamma.tracking import reader, store as tracking_store, writer as tracking
 from gamma.errors import GammaError
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2,3]"]
@@ -60,9 +61,9 @@ def store(tmp_path_factory):
     exp = client.get_experiment_by_name("swept")
     runs = client.search_runs([exp.experiment_id])
     return {"client": client, "uri": uri, "tmp": tmp, "t0": t0, "t1": t1, "runs": runs,
-            "results": [json.loads((d / "results.json").read_text())
+            "results": [read_results(d / "results.json")
                         for d in sorted((tmp / "sweep").iterdir()) if (d / "results.json").is_file()],
-            "single": json.loads((tmp / "single" / "results.json").read_text())}
+            "single": read_results(tmp / "single" / "results.json")}
 
 
 def by_kind(runs, kind: str) -> list:

@@ -19,6 +19,7 @@ import pytest
 
 from gamma.tracking import store, writer as tracking
 from gamma.errors import GammaError
+from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2]"]
@@ -59,7 +60,7 @@ def test_two_jobs_create_one_new_store_together(tmp_path):
         runs = runs_of(uri)
         assert len(runs) == 2
         for s in (0, 1):
-            res = json.loads((tmp_path / f"run{trial}_{s}" / "results.json").read_text())
+            res = read_results(tmp_path / f"run{trial}_{s}" / "results.json")
             assert res["mlflow"]["run_id"] in {r.info.run_id for r in runs}
             assert "error" not in res["mlflow"]
         finished += [r for r in runs if r.info.status == "FINISHED"]
@@ -96,7 +97,7 @@ def test_unreachable_server_is_a_warning(unreachable):
     assert warnings and all(UNREACHABLE in w and "Connection refused" in w for w in warnings)
     assert "Traceback" not in unreachable["err"] and "error:" not in unreachable["err"]
     run = unreachable["dir"]
-    res = json.loads((run / "results.json").read_text())
+    res = read_results(run / "results.json")
     assert res["status"] == "finished" and [r["index"] for r in res["layers"]] == [2]
     assert res["mlflow"]["uri"] == UNREACHABLE and res["mlflow"]["run_id"] is None
     assert UNREACHABLE in res["mlflow"]["error"] and "Connection refused" in res["mlflow"]["error"]
@@ -110,7 +111,7 @@ def test_import_logs_the_run_folder_afterwards(unreachable):
     from mlflow.tracking import MlflowClient
 
     run_dir, tmp = unreachable["dir"], unreachable["tmp"]
-    before = json.loads((run_dir / "results.json").read_text())
+    before = read_results(run_dir / "results.json")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     cmd = [sys.executable, str(ROOT / "scripts" / "mlflow_import.py"), str(run_dir), "--uri", uri,
            "--experiment", "imported"]
@@ -130,7 +131,7 @@ def test_import_logs_the_run_folder_afterwards(unreachable):
     client = MlflowClient(uri)
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == \
         {"results.json", "config.yaml", "convergence.png", "mappings"}
-    after = json.loads((run_dir / "results.json").read_text())
+    after = read_results(run_dir / "results.json")
     assert after["mlflow"] == {"uri": uri, "run_id": run.info.run_id, "imported": True}
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=clean_env())
     assert again.returncode == 1 and again.stderr.startswith("error: ")
@@ -156,7 +157,7 @@ def test_sqlite_store_in_a_missing_folder_is_refused(tmp_path):
     assert len(warnings) == 2
     assert all(f"tracking.uri {uri}: folder /nonexistent/dir does not exist" in w for w in warnings)
     assert not Path("/nonexistent").exists()
-    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    res = read_results(tmp_path / "run" / "results.json")
     assert res["status"] == "finished" and "does not exist" in res["mlflow"]["error"]
     assert (tmp_path / "run" / "convergence.png").is_file()
     with pytest.raises(GammaError, match="folder /nonexistent/dir does not exist"):

@@ -58,14 +58,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from gamma.search import optima
 from gamma.tracking import reader, writer as tracking
+from gamma.tracking.store import failure_reason
 from gamma.errors import GammaError
-from gamma.search.labels import short_setting
+from gamma.search.labels import NO_EFFECT, short_setting
 from gamma.objectives.metrics import UNITS
 
 #: What separates two groups besides the arm: (model, system, platform, objective, budget, layers).
 CONTEXT = ("model", "system", "platform", "objective", "budget", "layers")
-#: Params that never make two runs different arms: the seed, where and how a run is logged.
-NOT_A_SETTING = ("seed", "label", "experiment", "tracking", "hydra", "optima")
+#: Params that never make two runs different arms: the seed, and the settings that cannot
+#: change a result (:data:`gamma.search.labels.NO_EFFECT`: resume, parallel, tracking, ...).
+NOT_A_SETTING = ("seed", *NO_EFFECT)
 
 Context = tuple[str, ...]
 Key = tuple[str, Context]  # label, context
@@ -73,9 +75,14 @@ Key = tuple[str, Context]  # label, context
 
 # --- one run ------------------------------------------------------------------------------------
 def job_key(run: dict[str, Any]) -> tuple:
-    """What a job computes: its whole flattened config (the run's params); a run without
-    params is a job of its own."""
-    return tuple(sorted(run["params"].items())) if run["params"] else (run["run_id"],)
+    """What a job computes: its flattened config (the run's params) without the settings that
+    cannot change its result (:data:`gamma.search.labels.NO_EFFECT`, the label apart); a run
+    without params is a job of its own."""
+    if not run["params"]:
+        return (run["run_id"],)
+    ignored = [n for n in NO_EFFECT if n != "label"]  # a label set by hand names another arm
+    return tuple(sorted((k, v) for k, v in run["params"].items()
+                        if not any(k == n or k.startswith(n + ".") for n in ignored)))
 
 
 def latest_runs(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -127,7 +134,8 @@ def totals_from_metrics(metrics: dict[str, float]) -> dict[str, float] | None:
     def layer_sum(prefix: str) -> float:
         return float(sum(v for k, v in metrics.items() if k.startswith(prefix)))
 
-    cost_ok, lat_ok = layer_sum("best_cost/layer_"), layer_sum("latency_cycles/layer_")
+    cost_ok = metrics.get("feasible_best_cost", layer_sum("best_cost/layer_"))
+    lat_ok = metrics.get("feasible_latency_cycles", layer_sum("latency_cycles/layer_"))
     return {"cost": math.inf if bad else cost_ok, "cost_feasible": cost_ok, "infeasible": bad,
             "latency": metrics.get("total_latency_cycles", math.inf) if not bad else math.inf,
             "latency_feasible": lat_ok,
@@ -573,8 +581,13 @@ def main(argv: list[str] | None = None) -> int:
         files += write_ablation(rows, args.baseline, out)
     if not args.no_plots:
         files += plot(groups, rows, out)
-    run_id = log_summary(args.experiment, files, f"compare {args.experiment}", args.uri,
-                         sweep_parent(done + failed))
+    try:
+        run_id = log_summary(args.experiment, files, f"compare {args.experiment}", args.uri,
+                             sweep_parent(done + failed))
+    except Exception as e:  # noqa: BLE001 - the tables are written; only the summary run is missing
+        print(f"warning: MLflow: no summary run: {e if isinstance(e, GammaError) else failure_reason(e)}",
+              file=sys.stderr)
+        run_id = "not logged"
     print((out / "table.md").read_text(encoding="utf-8"))
     if (out / "ablation.md") in files:
         print((out / "ablation.md").read_text(encoding="utf-8"))

@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 from gamma.errors import GammaError
+from gamma.results.layout import read_results
 from gamma.objectives.nondominated import hypervolume, network_costs
 from gamma.results.pareto import (REFERENCE_FACTOR, layer_costs, normalized_hypervolume,
                                  plot_fronts, reference_point, single_point)
@@ -38,12 +39,7 @@ from gamma.results.pareto import (REFERENCE_FACTOR, layer_costs, normalized_hype
 
 def load(path: str | Path) -> dict[str, Any]:
     """results.json of a run folder (or the file itself)."""
-    p = Path(path)
-    p = p / "results.json" if p.is_dir() else p
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise GammaError(f"{p}: cannot read results.json: {e}") from None
+    return read_results(path)
 
 
 def rows_of(results: dict[str, Any], singles: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from gamma.costmodel import kernel as K
+from gamma.limits import MAX_PRODUCT, MAX_SIZE
 from gamma.mapping import DIMS, Mapping, MappingBatch
 from gamma.workloads.layer import Layer
 
@@ -56,6 +57,12 @@ class PackError(ValueError):
     """A mapping whose shape the packed format cannot hold (too many levels/directives)."""
 
 
+def _held(value: int) -> int:
+    """A size as the packed arrays hold it: anything above :data:`gamma.limits.MAX_SIZE` as
+    MAX_SIZE + 1, which :func:`overflow_rows` rejects (no Python int too large for int64)."""
+    return min(int(value), MAX_SIZE + 1)
+
+
 def pack(mappings: Sequence[Mapping]) -> PackedMappings:
     """Pack mapping objects (file/validation path; the search builds packed arrays directly)."""
     p = PackedMappings.empty(len(mappings))
@@ -69,15 +76,15 @@ def pack(mappings: Sequence[Mapping]) -> PackedMappings:
                                 f"at most {MAX_RAW_DIRECTIVES} are supported")
             if l > 0 and level.cluster is None:
                 raise PackError(f"mapping {b} level {l}: a level after the first needs a Cluster")
-            p.cluster[b, l] = level.cluster.size if (l > 0 and level.cluster) else 0
+            p.cluster[b, l] = _held(level.cluster.size) if (l > 0 and level.cluster) else 0
             p.nd[b, l] = len(level.directives)
             for d, x in enumerate(level.directives):
                 if x.dim not in DIM_CODE:
                     raise PackError(f"mapping {b} level {l}: unknown dimension {x.dim!r}")
                 p.dvar[b, l, d] = DIM_CODE[x.dim]
                 p.dsp[b, l, d] = 1 if x.spatial else 0
-                p.dsz[b, l, d] = x.size
-                p.dofs[b, l, d] = x.offset
+                p.dsz[b, l, d] = _held(x.size)
+                p.dofs[b, l, d] = _held(x.offset)
     return p
 
 
@@ -110,3 +117,39 @@ def layer_arrays(layer: Layer) -> tuple[int, np.ndarray]:
     dims[K.V_YP] = dims[K.V_Y] - dims[K.V_R] + 1
     dims[K.V_XP] = dims[K.V_X] - dims[K.V_S] + 1
     return LAYER_TYPE_CODE[layer.type], dims
+
+
+#: The dimensions whose product bounds the kernel's counts, per layer type (input-centric Y, X).
+_PRODUCT_VARS = {K.T_CONV: (K.V_K, K.V_C, K.V_R, K.V_S, K.V_Y, K.V_X),
+                 K.T_DSCONV: (K.V_K, K.V_C, K.V_R, K.V_S, K.V_Y, K.V_X),
+                 K.T_GEMM: (K.V_M, K.V_N, K.V_K)}
+
+
+def overflow_rows(p: PackedMappings, ltype: int, ldims: np.ndarray) -> np.ndarray:
+    """Per mapping, whether the kernel's int64 arithmetic could overflow on it: a size, offset or
+    Cluster above :data:`gamma.limits.MAX_SIZE`, or the product over the layer's dimensions of
+    the dimension or the largest tile on it (Y'/X' tiles as input rows/cols), whichever is
+    larger, above :data:`gamma.limits.MAX_PRODUCT` (see :mod:`gamma.limits`)."""
+    B = len(p)
+    if B == 0:
+        return np.zeros(0, bool)
+    largest = max(int(p.dsz.max()), int(p.dofs.max()), int(p.cluster.max()))
+    if largest <= MAX_SIZE:  # cheap bound: every tile at most the largest size (plus R or S)
+        rows = largest + int(max(ldims[K.V_R], ldims[K.V_S])) - 1
+        bound = 1.0
+        for v in _PRODUCT_VARS[ltype]:
+            bound *= max(float(ldims[v]), float(rows))
+        if bound <= MAX_PRODUCT:
+            return np.zeros(B, bool)
+    used = ((np.arange(K.MAXL)[None, :, None] < p.nlev[:, None, None])
+            & (np.arange(MAX_RAW_DIRECTIVES)[None, None, :] < p.nd[:, :, None]))
+    size, offset = np.where(used, p.dsz, 1), np.where(used, p.dofs, 1)
+    bad = ((size > MAX_SIZE) | (offset > MAX_SIZE)).any(axis=(1, 2)) | (p.cluster > MAX_SIZE).any(axis=1)
+    var = np.where(p.dvar == K.V_YP, K.V_Y, np.where(p.dvar == K.V_XP, K.V_X, p.dvar))
+    rows = (size.astype(np.float64) + np.where(p.dvar == K.V_YP, ldims[K.V_R] - 1, 0)
+            + np.where(p.dvar == K.V_XP, ldims[K.V_S] - 1, 0))
+    product = np.ones(B, np.float64)
+    for v in _PRODUCT_VARS[ltype]:
+        tile = np.where(used & (var == v), rows, 0.0).max(axis=(1, 2), initial=0.0)
+        product *= np.maximum(float(ldims[v]), tile)
+    return bad | (product > MAX_PRODUCT)

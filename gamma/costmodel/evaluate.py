@@ -10,13 +10,18 @@ import numpy as np
 
 from gamma.costmodel import kernel as K
 from gamma.costmodel.area_power import area_power
-from gamma.costmodel.encode import PackedMappings, layer_arrays, pack, pack_batch
+from gamma.costmodel.encode import (PackedMappings, layer_arrays, overflow_rows, pack,
+                                    pack_batch)
 from gamma.hardware import Hardware
 from gamma.mapping import Mapping, MappingBatch
 from gamma.workloads.layer import Layer
 
 #: Verdict of one mapping.
 OK_VALID, OK_INVALID, REJECTED = "valid", "invalid", "rejected"
+
+#: Error code of a mapping whose sizes the kernel's int64 arithmetic cannot hold
+#: (:func:`gamma.costmodel.encode.overflow_rows`); set here, after the kernel.
+E_OVERFLOW = 9
 
 #: Why MAESTRO refuses (or crashes on) a mapping, by kernel error code.
 REJECT_REASONS = {
@@ -35,6 +40,8 @@ REJECT_REASONS = {
     K.E_BAD_DIM: "a directive names a dimension this layer type does not have "
                  "(CONV: K C R S Y X Y' X'; DSCONV: the same without K; GEMM: M N K); "
                  "MAESTRO stops with 'Dimension K not found' on a K directive of a DSCONV layer",
+    E_OVERFLOW: "a size, offset or Cluster above 2^31 - 1, or tiles whose product over the "
+                "layer's dimensions exceeds 2^59: the cost model's int64 arithmetic would overflow",
 }
 
 # Reference key -> kernel column, for the counts MAESTRO reports per tensor.
@@ -198,5 +205,6 @@ def evaluate(layer: Layer, hw: Hardware,
     K.evaluate_packed(ltype, ldims, layer.stride_y, layer.stride_x, hwv, packed.nlev,
                       packed.cluster, packed.nd, packed.dvar, packed.dsp, packed.dsz, packed.dofs,
                       raw, err)
+    err[overflow_rows(packed, ltype, ldims)] = E_OVERFLOW
     raw[err != K.E_OK] = np.nan
     return CostResult(layer, hw, raw, err)

@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping as MappingT
 
 from gamma.errors import GammaError, MappingFileError
 from gamma.hardware import Hardware
+from gamma.limits import size_limit_reason
 from gamma.mapping import Cluster, Directive, Level, Mapping
 from gamma.workloads.maestro_io import foreign_dims, parse_dataflow
 from gamma.workloads.layer import Layer
@@ -152,6 +153,9 @@ class Dataflow:
             if v < 1:
                 raise GammaError(f"{self.source}: sizes.{key} = {rule!r} is {v} on layer "
                                  f"{layer.shape}; a size must be at least 1")
+            too_large = size_limit_reason(v, f"sizes.{key} = {rule!r} on layer {layer.shape}")
+            if too_large:
+                raise GammaError(f"{self.source}: {too_large}")
             names[key] = values[key] = v
         return values
 

@@ -94,7 +94,7 @@ class LazyDivisors:
 
 
 #: Largest layer dimension with a dense divisor table (63 MB at this size); above it (up to
-#: gamma.workloads.layer.MAX_SIZE) the map space finds divisors lazily (:class:`LazyDivisors`).
+#: gamma.limits.MAX_SIZE) the map space finds divisors lazily (:class:`LazyDivisors`).
 DENSE_DIVISORS_MAX = 1 << 16
 
 

@@ -108,6 +108,10 @@ class MapSpace:
             raise ValueError(f"unknown parallel dims {bad}; choose from {GDIMS}")
         choices = [GDIMS.index(d) for d in self.parallel_dims
                    if not (d == "K" and lay.type == "DSCONV")]
+        if not choices:
+            raise ValueError(f"no parallel dimension for a {lay.type} layer: parallel_dims is "
+                             f"{list(self.parallel_dims)}; give at least one of "
+                             f"{', '.join(d for d in GDIMS if d != 'K' or not self.depthwise)}")
         self.par_choices = np.array(choices, np.int64)
         self._divisors = make_divisors(int(self.dims.max())) if self.inner_tiles == "divisors" else None
 

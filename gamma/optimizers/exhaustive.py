@@ -65,6 +65,9 @@ CHUNK = 1 << 20
 FIRST_STEP = 1e-4
 #: Genomes in a round's first batch; the batches double up to ``optimizer.batch``.
 FIRST_BATCH = 1000
+#: Parent tiles whose inner tiles are listed at once while the set-up builds the tile chains
+#: (the time limit is checked between such chunks).
+SETUP_CHUNK = 4096
 #: An evaluation cap standing for "none" (the objective needs a number).
 UNLIMITED = 10 ** 15
 
@@ -168,10 +171,8 @@ class Search:
         self.cap = min(cap, objective.budget)
         self.t0 = time.perf_counter()
         self.tables: dict[tuple, DimTable] = {}
-        self.structures = self._structures()
-        # every mapping with a bound below this has been evaluated (none is below the lowest
-        # structure bound)
-        self.open_bound = float(self.structures[0][0]) if self.structures else 0.0
+        self.structures: list[tuple[float, float, Structure]] = []  # built by run()
+        self.open_bound = 0.0  # every mapping with a bound below this has been evaluated
         self.warm: dict[str, Any] | None = None
         self.warm_rejections: Counter = Counter()
         self.proven = False
@@ -188,6 +189,7 @@ class Search:
         for L in range(sp.min_levels, sp.max_levels + 1):
             for pars in itertools.product(*[list(map(int, sp.par_choices))] * L):
                 for cl in self._clusters(pars, fixed):
+                    self._limit()
                     s = Structure(pars, (0, *cl))
                     if s.units(self.P)[0] < 1:
                         continue
@@ -248,12 +250,17 @@ class Search:
             return np.full((1, L), D, np.int64)
         chains = np.arange(1, D + 1, dtype=np.int64)[:, None]
         for _ in range(1, L):
-            parent = chains[:, -1]
-            n = self.space.inner_tile_count(parent)
-            rep = np.repeat(np.arange(len(chains)), n)
-            k = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
-            child = self.space.inner_tile(parent[rep], k)
-            chains = np.concatenate([chains[rep], child[:, None]], axis=1)
+            parts = []
+            for a in range(0, len(chains), SETUP_CHUNK):  # the time limit is checked per chunk
+                self._limit()
+                part = chains[a:a + SETUP_CHUNK]
+                parent = part[:, -1]
+                n = self.space.inner_tile_count(parent)
+                rep = np.repeat(np.arange(len(part)), n)
+                k = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
+                child = self.space.inner_tile(parent[rep], k)
+                parts.append(np.concatenate([part[rep], child[:, None]], axis=1))
+            chains = np.concatenate(parts)
         return chains
 
     # --- the search --------------------------------------------------------------------------
@@ -278,6 +285,14 @@ class Search:
         self.warm_rejections = Counter(self.obj.rejections)
 
     def run(self) -> None:
+        """Build the structures (the set-up, under the time limit too), then the rounds."""
+        try:
+            self.structures = self._structures()
+        except Stopped as e:
+            self.stop_reason = f"{e} while building the structures (set-up)"
+            return
+        # none is below the lowest structure bound
+        self.open_bound = float(self.structures[0][0]) if self.structures else 0.0
         if not self.structures:  # every tile chain overflows L1 on its own: nothing fits
             self.stop_reason = "no spatial structure fits"
             self.proven = self.proving

@@ -97,15 +97,39 @@ def wrap_tokens(text: str, width: int) -> list[str]:
     return lines or [""]
 
 
+#: Layers up to which the console table has a row per layer (beyond: one per unique shape).
+TABLE_ROWS = 1000
+
+
+def table_layers(records: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], int]], str]:
+    """The table's rows: (record, 1) per layer, or beyond :data:`TABLE_ROWS` layers (record of
+    the first layer, number of layers) per unique shape, with a note saying so."""
+    if len(records) <= TABLE_ROWS:
+        return [(r, 1) for r in records], ""
+    first: dict[int, dict[str, Any]] = {}
+    count: dict[int, int] = {}
+    for r in records:
+        first.setdefault(r["unique_index"], r)
+        count[r["unique_index"]] = count.get(r["unique_index"], 0) + 1
+    note = (f"({len(records):,} layers: one row per unique shape, its first layer, x the number "
+            "of layers of that shape; every layer is in results.json)")
+    return [(r, count[u]) for u, r in first.items()], note
+
+
 def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = TABLE_WIDTH) -> None:
     """The per-layer table and the totals of a results.json dict, in ``width`` columns: the
     mapping wraps between its tokens onto indented continuation lines."""
     rows = [("#", "shape", "latency (cyc)", "energy (nJ)", "L1", "L2", "mapping")]
-    for r in results["layers"]:
+    layers, note = table_layers(results["layers"])
+    texts: dict[int, str] = {}  # the mapping column, once per unique shape
+    for r, count in layers:
         b = r["best"] or {}
-        rows.append((str(r["index"]), r["shape"], _num(b.get("runtime_cycles")),
-                     _num(b.get("energy_nJ"), 1), _num(b.get("l1_size_req")),
-                     _num(b.get("l2_size_req")), compact_mapping(r["mapping"])))
+        text = texts.get(r["unique_index"])
+        if text is None:
+            text = texts[r["unique_index"]] = compact_mapping(r["mapping"])
+        rows.append((str(r["index"]), r["shape"] + (f" x{count:,}" if count > 1 else ""),
+                     _num(b.get("runtime_cycles")), _num(b.get("energy_nJ"), 1),
+                     _num(b.get("l1_size_req")), _num(b.get("l2_size_req")), text))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     right = (False, False, True, True, True, True)
     indent = sum(widths) + 2 * len(widths)
@@ -115,6 +139,8 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
         print("  ".join(cells + [first]), file=out)
         for line in rest:
             print(" " * indent + line, file=out)
+    if note:
+        print(note, file=out)
     t = results["totals"]
     if t["feasible"]:
         total = (f"total over {t['layers']} layers: latency {_num(t['latency_cycles'])} cycles, "

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from gamma.mapping import Mapping
 from gamma.objectives.metrics import UNITS
 from gamma.objectives.scalar import Objective
 from gamma.objectives.pareto import Front, ParetoObjective
+from gamma.results.layout import write_text_atomic
 from gamma.results.pareto import end_to_end_front, has_fronts
 from gamma.workloads.layer import Layer
 
@@ -164,13 +163,4 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary file and an atomic rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")

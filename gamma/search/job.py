@@ -15,28 +15,29 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
+from gamma.costmodel.warmup import warm_up
 from gamma.errors import GammaError
 from gamma.mapspace.dataflows import dataflow_label, dataflow_name
 from gamma.objectives.metrics import UNITS
 from gamma.objectives.pareto import unit_of
 from gamma.results import console as report, pareto as pareto_report, records as R
+from gamma.results.layout import read_results, write_failure, write_results
 from gamma.results.console import say
 from gamma.search import optima, twostage
 from gamma.search.parallel import search_parallel
 from gamma.search.rules import PARETO, TWO_STAGE, adapt_config, search_rules
-from gamma.search.setup import (Setup, build_setup, search_unique, total_cost, unique_result,
-                                workers_of)
-from gamma.search.signals import Signals, Terminated, interrupted_code
+from gamma.search.setup import (Setup, build_setup, check_seed_budget, search_unique, total_cost,
+                                unique_result, workers_of)
+from gamma.search.signals import Signals, Terminated, interrupted_code, pending_exit
 from gamma.tracking import store, writer as tracking
 
 
@@ -57,6 +58,11 @@ class Outcome:
     cost: float  # sum over layers of the best cost (objective's unit); inf if any is infeasible
 
 
+#: Selected layers up to which every layer gets its mapping file (beyond: each unique shape's
+#: first layer only).
+MAPPING_FILES = 1000
+
+
 class Job:
     """A job's state: its config, output folder, results dict and tracker."""
 
@@ -67,6 +73,8 @@ class Job:
         whose layers are kept; ``outputs``: where the cache of proven optima lives (unless
         ``optima`` names a file)."""
         self.cfg, self.out_dir, self.tracker, self.t0 = cfg, out_dir, tracker, t0
+        self.saved_at, self.save_s = -math.inf, 0.0  # the last save: when, and its seconds
+        self.write_error: str | None = None  # a failed write (write_failed)
         self.optima_file = optima.cache_file(cfg, outputs)
         self.rules = rules = search_rules(cfg)
         self.results: dict[str, Any] = {
@@ -94,12 +102,40 @@ class Job:
     def results_path(self) -> Path:
         return self.out_dir / "results.json"
 
-    def save(self) -> None:
-        """Timings and totals up to date, then an atomic rewrite of results.json."""
-        self.results["wall_s"] = round(time.perf_counter() - self.t0, 3)
+    def save(self, force: bool = True) -> None:
+        """Timings and totals up to date, the MLflow run id once known, then an atomic rewrite
+        of results.json (:func:`gamma.results.layout.write_results`). Unless ``force``d, a save
+        is skipped while less than twice the last save's time has passed since it, so that
+        rewriting a huge model's results.json takes at most a third of the job's time."""
+        now = time.perf_counter()
+        if not force and now - self.saved_at < 2 * self.save_s:
+            return
+        self.note_run_id()
+        self.results["layers"].sort(key=lambda r: r["index"])
+        self.results["wall_s"] = round(now - self.t0, 3)
         self.results.update(self.timings())
         self.results["totals"] = R.compute_totals(self.results["layers"])
-        R.write_json_atomic(self.results_path, self.results)
+        write_results(self.results_path, self.results)
+        self.saved_at = time.perf_counter()
+        self.save_s = self.saved_at - now
+
+    def watching(self, bar: report.LayerProgress) -> Callable[[int, float], None]:
+        """``bar`` as a search's progress callback that also saves results.json once when the
+        MLflow run id appears (a layer may take long; a kill then still knows its run)."""
+        def progress(used: int, best: float) -> None:
+            bar(used, best)
+            mlflow = self.results["mlflow"]
+            if mlflow is not None and mlflow["run_id"] is None and self.tracker.poll_run_id():
+                self.save()
+        return progress
+
+    def note_run_id(self) -> None:
+        """results.json's ``mlflow.run_id`` as soon as the tracking helper has created the run
+        (without waiting for it), so that a job killed even by SIGKILL resumes the same run."""
+        if self.results["mlflow"] is not None and self.results["mlflow"]["run_id"] is None:
+            run_id = self.tracker.poll_run_id()
+            if run_id:
+                self.results["mlflow"]["run_id"] = run_id
 
     def timings(self) -> dict[str, float]:
         """Seconds in the cost model and in the search, each unique layer counted once."""
@@ -139,26 +175,40 @@ class Job:
             label = f"[{n}/{len(todo)}] layer {setup.layers_of(u)[0]}"
             with report.LayerProgress(label, int(self.cfg["budget"]),
                                       self.results["objective_unit"]) as bar:
-                res = search_unique(self.cfg, setup, u, bar)
+                res = search_unique(self.cfg, setup, u, self.watching(bar))
             self.add(setup, unique_result(u, res))
 
     def add(self, setup: Setup, res: R.UniqueResult, extra: dict[str, Any] | None = None) -> None:
         """Record a finished unique layer for each of its layers (each record updated with
         ``extra``, e.g. the two-stage entries); save; tell the tracker."""
-        records = [{**R.layer_record(i, res, setup.model.name), **(extra or {})}
-                   for i in setup.layers_of(res.unique_index)]
+        first, *others = setup.layers_of(res.unique_index)
+        base = {**R.layer_record(first, res, setup.model.name), **(extra or {})}
+        records = [base, *({**base, "index": i} for i in others)]  # sharing base's values
         self.against_optimum(records)
-        self.results["layers"] = sorted(self.results["layers"] + records, key=lambda r: r["index"])
-        mdir = self.out_dir / "mappings"
-        mdir.mkdir(exist_ok=True)
-        for r in records:
-            if r["mapping_text"] is not None:
-                (mdir / f"layer_{r['index']:02d}.m").write_text(r["mapping_text"], encoding="utf-8")
-        self.save()
+        self.results["layers"] += records
+        self.write_mappings(setup, res, records)
+        self.save(force=False)
         say(report.layer_line(records[0], res.search_s))
         if "proven_optimal" in records[0]:
             say(report.proof_line(records[0]))
         self.tracker.layer_done()
+
+    def write_mappings(self, setup: Setup, res: R.UniqueResult,
+                       records: list[dict[str, Any]]) -> None:
+        """``mappings/layer_XX.m`` of each of ``records`` (the MAESTRO file of its best mapping,
+        under its own name); with more than :data:`MAPPING_FILES` selected layers only of the
+        first layer of each unique shape (a model of 100,000 layers would need as many files)."""
+        if res.mapping is None:
+            return
+        mdir = self.out_dir / "mappings"
+        mdir.mkdir(exist_ok=True)
+        each = len(setup.selected) <= MAPPING_FILES
+        for r in records if each else records[:1]:
+            i = r["index"]
+            layer = setup.model.layers[i - 1]
+            text = r["mapping_text"] if i == records[0]["index"] else R.maestro_text(
+                i, replace(res, layer=replace(res.layer, name=layer.name)), setup.model.name)
+            (mdir / f"layer_{i:02d}.m").write_text(text, encoding="utf-8")
 
     def against_optimum(self, records: list[dict[str, Any]]) -> None:
         """Latency objective: cache a proven optimum (``optimizer=exhaustive``), and give every
@@ -183,31 +233,60 @@ class Job:
     def finish(self, status: str) -> None:
         """Final results.json, console table, convergence plot and MLflow run. A tracking
         failure is a warning (results.json records it; scripts/mlflow_import.py logs the run
-        later): results are complete, so it does not change the exit code."""
+        later): results are complete, so it does not change the exit code. A failed write
+        (:meth:`write_failed`) ends the job ``failed``; results.json keeps its last complete
+        version."""
         self.results["status"] = status
         with contextlib.suppress(GammaError):  # kept in tracker.error
             if self.tracker.connect():
                 self.results["mlflow"]["run_id"] = self.tracker.run_id
         if self.tracker.error:
             self.results["mlflow"]["error"] = self.tracker.error
-        self.save()
+        try:
+            self.save()
+            if self.write_error is None:
+                self.reports()
+        except OSError as e:
+            self.write_failed(e)
+        status = self.results["status"]
+        say(f"results: {self.results_path}")
+        with contextlib.suppress(GammaError):
+            self.tracker.finish(status)
+        if self.tracker.error:
+            self.results["mlflow"]["error"] = self.tracker.error
+            self.save_quietly()
+            say(f"warning: {self.tracker.error}; results are complete but not in MLflow (log them "
+                f"later: python scripts/mlflow_import.py {shlex.quote(str(self.out_dir))} [--uri URI])",
+                error=True)
+        elif self.tracker.run_id:
+            if self.results["mlflow"] is not None:
+                self.results["mlflow"]["logged"] = True  # a resume need not finish the run
+                self.save_quietly()
+            say(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}")
+
+    def reports(self) -> None:
+        """The console table, convergence.png and (objective=pareto) the fronts."""
         if self.results["layers"]:
             table = io.StringIO()
             report.print_table(self.results, table)
             say("\n" + table.getvalue().rstrip("\n"))
         report.plot_convergence(self.results, self.out_dir / "convergence.png")
         pareto_report.write_artifacts(self.results, self.out_dir)
-        say(f"results: {self.results_path}")
-        with contextlib.suppress(GammaError):
-            self.tracker.finish(status)
-        if self.tracker.error:
-            self.results["mlflow"]["error"] = self.tracker.error
+
+    def write_failed(self, e: OSError) -> None:
+        """A write failed (disk full, file-size limit, read-only folder): say so once, and end
+        the job ``failed`` with the error (in results.json if it can still be written)."""
+        if self.write_error is not None:
+            return
+        self.write_error = write_failure(e)
+        say(f"error: {self.write_error}; results.json keeps its last complete version", error=True)
+        self.results.update(status="failed", error=self.write_error)
+        self.save_quietly()
+
+    def save_quietly(self) -> None:
+        """:meth:`save`, where a failed write is already reported."""
+        with contextlib.suppress(OSError):
             self.save()
-            say(f"warning: {self.tracker.error}; results are complete but not in MLflow (log them "
-                f"later: python scripts/mlflow_import.py {shlex.quote(str(self.out_dir))} [--uri URI])",
-                error=True)
-        elif self.tracker.run_id:
-            say(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}")
 
     def cost(self) -> float:
         """The job's objective: the sum over its layers of the best cost; inf if a layer is
@@ -258,7 +337,7 @@ class TwoStageJob(Job, twostage.Events):
         say(f"stage 1 layer {self.setup.layers_of(u)[0]:>3} {r.layer.shape}: "
             + (f"{r.cost:,.0f} cycles" if r.feasible else "no feasible mapping")
             + f" ({r.summary['samples_used']:,} samples, {r.search_s:.1f} s)")
-        self.save()
+        self.save(force=False)
 
     def stage1_done(self, ts: twostage.TwoStage) -> None:
         self.ts, self.stage = ts, 2
@@ -276,10 +355,10 @@ class TwoStageJob(Job, twostage.Events):
             f"with latency <= {cycles:,.0f} cycles on every layer")
         self.save()
 
-    def save(self) -> None:
+    def save(self, force: bool = True) -> None:
         self.results["two_stage"] = twostage.summary(self.ts, self.metric,
                                                      self.results["layers"], self.stage)
-        super().save()
+        super().save(force)
 
     def timings(self) -> dict[str, float]:
         """Both stages' seconds, each unique layer counted once."""
@@ -331,10 +410,16 @@ def prior_results(cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
         say(f"resume: no results.json in {out}; starting afresh")
         return None
     try:
-        prior = json.loads(path.read_text(encoding="utf-8"))
+        prior = read_results(path)
+    except GammaError as e:
+        raise GammaError(f"resume: {e}; not a results.json this job can continue (move it away "
+                         "or use another run folder)") from None
+    try:
         old = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise GammaError(f"resume: cannot read the earlier run in {out}: {e}") from None
+    if not isinstance(old, dict):
+        raise GammaError(f"resume: {out / 'config.yaml'} is not a job's config")
     differ = [k for k in sorted(set(old) | set(cfg))
               if k not in RESUMABLE_CHANGES and old.get(k) != cfg.get(k)]
     if differ:
@@ -354,38 +439,26 @@ def run_job(cfg: Any, out_dir: str | Path, outputs: Path = store.DEFAULT_OUTPUTS
     (both end results.json and the MLflow run as ``killed``); the cost is inf unless the job
     finished. A second SIGINT/SIGTERM while the job writes its final results is noted, not
     raised (the exit code then says interrupted, results.json keeps its status). Other
-    exceptions propagate after the run is marked failed."""
+    exceptions propagate after the run is marked failed. The cost-model kernel is loaded first,
+    before a signal can interrupt: numba loads it in ctypes callbacks, where a Ctrl-C would be
+    printed and lost rather than raised."""
+    warm_up()
     with Signals() as signals:
         return _run_job(cfg, out_dir, outputs, signals)
 
 
 def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> Outcome:
     t0 = time.perf_counter()
+    if pending_exit():  # SIGINT/SIGTERM noted before the job (run.py, a sweep's worker)
+        return Outcome(pending_exit(), math.inf)
     try:
-        plain = plain_config(cfg)
-    except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
-        say(f"error: config: {e}", error=True)
-        return Outcome(1, math.inf)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        note = adapt_config(plain)  # objective=pareto: GAMMA's selection (recorded in config.yaml)
-        if note:
-            say(note)
-        job_class = job_class_of(plain)
-        prior = prior_results(plain, out)
-    except GammaError as e:
-        say(f"error: {e}", error=True)
-        return Outcome(1, math.inf)
-    if prior is not None and prior.get("status") == "finished":
-        cost = total_cost([r["best_cost"] for r in prior.get("layers") or []])
-        unit = f" {prior['objective_unit']}" if prior.get("objective_unit") else ""
-        say(f"resume: {out} holds a finished job (total {cost:,.0f}{unit}); not run again")
-        return Outcome(0, cost)
-    (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
-    tracker = tracking.start(plain, run_name(plain), out, outputs,
-                             resume=(prior or {}).get("mlflow"))
-    job = job_class(plain, out, tracker, t0, prior, outputs)
+        job = _prepare(cfg, Path(out_dir), outputs, t0)
+    except KeyboardInterrupt as e:  # before the job exists: nothing to keep
+        signals.shutting_down(stopped=True)
+        say(f"{_stopped(e)} before the search started: nothing to keep", error=True)
+        return Outcome(interrupted_code(e), math.inf)
+    if isinstance(job, Outcome):
+        return job
     status, code = "failed", 1
     try:
         job.run()
@@ -395,10 +468,12 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> 
         say(f"error: {e}", error=True)
         job.results["error"] = str(e)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
-        signals.shutting_down()
-        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-        say(f"{what}: results.json keeps the finished layers", error=True)
+        signals.shutting_down(stopped=True)
+        say(f"{_stopped(e)}: results.json keeps the finished layers", error=True)
         status, code = "killed", interrupted_code(e)
+    except OSError as e:  # a full disk, a file-size limit, a read-only folder
+        signals.shutting_down()
+        job.write_failed(e)
     except BaseException as e:
         signals.shutting_down()
         job.results["error"] = f"{type(e).__name__}: {e}"
@@ -406,6 +481,67 @@ def _run_job(cfg: Any, out_dir: str | Path, outputs: Path, signals: Signals) -> 
         raise
     signals.shutting_down()
     job.finish(status)
+    if job.write_error is not None:
+        code = 1
     if signals.late is not None and code == 0:
         code = interrupted_code(signals.late)
     return Outcome(code, job.cost() if code == 0 else math.inf)
+
+
+def _stopped(e: BaseException) -> str:
+    return "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+
+
+def _prepare(cfg: Any, out: Path, outputs: Path, t0: float) -> "Job | Outcome":
+    """The job of ``cfg`` with its run folder, config.yaml and tracker, or the outcome of a job
+    that ends before it searches (bad settings, a folder it cannot write, a finished job to
+    resume)."""
+    try:
+        plain = plain_config(cfg)
+    except Exception as e:  # noqa: BLE001 - omegaconf: an interpolation that does not resolve
+        say(f"error: config: {e}", error=True)
+        return Outcome(1, math.inf)
+    try:
+        note = adapt_config(plain)  # objective=pareto: GAMMA's selection (recorded in config.yaml)
+        if note:
+            say(note)
+        out.mkdir(parents=True, exist_ok=True)
+        check_seed_budget(plain)
+        job_class = job_class_of(plain)
+        prior = prior_results(plain, out)
+        if prior is not None and prior.get("status") == "finished":
+            return _finished_already(plain, out, outputs, prior)
+        (out / "config.yaml").write_text(yaml.safe_dump(plain, sort_keys=False), encoding="utf-8")
+    except GammaError as e:
+        say(f"error: {e}", error=True)
+        return Outcome(1, math.inf)
+    except OSError as e:
+        say(f"error: {write_failure(e)}", error=True)
+        return Outcome(1, math.inf)
+    tracker = tracking.start(plain, run_name(plain), out, outputs,
+                             resume=(prior or {}).get("mlflow"))
+    return job_class(plain, out, tracker, t0, prior, outputs)
+
+
+def _finished_already(plain: dict[str, Any], out: Path, outputs: Path,
+                      prior: dict[str, Any]) -> Outcome:
+    """``resume=true`` on a finished job: not run again. If its MLflow run was not ended (the
+    job was killed after results.json said finished), the run is reopened and finished now."""
+    cost = total_cost([r["best_cost"] for r in prior["layers"]])
+    unit = f" {prior['objective_unit']}" if prior.get("objective_unit") else ""
+    say(f"resume: {out} holds a finished job (total {cost:,.0f}{unit}); not run again")
+    mlflow = prior.get("mlflow") or {}
+    tr = plain.get("tracking") or {}
+    if mlflow.get("run_id") and not mlflow.get("logged") and tr.get("enabled", True):
+        tracker = tracking.start(plain, run_name(plain), out, outputs, resume=mlflow)
+        with contextlib.suppress(GammaError):
+            if tracker.connect():
+                tracker.finish("finished")
+        if tracker.error:
+            say(f"warning: {tracker.error}", error=True)
+        elif tracker.run_id:
+            prior["mlflow"] = {**mlflow, "run_id": tracker.run_id, "logged": True}
+            with contextlib.suppress(OSError):
+                write_results(out / "results.json", prior)
+            say(f"MLflow run {tracker.run_id} (finished) at {tracker.uri}")
+    return Outcome(0, cost)

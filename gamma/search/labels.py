@@ -5,7 +5,9 @@ The label is the optimizer's name, then every optimizer setting that differs fro
 its config file (``conf/optimizer/<name>.yaml``), then the other command-line overrides that are
 not already a column of the comparison (model, system, platform, objective, budget, layers) and
 not the seed; ``optimizer=fixed`` adds its dataflow (``fixed nvdla``, ``fixed file:my.m``).
-Jobs that differ only in their seed share a label; jobs whose settings differ never do. Settings are written short: ``optimizer.`` and the ``operators.``/``selection.`` levels are
+Jobs that differ only in their seed or in settings that cannot change the result
+(:data:`NO_EFFECT`: ``resume``, ``parallel.*``, ``tracking.*``, ``optima``, ``hydra.*``, ...)
+share a label; jobs whose other settings differ never do. Settings are written short: ``optimizer.`` and the ``operators.``/``selection.`` levels are
 dropped, and ``X.enabled=false`` reads ``X=off``.
 """
 
@@ -15,11 +17,16 @@ from typing import Any
 
 from gamma.mapspace.dataflows import dataflow_label
 
-#: Override keys that never enter a label: the comparison's own columns, the seed, and keys
-#: that do not change what is searched. A key matches itself and everything below it.
+#: Settings that cannot change a job's result: where and how it runs (``parallel.workers``
+#: gives the same results as 1), resumes, is logged or named, and the optima cache (read only
+#: to compare with). They never enter a label, never split an arm in compare.py and never make
+#: two runs different jobs. A key matches itself and everything below it.
+NO_EFFECT = ("resume", "parallel", "tracking", "optima", "hydra", "label", "experiment",
+             "hparams_search")
+#: Override keys that never enter a label: the comparison's own columns, the seed, the
+#: arm/ablation choice (shown by the optimizer settings it sets) and :data:`NO_EFFECT`.
 NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "layers", "arm",
-                "optimizer", "tracking", "hydra", "experiment", "hparams_search", "label",
-                "ablation", "parallel", "resume", "optima")
+                "optimizer", "ablation", *NO_EFFECT)
 #: Override keys (exactly these) that the label already shows in another form.
 SHOWN_AS_DATAFLOW = ("dataflow", "dataflow.path", "dataflow.depthwise_path")
 #: Config levels left out of a setting's short name.

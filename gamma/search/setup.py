@@ -15,7 +15,7 @@ from gamma.costmodel.base import costmodel_of
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapping import Mapping
-from gamma.mapspace.space import MapSpace
+from gamma.mapspace.space import GDIMS, MapSpace
 from gamma.objectives.pareto import Front, ParetoObjective, check_metrics
 from gamma.objectives.scalar import Objective
 from gamma.optimizers import Optimizer, ProgressCallback, make_optimizer
@@ -85,10 +85,20 @@ def check_seed_budget(cfg: dict[str, Any]) -> None:
             raise GammaError(f"{key} must be a non-negative integer, got {cfg.get(key)!r}")
 
 
+def check_mapspace(cfg: dict[str, Any]) -> None:
+    """``mapspace.parallel_dims``: a non-empty list of the genome's dims (K, C, Y, X, R, S)."""
+    dims = (cfg.get("mapspace") or {}).get("parallel_dims")
+    if (not isinstance(dims, (list, tuple)) or not dims
+            or any(not isinstance(d, str) or d not in GDIMS for d in dims)):
+        raise GammaError(f"mapspace.parallel_dims must be a non-empty list of {', '.join(GDIMS)}, "
+                         f"got {dims!r}")
+
+
 def build_setup(cfg: dict[str, Any], model: Model | None = None) -> Setup:
     """Model (``cfg['model']`` unless given), hardware and layer selection; checks the seed,
     budget and optimizer settings."""
     check_seed_budget(cfg)
+    check_mapspace(cfg)
     workers_of(cfg)
     rules = search_rules(cfg)
     costmodel_of(rules.costmodel)

@@ -65,7 +65,9 @@ class PrepareTracking(Callback):
             sys.excepthook = hook
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._end("finished")
+        from gamma.search.signals import pending_exit
+
+        self._end("killed" if pending_exit() else "finished")  # Ctrl-C or SIGTERM: jobs killed
 
     def _at_exit(self) -> None:
         """The sweep stopped before its end (an exception, Ctrl-C): end the parent run too."""

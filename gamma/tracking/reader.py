@@ -3,14 +3,14 @@ run of an experiment in one query, and a run's results.json artifact."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
+import sys
 from typing import Any
 
 from gamma.errors import GammaError
-from gamma.tracking.store import open_client, tracking_uri
+from gamma.results.layout import read_results
+from gamma.tracking.store import failure_reason, open_client, tracking_uri
 
 
 def _client(uri: str | None) -> Any:
@@ -29,12 +29,17 @@ def experiment_runs(experiment: str, uri: str | None = None) -> list[dict[str, A
     out."""
     import mlflow
 
-    client = _client(uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise GammaError(f"no MLflow experiment {experiment!r} at {tracking_uri(uri)}")
-    mlflow.set_tracking_uri(tracking_uri(uri))
-    df = mlflow.search_runs([exp.experiment_id], max_results=50_000, output_format="pandas")
+    try:
+        client = _client(uri)
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise GammaError(f"no MLflow experiment {experiment!r} at {tracking_uri(uri)}")
+        mlflow.set_tracking_uri(tracking_uri(uri))
+        df = mlflow.search_runs([exp.experiment_id], max_results=50_000, output_format="pandas")
+    except GammaError:
+        raise
+    except Exception as e:  # noqa: BLE001 - an unreachable or failing server, said in one line
+        raise GammaError(f"MLflow tracking at {tracking_uri(uri)}: {failure_reason(e)}") from None
     rows = df.to_dict("records")
 
     def part(row: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -66,4 +71,8 @@ def run_results(run_id: str, uri: str | None = None) -> dict[str, Any] | None:
             path = _client(uri).download_artifacts(run_id, "results.json", tmp)
         except Exception:  # noqa: BLE001 - a run that failed before logging artifacts
             return None
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        try:
+            return read_results(path, f"results.json of run {run_id}")
+        except GammaError as e:  # written by something else: the run counts without it
+            print(f"warning: {e}", file=sys.stderr)
+            return None

@@ -87,6 +87,8 @@ def open_client(uri: str, experiment: str | None = None) -> tuple[Any, str | Non
 
     for name in ("mlflow", "alembic"):  # after the import: mlflow sets its level on import
         logging.getLogger(name).setLevel(logging.WARNING)
+    for key, value in HTTP_ENV.items():  # a server that does not answer: an error in seconds
+        os.environ.setdefault(key, value)
     check_uri(uri)
     with store_lock(uri):
         client = MlflowClient(tracking_uri=uri)

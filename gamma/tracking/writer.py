@@ -26,8 +26,10 @@ the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.typ
 ``mlflow.user``); params = the flattened config without the model's layer list; the selected
 layers as a dataset input named after the model (one row per layer: its shape and MACs); per
 layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
-``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer;
-totals (cycles, nJ, seconds; with ``objective=two_stage`` also the ``two_stage/...`` block of
+``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer
+(beyond :data:`LAYER_METRICS` layers: per unique shape, its first layer);
+totals (cycles, nJ, seconds; ``feasible_best_cost`` and ``feasible_latency_cycles`` summed over
+the layers with a feasible mapping; with ``objective=two_stage`` also the ``two_stage/...`` block of
 results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
@@ -83,6 +85,9 @@ JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": 
             "model": "model.name", "objective": "objective.name", "seed": "seed", "label": "label"}
 #: Config entries left out of the params (the layer table is the run's dataset input instead).
 NOT_PARAMS = ("model.layers",)
+#: Selected layers up to which every layer gets its metrics (beyond: the first layer of each
+#: unique shape; a model of 100,000 layers would need as many log_batch calls).
+LAYER_METRICS = 1000
 #: MLflow's limit on a tag value is 8,000 characters; longer override lists are cut.
 MAX_TAG_CHARS = 5000
 
@@ -111,6 +116,10 @@ class Tracker:
         :class:`GammaError` (also kept in ``error``) where tracking failed."""
         if self.error:
             raise GammaError(self.error)
+
+    def poll_run_id(self) -> str | None:
+        """The run id if the run exists already (never waits; None without tracking)."""
+        return self.run_id
 
 
 class UnusableTracker(Tracker):
@@ -159,6 +168,13 @@ class MlflowTracker(Tracker):
     def layer_done(self) -> None:
         self._send("layer")
 
+    def poll_run_id(self) -> str | None:
+        """The run id once the helper has written it (never waits), else None."""
+        if self.run_id is None and self.error is None and _readline_ready(self.proc):
+            with contextlib.suppress(GammaError):  # kept in error
+                self.connect()
+        return self.run_id
+
     def connect(self) -> str | None:
         if self.run_id is None and self.error is None:
             line = _readline(self.proc, CONNECT_TIMEOUT_S).strip()
@@ -194,6 +210,15 @@ class MlflowTracker(Tracker):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def _readline_ready(proc: subprocess.Popen) -> bool:
+    """Whether ``proc`` has written to its stdout (a line to read, or its end)."""
+    import selectors
+
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        return bool(sel.select(0))
 
 
 def _readline(proc: subprocess.Popen, timeout: float) -> str:
@@ -520,12 +545,19 @@ class RunLogger:
                                                     for k, v, step in items])
 
     def results(self) -> dict[str, Any] | None:
+        """The run folder's results.json (in memory layout, checked), None before it exists."""
+        from gamma.results.layout import read_results
+
         path = self.out_dir / "results.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        return read_results(path) if path.exists() else None
 
     def log_layers(self, results: dict[str, Any] | None) -> None:
-        """One log_batch per layer not logged yet."""
-        for r in (results or {}).get("layers", []):
+        """One log_batch per layer not logged yet; beyond :data:`LAYER_METRICS` layers only the
+        first layer of each unique shape (the totals cover every layer)."""
+        records = (results or {}).get("layers", [])
+        if len(records) > LAYER_METRICS:
+            records = list({r["unique_index"]: r for r in reversed(records)}.values())
+        for r in records:
             if r["index"] in self.logged:
                 continue
             tag = f"layer_{r['index']:02d}"
@@ -560,7 +592,10 @@ class RunLogger:
 
     def _totals(self, results: dict[str, Any]) -> None:
         t = results["totals"]
+        feasible = [r for r in results["layers"] if r["feasible"] and r["best"]]
         values = {"total_latency_cycles": t["latency_cycles"], "total_energy_nJ": t["energy_nJ"],
+                  "feasible_best_cost": sum(r["best_cost"] for r in feasible),
+                  "feasible_latency_cycles": sum(r["best"]["runtime_cycles"] for r in feasible),
                   "compute_bound_cycles": t["compute_bound_cycles"],
                   "ratio_to_compute_bound": t["ratio_to_compute_bound"],
                   "infeasible_layers": len(t["infeasible_layers"]), "wall_s": results.get("wall_s"),
@@ -595,7 +630,7 @@ def import_run(run_dir: Path, run_name: str, uri: str | None = None,
     URI)."""
     import yaml
 
-    from gamma.results.records import write_json_atomic
+    from gamma.results.layout import read_results, write_results
 
     run_dir = Path(run_dir).resolve()
     paths = {name: run_dir / name for name in ("config.yaml", "results.json")}
@@ -604,9 +639,11 @@ def import_run(run_dir: Path, run_name: str, uri: str | None = None,
             raise GammaError(f"{run_dir}: no {name} (not a run folder)")
     try:
         cfg = yaml.safe_load(paths["config.yaml"].read_text(encoding="utf-8")) or {}
-        results = json.loads(paths["results.json"].read_text(encoding="utf-8"))
-    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
         raise GammaError(f"{run_dir}: unreadable run folder: {e}") from None
+    if not isinstance(cfg, dict):
+        raise GammaError(f"{paths['config.yaml']}: not a job's config (a mapping of settings)")
+    results = read_results(paths["results.json"])  # checked before anything is created
     uri = check_uri(str(uri) if uri else tracking_uri(config_value(cfg, "tracking.uri")))
     experiment = experiment or experiment_name(cfg)
     old = results.get("mlflow") or {}
@@ -615,11 +652,19 @@ def import_run(run_dir: Path, run_name: str, uri: str | None = None,
     start_ms = int(paths["config.yaml"].stat().st_mtime * 1000)
     run = RunLogger(uri, experiment, run_name, run_dir, start_ms,
                     find_parent(run_dir, uri, experiment))
-    results["mlflow"] = {"uri": uri, "run_id": run.run_id, "imported": True}
-    write_json_atomic(paths["results.json"], results)
     status = results.get("status")
     end_ms = start_ms + int(1000 * float(results.get("wall_s") or 0))
-    run.finish("killed" if status == "running" else str(status), end_ms)
+    try:
+        write_results(paths["results.json"], {**results, "mlflow": {"uri": uri, "run_id": run.run_id,
+                                                                    "imported": True}})
+        run.finish("killed" if status == "running" else str(status), end_ms)
+    except Exception as e:  # noqa: BLE001 - no half-logged run is left to block a new import
+        with contextlib.suppress(Exception):
+            run.client.delete_run(run.run_id)
+        with contextlib.suppress(OSError):
+            write_results(paths["results.json"], results)
+        reason = e if isinstance(e, (GammaError, OSError)) else failure_reason(e)
+        raise GammaError(f"{run_dir}: import into {uri} failed, nothing kept: {reason}") from None
     return run.run_id, uri
 
 

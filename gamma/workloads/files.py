@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from gamma.errors import ModelFileError
+from gamma.limits import parse_int
 from gamma.workloads.layer import Layer, LayerError, Model
 
 #: CSV type column values.
@@ -64,7 +65,7 @@ def layer_from_csv_row(row: Sequence[str | int], path: str | Path, row_number: i
     for col, cell in zip("KCYXRST", row):
         text = str(cell).strip()
         try:
-            values.append(int(text))
+            values.append(parse_int(text))
         except ValueError:
             raise fail(f"column {col}: {text!r} is not an integer") from None
     kind = CSV_TYPES.get(values[6])
@@ -88,11 +89,27 @@ def layer_from_csv_row(row: Sequence[str | int], path: str | Path, row_number: i
         raise fail(f"column {e.field}: {e.reason}") from None
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a number is an integer only when written with the digits 0-9
+    (YAML 1.1 also reads ``1_0`` as 10, ``0x10`` as 16 and ``1:30`` as 90): such text stays a
+    string, which the layer check then refuses by field."""
+
+
+def _strict_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
+    try:
+        return parse_int(node.value)
+    except ValueError:
+        return str(node.value)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _strict_int)
+
 _MODEL_KEYS = ("name", "path", "layers")
 _YAML_LAYER_KEYS = ("type", "K", "C", "Y", "X", "R", "S", "M", "N", "stride", "stride_y", "stride_x", "name")
 
 
-def load_model(path: str | Path, apply_strides: bool = False) -> Model:
+def load_model(path: str | Path, apply_strides: bool = False, *,
+               _including: tuple[Path, ...] = ()) -> Model:
     """Read a model from our YAML format (``.yaml``/``.yml``), an ONNX graph (``.onnx``, see
     :mod:`gamma.workloads.onnx`) or a GAMMA CSV table (anything else).
 
@@ -100,6 +117,10 @@ def load_model(path: str | Path, apply_strides: bool = False) -> Model:
     ``apply_strides`` keeps the YAML ``stride`` values (CSV tables have none: stride 1).
     """
     p = Path(path).expanduser()
+    if p.resolve() in _including:
+        chain = " -> ".join(str(f) for f in (*_including, p.resolve()))
+        raise ModelFileError(str(_including[-1]), "key 'path'",
+                             f"names {path}, a model file that includes itself ({chain})")
     if p.suffix.lower() == ".onnx":
         from gamma.workloads.onnx import load_onnx
 
@@ -107,14 +128,15 @@ def load_model(path: str | Path, apply_strides: bool = False) -> Model:
     text = read_text_file(p, str(path))
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark is not None else "file"
             raise ModelFileError(str(path), where, f"invalid YAML: {getattr(e, 'problem', None) or e}") from None
         if not isinstance(data, Mapping):
             raise ModelFileError(str(path), "file", "expected a mapping with keys name, path, layers")
-        return _model_from_mapping(data, str(path), apply_strides, default_name=p.stem, base_dir=p.parent)
+        return _model_from_mapping(data, str(path), apply_strides, default_name=p.stem,
+                                   base_dir=p.parent, including=(*_including, p.resolve()))
     return Model(p.stem, tuple(_read_csv(text, str(path))))
 
 
@@ -159,7 +181,10 @@ def model_from_config(cfg: Mapping[str, Any], apply_strides: bool = False) -> Mo
 
 
 def _model_from_mapping(data: Mapping[str, Any], source: str, apply_strides: bool,
-                        default_name: str | None, base_dir: Path | None) -> Model:
+                        default_name: str | None, base_dir: Path | None,
+                        including: tuple[Path, ...] = ()) -> Model:
+    """A model from a YAML mapping or a ``model`` config (``source`` names it in errors);
+    ``including``: the model files that led here through ``path`` (a cycle is an error)."""
     for key in data:
         if key not in _MODEL_KEYS:
             raise ModelFileError(source, f"key '{key}'", f"unknown key; expected {', '.join(_MODEL_KEYS)}")
@@ -175,7 +200,7 @@ def _model_from_mapping(data: Mapping[str, Any], source: str, apply_strides: boo
         file = Path(str(path)).expanduser()
         if base_dir is not None and not file.is_absolute():
             file = base_dir / file
-        model = load_model(file, apply_strides)
+        model = load_model(file, apply_strides, _including=including)
         return model if name in (None, "file", "onnx") else Model(name, model.layers, model.skipped_ops)
     if layers is None:
         raise ModelFileError(source, "key 'layers'", "no layers: give 'layers' or 'path'")
@@ -223,4 +248,12 @@ def _read_csv(text: str, source: str) -> list[Layer]:
         rows = rows[1:]  # header such as K,C,Y,X,R,S,T / M,N,K,0,0,0,T / O,I,0,0,0,0,T
     if not rows:
         raise ModelFileError(source, "file", "empty model: no layer rows")
-    return [layer_from_csv_row(cells, source, n, line) for n, (line, cells) in enumerate(rows, 1)]
+    seen: dict[tuple[str, ...], Layer] = {}  # a repeated row is read once (100,000-row models)
+    layers = []
+    for n, (line, cells) in enumerate(rows, 1):
+        key = tuple(cells)
+        layer = seen.get(key)
+        if layer is None:
+            layer = seen[key] = layer_from_csv_row(cells, source, n, line)
+        layers.append(layer)
+    return layers

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterator, Literal, Mapping, Sequence, TypeVar
 
 from gamma.errors import GammaError
+from gamma.limits import MAX_SIZE, product_limit_reason
 
 LayerType = Literal["CONV", "DSCONV", "GEMM"]
 LAYER_TYPES: tuple[str, ...] = ("CONV", "DSCONV", "GEMM")
 #: Integer fields of :class:`Layer`, in declaration order.
 INT_FIELDS: tuple[str, ...] = ("K", "C", "Y", "X", "R", "S", "M", "N", "stride_y", "stride_x")
-#: Largest size of a layer dimension (elements): the cost model computes in int64.
-MAX_SIZE = (1 << 31) - 1
 
 T = TypeVar("T")
 
@@ -74,8 +73,10 @@ class Layer:
                 raise LayerError(name, f"must be a positive integer, got {value!r}")
             if value > MAX_SIZE:
                 raise LayerError(name, f"dimension {name} = {value:,} is too large for the cost "
-                                       f"model (at most {MAX_SIZE:,})")
+                                       f"model (at most {MAX_SIZE:,}): the kernel computes "
+                                       "in int64")
             object.__setattr__(self, name, value)
+        self._check_product()
         if self.type == "GEMM":
             for name in ("C", "Y", "X", "R", "S", "stride_y", "stride_x"):
                 if getattr(self, name) != 1:
@@ -90,6 +91,22 @@ class Layer:
             raise LayerError("S", f"filter cols S={self.S} exceed input cols X={self.X}")
         if self.type == "DSCONV" and self.K != 1:
             raise LayerError("K", f"DSCONV (depthwise) layers must have K=1, got K={self.K}")
+
+    def _check_product(self) -> None:
+        """The product of the dimensions (:attr:`work`) within what the cost model can count
+        (:data:`gamma.limits.MAX_PRODUCT`); the error names the largest dimension."""
+        names = {"GEMM": "MNK", "DSCONV": "CRSYX"}.get(self.type, "KCRSYX")
+        reason = product_limit_reason(self.work, "*".join(names))
+        if reason is not None:
+            raise LayerError(max(names, key=lambda n: getattr(self, n)), reason)
+
+    @property
+    def work(self) -> int:
+        """The product of the dimensions the cost model multiplies (elements): K*C*R*S*Y*X with
+        input-centric Y and X (DSCONV without K; GEMM M*N*K), at least :attr:`macs`."""
+        if self.type == "GEMM":
+            return self.M * self.N * self.K
+        return (1 if self.type == "DSCONV" else self.K) * self.C * self.R * self.S * self.Y * self.X
 
     @property
     def Yo(self) -> int:

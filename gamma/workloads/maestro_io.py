@@ -17,8 +17,12 @@ The syntax is MAESTRO's (docs/cost-model.md, section 1.2)::
     }
     }
 
-Like MAESTRO's tokenizer, tokens are split on `` ,->():\\t;`` and newlines (so punctuation is
-optional), ``{``/``}`` are tokens of their own, and ``//`` starts a comment. The parser only
+Tokens are split on blanks and newlines; ``{ } ( ) , ; :`` are tokens of their own, ``-`` and
+``>`` are ignored, and ``//`` starts a comment. A directive must be complete:
+``SpatialMap(size,offset) DIM;``, ``TemporalMap(size,offset) DIM;``, ``Cluster(size,P);`` and
+``Sz(DIM)``, every parenthesis, comma and semicolon in place (MAESTRO's own tokenizer drops them,
+so it would read ``SpatialMap(1,1 K`` as a directive). Elsewhere (``Type:``, ``Dimensions { K:
+64, ... }``, ``Constant T 4;``) the ``:``, ``,`` and ``;`` are optional. The parser only
 checks syntax; semantic rules of the cost engine (full R/S tiles, 1-2 spatial maps per level,
 cluster sizes vs. PEs) are left to the cost model. Every problem raises
 :class:`~gamma.errors.MappingFileError` naming the source, the line and what is wrong.
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gamma.errors import MappingFileError
+from gamma.limits import size_limit_reason
 from gamma.mapping import DIMS, Cluster, Directive, Level, Mapping
 from gamma.workloads.layer import Layer, LayerError
 
@@ -59,7 +64,9 @@ TYPE_DIMS = {"CONV": ("K", "C", "R", "S", "Y", "X", "Y'", "X'"),
              "GEMM": ("M", "N", "K")}
 _MAPS = {"SpatialMap": "Spatial", "TemporalMap": "Temporal"}
 _BLOCK_WORDS = {"Network", "Layer", "Type", "Stride", "Dimensions", "Dataflow"}
-_TOKEN = re.compile(r"[{}]|[^\s,\->():;{}]+")
+_TOKEN = re.compile(r"[{}(),;:]|[^\s,\->():;{}]+")
+#: Tokens skipped between statements and between a block's entries.
+_SEPARATORS = (";", ",")
 _NUMBER = re.compile(r"[0-9]+")
 
 # --------------------------------------------------------------------------------------------
@@ -177,9 +184,17 @@ class _Parser:
                 raise self.error(self.last_line,
                                  f"unterminated block '{block}' opened at line {opened} (missing '}}')")
             self.pos += 1
+            if tok.text in _SEPARATORS:
+                continue
             if tok.text == "}" and block is not None:
                 return
             yield tok
+
+    def optional(self, text: str) -> None:
+        """Consume ``text`` if it is the next token (optional punctuation such as ``:``)."""
+        tok = self.peek()
+        if tok is not None and tok.text == text:
+            self.pos += 1
 
     def unexpected(self, tok: _Tok, where: str, expected: str) -> MappingFileError:
         hint = " (is a '}' missing?)" if tok.text in _BLOCK_WORDS or tok.text == "{" else ""
@@ -194,6 +209,7 @@ class _Parser:
         elif tok.text in self.constants:
             value = self.constants[tok.text]
         elif tok.text == "Sz":
+            self.expect("(", "Sz")
             dim = self.next("a dimension after 'Sz('")
             if dim.text not in LAYER_DIMS:
                 raise self.error(dim.line, f"unknown dimension '{dim.text}' in Sz() "
@@ -202,11 +218,15 @@ class _Parser:
                 raise self.error(tok.line, f"Sz({dim.text}) used where the layer's Dimensions are not "
                                            "known (give Dimensions before Dataflow)")
             value = sizes[dim.text]
+            self.expect(")", f"Sz({dim.text}")
         else:
             hint = " (no Constant of that name is defined)" if tok.text[0].isalpha() else ""
             raise self.error(tok.line, f"expected a number after '{after}' but found '{tok.text}'{hint}")
         if value < 1:
             raise self.error(tok.line, f"'{after}' needs a positive size but got {value}")
+        too_large = size_limit_reason(value, f"the size after '{after}'")
+        if too_large:
+            raise self.error(tok.line, too_large)
         return value
 
     def constant(self) -> None:
@@ -217,6 +237,7 @@ class _Parser:
         if name.text in self.constants:
             raise self.error(name.line, f"Constant '{name.text}' is defined twice")
         self.constants[name.text] = self.size(f"Constant {name.text}", None)
+        self.optional(";")
 
     # -- blocks
     def dataflow(self, sizes: dict[str, int] | None, block: str | None, opened: int = 0) -> Mapping:
@@ -224,22 +245,30 @@ class _Parser:
         levels: list[tuple[Cluster | None, list[Directive]]] = [(None, [])]
         for tok in self.items(block, opened):
             if tok.text in _MAPS:
+                self.expect("(", tok.text)
                 size = self.size(f"{tok.text}(", sizes)
+                self.expect(",", f"{tok.text}({size}")
                 offset = self.size(f"{tok.text}({size},", sizes)
+                self.expect(")", f"{tok.text}({size},{offset}")
                 dim = self.next(f"a dimension after '{tok.text}({size},{offset})'")
-                if dim.text in ("{", "}"):
+                if dim.text in ("{", "}", ";", "(", ")", ",", ":"):
                     raise self.error(dim.line, f"expected a dimension after "
                                                f"'{tok.text}({size},{offset})' but found '{dim.text}'")
                 if dim.text not in DIMS:
                     raise self.error(dim.line, f"unknown dimension '{dim.text}' in {tok.text} "
                                                f"(expected one of {', '.join(DIMS)})")
+                self.expect(";", f"{tok.text}({size},{offset}) {dim.text}")
                 levels[-1][1].append(Directive(_MAPS[tok.text], dim.text, size, offset))  # type: ignore[arg-type]
             elif tok.text == "Cluster":
+                self.expect("(", "Cluster")
                 size = self.size("Cluster(", sizes)
+                self.expect(",", f"Cluster({size}")
                 kind = self.next(f"a cluster type (P or L) after 'Cluster({size},'")
                 if kind.text not in ("P", "L"):
                     raise self.error(kind.line, f"expected a cluster type (P or L) after "
                                                 f"'Cluster({size},' but found '{kind.text}'")
+                self.expect(")", f"Cluster({size},{kind.text}")
+                self.expect(";", f"Cluster({size},{kind.text})")
                 levels.append((Cluster(size, kind.text), []))
             elif tok.text == "Constant":
                 self.constant()
@@ -260,6 +289,7 @@ class _Parser:
                                            f"(expected one of {', '.join(allowed)})")
             if tok.text in out:
                 raise self.error(tok.line, f"dimension '{tok.text}' is given twice in {block}")
+            self.optional(":")
             out[tok.text] = self.size(f"{tok.text}:", None)
         return out
 
@@ -281,6 +311,7 @@ class _Parser:
                                            f"(first at line {seen[tok.text]})")
             seen[tok.text] = tok.line
             if tok.text == "Type":
+                self.optional(":")
                 t = self.next("a layer type after 'Type:'")
                 if t.text in UNSUPPORTED_TYPES:
                     raise self.error(t.line, f"layer type '{t.text}' (layer {name}) is not supported; "
