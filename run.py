@@ -15,8 +15,10 @@ sweeper (Optuna) can minimize it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
+import sys
 
 
 def _exit_at_once(signum: int, frame: object) -> None:
@@ -29,12 +31,35 @@ def _exit_at_once(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-signal.signal(signal.SIGINT, _exit_at_once)  # first: before the imports below
-signal.signal(signal.SIGTERM, _exit_at_once)
+#: The exit code run.py ends with (see _exit_last).
+EXIT_CODE = [0]
 
-import atexit  # noqa: E402
+
+def _exit_last() -> None:
+    """The last exit handler (registered first): Python's finalization after it would restore
+    the default action of SIGINT/SIGTERM, so that a late Ctrl-C killed the process (or was
+    lost); instead the signals are blocked and one that came late still sets 130/143."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    late = signal.sigpending()
+    code = EXIT_CODE[0]
+    if code == 0:
+        from gamma.search.signals import pending_exit
+
+        code = pending_exit() or (143 if signal.SIGTERM in late else 130 if signal.SIGINT in late else 0)
+    os._exit(code)
+
+
+if __name__ == "__main__":  # not in a worker process that imports this file as __mp_main__
+    signal.signal(signal.SIGINT, _exit_at_once)  # first: before the imports below
+    signal.signal(signal.SIGTERM, _exit_at_once)
+    atexit.register(_exit_last)  # the first registered runs last, after every other exit handler
+
 import math  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -170,22 +195,13 @@ if __name__ == "__main__":
         problem = writable_output(sys.argv[1:])
         if problem:
             print(f"error: {problem}", file=sys.stderr)
+            EXIT_CODE[0] = 1
             sys.exit(1)
     try:
         main()
-        code = 0
     except SystemExit as e:  # a job's exit code (run_job), or Hydra's
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    # The exit, without Python's finalization: that would restore the default action of
-    # SIGINT/SIGTERM (a late Ctrl-C then killed the process) or, ignored, lose it. The exit
-    # handlers run first (a signal during them is noted), then the signals are blocked and a
-    # pending one still sets the exit code.
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    late = signal.sigpending()
-    if code == 0:
-        code = pending_exit() or (EXIT_SIGTERM if signal.SIGTERM in late else
-                                  EXIT_SIGINT if signal.SIGINT in late else 0)
-    os._exit(code)
+        EXIT_CODE[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        raise
+    except BaseException:  # a bug: its traceback, exit 1
+        EXIT_CODE[0] = 1
+        raise

@@ -213,6 +213,8 @@ def test_ray_sweep_logs_to_a_tracking_server(ray_head, mlflow_server, tmp_path):
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= \
             {"results.json", "config.yaml", "convergence.png", "mappings"}
         stored = list(mlflow_server["artifacts"].glob(f"*/{run.info.run_id}/artifacts/results.json"))
+        # the same but for the mark that the run was ended (written after the upload)
+        assert local["mlflow"].pop("logged") is True
         assert len(stored) == 1 and read_results(stored[0]) == local
         assert run.data.metrics["total_latency_cycles"] == local["totals"]["latency_cycles"]
 

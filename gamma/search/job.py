@@ -259,9 +259,10 @@ class Job:
                 f"later: python scripts/mlflow_import.py {shlex.quote(str(self.out_dir))} [--uri URI])",
                 error=True)
         elif self.tracker.run_id:
-            if self.results["mlflow"] is not None:
-                self.results["mlflow"]["logged"] = True  # a resume need not finish the run
-                self.save_quietly()
+            if self.results["mlflow"] is not None:  # a resume need not end the run
+                self.results["mlflow"]["logged"] = True  # (the artifact, uploaded before, has not)
+                with contextlib.suppress(OSError):
+                    write_results(self.results_path, self.results)  # timings as uploaded
             say(f"MLflow run {self.tracker.run_id} ({status}) at {self.tracker.uri}")
 
     def reports(self) -> None:
