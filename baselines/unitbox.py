@@ -18,7 +18,8 @@ the same effect on this parameter:
   and is True: the box has no constraint and no tabu list (otherwise nevergrad's own check);
 * ``dimension``: the value's size (nevergrad: ``int(np.prod(shape))``, asked twice per PSO sample);
 * ``value``: nevergrad's bouncing bound (``Clipping(0, 1, bounce=True)``, applied only when a
-  coordinate is outside and then stored, as nevergrad's ``Bound`` layer does);
+  coordinate is outside and then stored, as nevergrad's ``Bound`` layer does), not checked
+  again once the parameter is frozen (nothing changes a frozen parameter's value);
 * standardized data: nevergrad's own formulas (``sigma * (data + ref / sigma)`` and
   ``(value - ref) / sigma``), the same floating-point operations.
 
@@ -65,6 +66,7 @@ class UnitBox(ng.p.Array):
 
     def __init__(self, dim: int) -> None:
         self._box_ready = False  # nevergrad's own paths until the layers are in place
+        self._box_inside: np.ndarray | None = None  # the last value found inside the box
         super().__init__(shape=(dim,), lower=0.0, upper=1.0)
         bounds = [layer for layer in self._layers if isinstance(layer, _datalayers.BoundLayer)]
         if len(bounds) != 1 or not isinstance(bounds[0], _datalayers.Bound) or bounds[0]._method != "bouncing":
@@ -150,12 +152,14 @@ class UnitBox(ng.p.Array):
         if self._random_state is None:
             self.random_state  # noqa: B018
         deep = self._value
+        if self._frozen and self._box_inside is deep:  # checked, and frozen since
+            return deep
         if deep.min() < 0.0 or deep.max() > 1.0:  # as nevergrad's BoundChecker (NaN is inside)
             t = self._box_bound  # Clipping(bounce=True).forward past its checker, inlined
             value = np.clip(2 * np.clip(deep, t.a_min, t.a_max) - deep, t.a_min, t.a_max)
             self._check_frozen()
-            self._value = value
-            return value
+            self._value = deep = value
+        self._box_inside = deep
         return deep
 
     def _set_value(self, value: Any) -> None:
