@@ -172,7 +172,8 @@ class Search:
         self.t0 = time.perf_counter()
         self.tables: dict[tuple, DimTable] = {}
         self.structures: list[tuple[float, float, Structure]] = []  # built by run()
-        self.open_bound = 0.0  # every mapping with a bound below this has been evaluated
+        # every mapping with a bound below this has been evaluated (none is below the compute bound)
+        self.open_bound = float(objective.compute_bound)
         self.warm: dict[str, Any] | None = None
         self.warm_rejections: Counter = Counter()
         self.proven = False
@@ -292,7 +293,8 @@ class Search:
             self.stop_reason = f"{e} while building the structures (set-up)"
             return
         # none is below the lowest structure bound
-        self.open_bound = float(self.structures[0][0]) if self.structures else 0.0
+        if self.structures:
+            self.open_bound = max(self.open_bound, float(self.structures[0][0]))
         if not self.structures:  # every tile chain overflows L1 on its own: nothing fits
             self.stop_reason = "no spatial structure fits"
             self.proven = self.proving
