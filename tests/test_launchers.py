@@ -217,8 +217,8 @@ def test_ray_sweep_logs_to_a_tracking_server(ray_head, mlflow_server, tmp_path):
         assert run.data.metrics["total_latency_cycles"] == local["totals"]["latency_cycles"]
 
 
-def test_submitit_local_sweep(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_submitit_local_sweep(tmp_path, new_store):
+    uri = new_store(tmp_path / "mlflow.db")
     sweep_dir = tmp_path / "sweep"
     proc = sweep(["seed=0,1", *SMALL, f"tracking.uri={uri}", "tracking.experiment=on_submitit",
                   "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=20",
