@@ -33,10 +33,10 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
+def sweep(tmp_path_factory, new_store):
     """gamma and random, seeds 0 and 1, two layers of ResNet-18 on S2/edge; one failing job."""
     tmp = tmp_path_factory.mktemp("cmp")
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=new_store(tmp / "mlflow.db"))
     proc = run_cli(["-m", "optimizer=gamma,random", "seed=0,1", *COMMON,
                     f"hydra.sweep.dir={tmp / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
@@ -164,10 +164,10 @@ def test_a_job_run_again_counts_once_by_its_newest_run():
 
 # --- every arm its own row ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def arms(tmp_path_factory):
+def arms(tmp_path_factory, new_store):
     """Two arms of random search (batches of 100 and 250), seeds 0 and 1, latency and energy."""
     tmp = tmp_path_factory.mktemp("arms")
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=new_store(tmp / "mlflow.db"))
     proc = run_cli(["-m", "optimizer=random", "optimizer.batch=100,250", "seed=0,1",
                     "objective=latency,energy", "budget=1000", "layers=[2,6]", "tracking.experiment=arms",
                     f"hydra.sweep.dir={tmp / 'sweep'}"], env)

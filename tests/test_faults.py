@@ -76,10 +76,10 @@ def test_sigterm_ends_the_job_as_killed(tmp_path):
         [f"layer_{i:02d}.m" for i in got]
 
 
-def test_sigterm_ends_the_mlflow_run_as_killed(tmp_path):
+def test_sigterm_ends_the_mlflow_run_as_killed(tmp_path, new_store):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     code, res, err, done = interrupt(tmp_path, [signal.SIGTERM], env, extra=())
     assert code == 143, err
@@ -93,13 +93,13 @@ def test_sigterm_ends_the_mlflow_run_as_killed(tmp_path):
 
 
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
-def test_a_second_interrupt_during_shutdown_loses_nothing(tmp_path, second):
+def test_a_second_interrupt_during_shutdown_loses_nothing(tmp_path, new_store, second):
     """Ctrl-C, then Ctrl-C (or SIGTERM) again 0.3 s later while the job writes its results and
     waits for the MLflow helper: results.json still ends ``killed``, the MLflow run KILLED, no
     KeyboardInterrupt traceback."""
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     code, res, err, done = interrupt(tmp_path, [signal.SIGINT, second], env, extra=())
     assert code == 130, err

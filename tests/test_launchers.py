@@ -146,7 +146,9 @@ def mlflow_server(tmp_path) -> Iterator[dict]:
 @pytest.fixture
 def ray_head() -> Iterator[dict]:
     """A Ray head on 127.0.0.1 with 2 CPUs (``ray start --head --block``: the command stays in
-    the foreground with the processes it starts in its session)."""
+    the foreground with the processes it starts in its session). Its temporary folder is its own,
+    also for the sweep that connects to it (``$RAY_TMPDIR``): neither touches /tmp/ray, the
+    machine-wide folder of other Ray sessions."""
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
     gcs, client, agent, agent_grpc, env_agent, metrics, node_mgr, obj_mgr, dash = free_ports(9)
     log = temp / "ray_start.log"
@@ -159,10 +161,11 @@ def ray_head() -> Iterator[dict]:
              f"--runtime-env-agent-port={env_agent}", f"--metrics-export-port={metrics}",
              f"--node-manager-port={node_mgr}", f"--object-manager-port={obj_mgr}",
              f"--dashboard-port={dash}"],
-            stdout=out, stderr=subprocess.STDOUT, env=job_env(), start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, env=job_env(RAY_TMPDIR=str(temp)),
+            start_new_session=True)
     try:
         wait_for(lambda: "Ray runtime started" in log.read_text(), proc, "ray start", log)
-        yield {"address": f"127.0.0.1:{gcs}", "pid": proc.pid, "log": log}
+        yield {"address": f"127.0.0.1:{gcs}", "pid": proc.pid, "log": log, "temp": temp}
     finally:
         try:
             stop_session(proc)
@@ -191,7 +194,7 @@ def test_ray_sweep_logs_to_a_tracking_server(ray_head, mlflow_server, tmp_path):
     proc = sweep(["seed=0,1", "system=s1,s2", *SMALL, f"tracking.uri={mlflow_server['uri']}",
                   "tracking.experiment=on_ray", "hydra/launcher=ray_cluster",
                   f"hydra.launcher.ray.init.address={ray_head['address']}",
-                  f"hydra.sweep.dir={sweep_dir}"], job_env())
+                  f"hydra.sweep.dir={sweep_dir}"], job_env(RAY_TMPDIR=str(ray_head["temp"])))
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert "Connecting to existing Ray cluster at address: " + ray_head["address"] in proc.stderr
     client, (parent,), jobs = runs_of(mlflow_server["uri"], "on_ray")
@@ -219,8 +222,8 @@ def test_ray_sweep_logs_to_a_tracking_server(ray_head, mlflow_server, tmp_path):
         assert run.data.metrics["total_latency_cycles"] == local["totals"]["latency_cycles"]
 
 
-def test_submitit_local_sweep(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_submitit_local_sweep(tmp_path, new_store):
+    uri = new_store(tmp_path / "mlflow.db")
     sweep_dir = tmp_path / "sweep"
     proc = sweep(["seed=0,1", *SMALL, f"tracking.uri={uri}", "tracking.experiment=on_submitit",
                   "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=20",

@@ -152,10 +152,10 @@ def uninterrupted(tmp_path_factory) -> dict:
 RESUME = ["optimizer=random", "budget=2000", "seed=4", "tracking.enabled=false"]
 
 
-def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, tmp_path):
+def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, tmp_path, new_store):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     run_dir = tmp_path / "run"
     args = [*RESUME, "tracking.enabled=true", "tracking.experiment=resumed",

@@ -282,10 +282,10 @@ def test_pareto_job_results_and_report(tmp_path: Path) -> None:
     assert p.returncode == 1 and p.stderr.startswith("error: ") and "no Pareto fronts" in p.stderr
 
 
-def test_mlflow_gets_the_fronts_as_artifacts(tmp_path: Path) -> None:
+def test_mlflow_gets_the_fronts_as_artifacts(tmp_path: Path, new_store) -> None:
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     p = subprocess.run([PY, "run.py", "objective=pareto", "optimizer=random", "optimizer.batch=100",
                         "budget=300", "layers=[2]", f"tracking.uri={uri}", "tracking.experiment=fronts",
                         f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,

@@ -29,14 +29,14 @@ FIGURES = ("fig6.png", "fig6_paper.png", "table5.png", "fig8.png", "fig9.png", "
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(tmp_path_factory, new_store):
     tmp = tmp_path_factory.mktemp("paper")
     plan = yaml.safe_load(paper.PLAN.read_text())
     plan["quick"] = TINY
     plan["launcher"] = "basic"  # one or two tiny jobs per sweep: no worker processes to start,
     plan["sweeps_at_once"] = 2  # two such sweeps at a time on the two cores
     (tmp / "plan.yaml").write_text(yaml.safe_dump(plan))
-    args = ["--quick", "--plan", str(tmp / "plan.yaml"), "--uri", f"sqlite:///{tmp / 'mlflow.db'}",
+    args = ["--quick", "--plan", str(tmp / "plan.yaml"), "--uri", new_store(tmp / "mlflow.db"),
             "--sweep-dir", str(tmp / "sweeps")]
     assert paper.main([*args, "--out", str(tmp / "report")]) == 0
     return tmp, args

@@ -43,10 +43,10 @@ def without_run_fields(results: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
+def cli_run(tmp_path_factory, new_store):
     """One real `python run.py` job with MLflow tracking into a temporary store."""
     tmp = tmp_path_factory.mktemp("cli")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = new_store(tmp / "mlflow.db")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     proc = run_cli([*SMALL, f"hydra.run.dir={tmp / 'run'}"], env)
     assert proc.returncode == 0, proc.stderr
@@ -209,11 +209,11 @@ class InterruptOnSecondLayer(Optimizer):
                 raise KeyboardInterrupt
 
 
-def test_keyboard_interrupt(tmp_path, monkeypatch):
+def test_keyboard_interrupt(tmp_path, monkeypatch, new_store):
     from mlflow.tracking import MlflowClient
 
     register("interrupt_test")(InterruptOnSecondLayer)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     code, res = run_inprocess(["budget=300", "optimizer=random", "optimizer.name=interrupt_test",
                                "layers=[1,2]", "tracking.experiment=interrupted"], tmp_path / "run")
@@ -249,12 +249,12 @@ def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monk
     assert MlflowClient(tracking_uri=uri).get_experiment_by_name("prepared").experiment_id == exp.experiment_id
 
 
-def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path):
+def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path, new_store):
     """A sweep on both cores: the joblib workers register the baselines; a job with bad settings
     and a job where nevergrad itself raises (DE with a negative population: "Both asked and told
     queues are empty") are recorded as failed, with their errors, in results.json and MLflow, and
     the other jobs still run."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de",
                     "optimizer.optimizer=DifferentialEvolution",

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def small(tmp_path_factory: pytest.TempPathFactory, new_store) -> dict:
     tmp = tmp_path_factory.mktemp("se")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = new_store(tmp / "mlflow.db")
     out = tmp / "out"
     args = ["--layers", "7", "--budgets", "200,1000", "--optimizers", "gamma,random", "--seeds", "1",
             "--uri", uri, "--out", str(out), "--experiment", "se_test"]

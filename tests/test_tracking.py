@@ -37,12 +37,12 @@ def git_head() -> str:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, new_store):
     """A 2-job sweep, then a single run with a stale $GAMMA_MLFLOW_PARENT, in one store."""
     from mlflow.tracking import MlflowClient
 
     tmp = tmp_path_factory.mktemp("track")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = new_store(tmp / "mlflow.db")
     env = {k: v for k, v in os.environ.items() if k != tracking.PARENT_ENV}
     env["MLFLOW_TRACKING_URI"] = uri
     t0 = time.time() * 1000
@@ -169,12 +169,12 @@ def test_summary_run_is_a_child_of_the_sweep(store, tmp_path):
                              parent_run_id=parent.info.run_id)
 
 
-def test_failed_sweep_fails_its_parent(tmp_path):
+def test_failed_sweep_fails_its_parent(tmp_path, new_store):
     """A sweep that stops with an error (the second job's optimizer does not exist) ends its
     parent run FAILED."""
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     env = {k: v for k, v in os.environ.items() if k != tracking.PARENT_ENV}
     proc = run_cli(["-m", "optimizer=random,nonexistent", "budget=200", "layers=[2]",
                     "hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path / 'sweep'}"],

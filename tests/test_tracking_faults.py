@@ -105,14 +105,14 @@ def test_unreachable_server_is_a_warning(unreachable):
     assert (run / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_import_logs_the_run_folder_afterwards(unreachable):
+def test_import_logs_the_run_folder_afterwards(unreachable, new_store):
     """scripts/mlflow_import.py logs the folder as the helper would have: status, params, tags,
     per-layer and total metrics, artifacts; results.json then names the run."""
     from mlflow.tracking import MlflowClient
 
     run_dir, tmp = unreachable["dir"], unreachable["tmp"]
     before = read_results(run_dir / "results.json")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = new_store(tmp / "mlflow.db")
     cmd = [sys.executable, str(ROOT / "scripts" / "mlflow_import.py"), str(run_dir), "--uri", uri,
            "--experiment", "imported"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=clean_env())
@@ -165,13 +165,13 @@ def test_sqlite_store_in_a_missing_folder_is_refused(tmp_path):
     assert not Path("/nonexistent").exists()
 
 
-def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path):
+def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path, new_store):
     """The job died before the helper replied: the reply pipe is closed and its input ends. The
     helper prints no traceback and ends the run KILLED."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("seed: 0\nbudget: 200\nmodel: {name: resnet18}\n")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     helper = subprocess.Popen(
         [sys.executable, "-m", "gamma.tracking.writer", "--uri", uri, "--experiment", "gone",
          "--run-name", "gone", "--out-dir", str(run_dir)], cwd=ROOT, env=clean_env(),
@@ -185,11 +185,11 @@ def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path):
     assert run.info.status == "KILLED"
 
 
-def test_sigterm_leaves_no_helper_traceback(tmp_path):
+def test_sigterm_leaves_no_helper_traceback(tmp_path, new_store):
     """A job killed by SIGTERM (a scheduler) after its first layer: its helper logs what
     results.json holds, ends the run KILLED and prints no traceback. (What the job itself
     writes on SIGTERM is tested with the job's signal handling.)"""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     run_dir = tmp_path / "run"
     job = start_job(["optimizer=random", "optimizer.batch=100", "budget=20000",
                      "layers=[1,2,6,7,8]", f"hydra.run.dir={run_dir}"],

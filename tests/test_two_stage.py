@@ -196,10 +196,10 @@ def test_gamma_breeds_its_first_generation_from_the_seed():
     assert likeness(batches[0]) > likeness(random) + 0.3
 
 
-def test_mlflow_run_gets_the_layers_and_the_two_stage_metrics(tmp_path):
+def test_mlflow_run_gets_the_layers_and_the_two_stage_metrics(tmp_path, new_store):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     code, res = run_inprocess(["model=resnet18", "system=s3", "budget=200", "layers=[2,6]",
                                "objective=two_stage", "objective.stage2=power",
                                "tracking.enabled=true", f"tracking.uri={uri}"], tmp_path / "run")
