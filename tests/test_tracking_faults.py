@@ -173,9 +173,10 @@ def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path, new_store):
     (run_dir / "config.yaml").write_text("seed: 0\nbudget: 200\nmodel: {name: resnet18}\n")
     uri = new_store(tmp_path / "mlflow.db")
     helper = subprocess.Popen(
-        [sys.executable, "-m", "gamma.tracking.writer", "--uri", uri, "--experiment", "gone",
-         "--run-name", "gone", "--out-dir", str(run_dir)], cwd=ROOT, env=clean_env(),
+        [sys.executable, "-m", "gamma.tracking.writer"], cwd=ROOT, env=clean_env(),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    spec = tracking.RunSpec(uri, "gone", "gone", str(run_dir))
+    helper.stdin.write(f"run {json.dumps(spec.__dict__)}\n")
     helper.stdin.close()
     helper.stdout.close()  # the job's end of the reply pipe: gone
     err = helper.stderr.read()
