@@ -73,7 +73,7 @@ from typing import Any, Callable
 from gamma.errors import GammaError
 from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
                                    context_tags, experiment_name, failure_reason, flatten,
-                                   open_client, prepare_store, tracking_uri)
+                                   open_client, tracking_uri)
 
 STATUSES = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 #: Seconds to wait for the helper: run id (first store creation ~5 s), final upload.
@@ -85,6 +85,8 @@ PARENT_ENV = "GAMMA_MLFLOW_PARENT"
 PARENT_FILE = "mlflow_parent_run.json"
 #: Tag that tells job runs from a sweep's parent run and compare.py's summary runs.
 KIND_TAG = "gamma.kind"
+#: MLflow's run description tag (mlflow.utils.mlflow_tags.MLFLOW_RUN_NOTE, without importing mlflow).
+RUN_NOTE_TAG = "mlflow.note.content"
 #: Config entries that become tags of a job run (tag name: config path).
 JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": "platform.name",
             "model": "model.name", "objective": "objective.name", "seed": "seed", "label": "label"}
@@ -175,6 +177,32 @@ def close_idle_helpers() -> None:
     while IDLE_HELPERS:
         with contextlib.suppress(OSError):
             IDLE_HELPERS.pop().stdin.close()
+
+
+def ask_helper(command: str, payload: dict[str, Any], timeout: float) -> str:
+    """Send ``command JSON`` to this process's idle helper (a new one if there is none or it
+    has just ended) and return its one-line reply, after which the helper is idle again. A
+    :class:`GammaError` with the helper's reason where it fails (it then exits)."""
+    line = f"{command} {json.dumps(payload)}\n"
+    proc = idle_helper()
+    for attempt in (proc, None):
+        proc = attempt or new_helper()
+        try:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            break
+        except OSError:  # an idle helper that has just ended
+            proc.wait()
+    reply = _readline(proc, timeout).strip()
+    if not reply or reply.startswith("error:"):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise GammaError(reply[len("error:"):].strip() if reply else
+                         f"MLflow tracking at {payload.get('uri')}: the helper gave no answer "
+                         f"(code {proc.returncode})")
+    IDLE_HELPERS.append(proc)
+    return reply
 
 
 class MlflowTracker(Tracker):
@@ -381,38 +409,39 @@ def sweep_run_name(overrides: list[str], max_chars: int = 120) -> str:
 def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
                 params: dict[str, Any] | None = None,
                 outputs: Path = DEFAULT_OUTPUTS) -> SweepRun | None:
-    """Before a sweep's jobs: create the store and experiment (:func:`prepare_store`), then the
-    sweep's parent run (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with
-    the command-line ``overrides`` (``gamma.sweep.overrides``), the sweeper's ``params``
-    (``gamma.sweep.params``) and ``sweep_dir``; publish it to the jobs
-    (``<sweep_dir>/mlflow_parent_run.json`` and ``$GAMMA_MLFLOW_PARENT``). None without
-    tracking."""
-    uri = prepare_store(cfg, outputs)
-    if uri is None:
+    """Before a sweep's jobs: create the store and experiment, then the sweep's parent run
+    (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with the command-line
+    ``overrides`` (``gamma.sweep.overrides``), the sweeper's ``params`` (``gamma.sweep.params``)
+    and ``sweep_dir``; publish it to the jobs (``<sweep_dir>/mlflow_parent_run.json`` and
+    ``$GAMMA_MLFLOW_PARENT``). None without tracking. The MLflow work is done by this process's
+    helper (:func:`ask_helper`), which the sweep's jobs then reuse where they run in this
+    process: the launching process never imports mlflow."""
+    tr = cfg.get("tracking") or {}
+    if not tr.get("enabled", True):
         return None
-    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
-
+    uri = check_uri(tracking_uri(tr.get("uri"), outputs))
     experiment = experiment_name(cfg)
-    client, exp_id = open_client(uri, experiment)
     sweep_dir = Path(sweep_dir).resolve()
     grid = " ".join(f"{k}={v}" for k, v in (params or {}).items())
     tags = {KIND_TAG: "sweep", "gamma.summary": "sweep",
             "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
-            "gamma.sweep.dir": str(sweep_dir), **context_tags(),
-            MLFLOW_RUN_NOTE: (f"Sweep `python run.py -m {' '.join(overrides)}`"
-                              + (f" over `{grid}`" if grid else "")
-                              + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
+            "gamma.sweep.dir": str(sweep_dir),
+            RUN_NOTE_TAG: (f"Sweep `python run.py -m {' '.join(overrides)}`"
+                           + (f" over `{grid}`" if grid else "")
+                           + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
     if grid:
         tags["gamma.sweep.params"] = grid[:MAX_TAG_CHARS]
-    run = client.create_run(exp_id, run_name=sweep_run_name(overrides), tags=tags)
-    sweep = SweepRun(uri, experiment, run.info.run_id, sweep_dir)
+    run_id = ask_helper("sweep", {"uri": uri, "experiment": experiment,
+                                  "run_name": sweep_run_name(overrides), "tags": tags},
+                        CONNECT_TIMEOUT_S)
+    sweep = SweepRun(uri, experiment, run_id, sweep_dir)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         tmp = sweep_dir / (PARENT_FILE + ".tmp")
         tmp.write_text(sweep.as_json() + "\n", encoding="utf-8")
         os.replace(tmp, sweep_dir / PARENT_FILE)
     except OSError:
-        client.set_terminated(sweep.run_id, "FAILED")  # no job could find it
+        end_sweep(sweep, "failed")  # no job could find it
         raise
     os.environ[PARENT_ENV] = sweep.as_json()
     return sweep
@@ -420,22 +449,37 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
 
 def end_sweep(sweep: SweepRun, status: str = "finished") -> None:
     """After the jobs: tag the parent with its children's statuses (``gamma.sweep.jobs``, e.g.
-    ``4 FINISHED, 1 FAILED``) and end it with ``status`` (finished, failed, killed)."""
-    from mlflow.tracking import MlflowClient
-
+    ``4 FINISHED, 1 FAILED``) and end it with ``status`` (finished, failed, killed); done by
+    this process's helper."""
     if os.environ.get(PARENT_ENV) == sweep.as_json():
         del os.environ[PARENT_ENV]
-    client = MlflowClient(tracking_uri=sweep.uri)
-    run = client.get_run(sweep.run_id)
+    ask_helper("sweep-end", {"uri": sweep.uri, "run_id": sweep.run_id, "status": status},
+               FINISH_TIMEOUT_S)
+
+
+def create_sweep_run(uri: str, experiment: str, run_name: str, tags: dict[str, str]) -> str:
+    """In the helper: the store and experiment (created if new), then the sweep's parent run
+    with ``tags`` and MLflow's context tags; its id."""
+    client, exp_id = open_client(uri, experiment)
+    return client.create_run(exp_id, run_name=run_name,
+                             tags={**tags, **context_tags()}).info.run_id
+
+
+def end_sweep_run(uri: str, run_id: str, status: str) -> None:
+    """In the helper: tag the sweep's parent run with its children's statuses, then end it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
     children = client.search_runs([run.info.experiment_id], max_results=50_000,
-                                  filter_string=f"tags.mlflow.parentRunId = '{sweep.run_id}'")
+                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
     counts: dict[str, int] = {}
     for c in children:
         if c.data.tags.get(KIND_TAG) != "summary":
             counts[c.info.status] = counts.get(c.info.status, 0) + 1
-    client.set_tag(sweep.run_id, "gamma.sweep.jobs",
+    client.set_tag(run_id, "gamma.sweep.jobs",
                    ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
-    client.set_terminated(sweep.run_id, STATUSES.get(status, "FAILED"))
+    client.set_terminated(run_id, STATUSES.get(status, "FAILED"))
 
 
 # --- the helper process -------------------------------------------------------------------------
@@ -733,8 +777,9 @@ def helper(argv: list[str] | None = None) -> int:
     reply, sys.stdout = sys.stdout, sys.stderr  # only our replies go to the job's pipe
     try:
         for line in sys.stdin:
-            command, _, spec = line.partition(" ")
-            if command == "run" and serve_run(spec, reply) != 0:
+            command, _, payload = line.partition(" ")
+            serve = {"run": serve_run, "sweep": serve_sweep, "sweep-end": serve_sweep_end}.get(command)
+            if serve is not None and serve(payload, reply) != 0:
                 os._exit(1)
     except (OSError, ValueError):  # the job's end of the pipe is gone
         pass
@@ -780,6 +825,30 @@ def serve_run(spec_json: str, reply: Any) -> int:
         return 1
     _reply(reply, "done")
     return 0
+
+
+def serve_sweep(payload: str, reply: Any) -> int:
+    """``sweep JSON``: create a sweep's parent run (:func:`create_sweep_run`), reply its id."""
+    return _answer(reply, lambda args: create_sweep_run(**args), payload)
+
+
+def serve_sweep_end(payload: str, reply: Any) -> int:
+    """``sweep-end JSON``: end a sweep's parent run (:func:`end_sweep_run`), reply ``done``."""
+    return _answer(reply, lambda args: end_sweep_run(**args) or "done", payload)
+
+
+def _answer(reply: Any, action: Callable[[dict[str, Any]], str], payload: str) -> int:
+    """Reply what ``action`` returns for the JSON ``payload``: 0; or an ``error:`` reply: 1."""
+    args: dict[str, Any] = {}
+    try:
+        args = json.loads(payload)
+        _reply(reply, action(args))
+        return 0
+    except Exception as e:  # noqa: BLE001 - any failure is reported to the launching process
+        msg = str(e) if isinstance(e, GammaError) else (f"MLflow tracking at {args.get('uri', '?')}: "
+                                                        f"{failure_reason(e)}")
+        _reply(reply, f"error: {msg}")
+        return 1
 
 
 def _reply(out: Any, line: str) -> None:
