@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMALL = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2]"]
 START_TIMEOUT_S = 180.0  # Ray's head needs 15-40 s on a busy 2-core machine
-STOP_TIMEOUT_S = 10.0  # then SIGKILL: `ray start --block` lingers ~50 s after SIGTERM
+STOP_TIMEOUT_S = 3.0  # then SIGKILL: `ray start --block` lingers ~50 s after SIGTERM
 
 
 def free_ports(n: int) -> list[int]:
@@ -126,7 +126,8 @@ def mlflow_server(tmp_path) -> Iterator[dict]:
              f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination",
              str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=job_env(), start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=job_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"))  # no job-runner processes
     uri = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
