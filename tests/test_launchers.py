@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from gamma.tracking import writer as tracking
+from gamma.tracking import forked, writer as tracking
 from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +51,10 @@ def free_ports(n: int) -> list[int]:
 
 def job_env(**extra: str) -> dict[str, str]:
     """The environment of the services and sweeps: this checkout first on the path, no parent
-    run inherited from an outer sweep, Ray on the loopback address only."""
+    run inherited from an outer sweep, Ray on the loopback address only, and no tracking server
+    (tests/conftest.py): each job starts its own MLflow helper, as on a cluster."""
     env = {k: v for k, v in os.environ.items() if k not in (tracking.PARENT_ENV, "MLFLOW_TRACKING_URI",
-                                                              "RAY_ADDRESS")}
+                                                              "RAY_ADDRESS", forked.ENV)}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     # Ray replaces 127.0.0.1 by the machine's network address unless it runs as a single-node
     # cluster; this keeps every Ray process on 127.0.0.1.

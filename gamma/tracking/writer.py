@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gamma.errors import GammaError
+from gamma.tracking import forked
 from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
                                    context_tags, experiment_name, failure_reason, flatten,
                                    open_client, tracking_uri)
@@ -165,7 +166,13 @@ def idle_helper() -> subprocess.Popen | None:
 
 
 def new_helper() -> subprocess.Popen:
-    """A new helper process (own process group: a Ctrl-C at the terminal does not reach it)."""
+    """A new helper process (own process group: a Ctrl-C at the terminal does not reach it):
+    forked by the tracking server named in ``$GAMMA_TRACKING_SERVER`` where there is one
+    (gamma/tracking/server.py: mlflow imported already), else started here."""
+    if os.environ.get(forked.ENV):
+        helper_proc = forked.forked_helper(os.environ[forked.ENV])
+        if helper_proc is not None:
+            return helper_proc  # type: ignore[return-value] - drives like a Popen
     return subprocess.Popen([sys.executable, "-m", "gamma.tracking.writer"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, process_group=0,
                             env={**HTTP_ENV, **os.environ})
