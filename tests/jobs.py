@@ -3,6 +3,9 @@ results.json files apart from what differs between runs of the same job."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -23,6 +26,18 @@ def run_inprocess(overrides: list[str], out_dir: Path) -> tuple[int, dict | None
     code = execute(cfg, out_dir)
     path = out_dir / "results.json"
     return code, read_results(path) if path.is_file() else None
+
+
+def run_captured(args: list[str]) -> subprocess.CompletedProcess:
+    """``python run.py ARGS`` (one job; ``hydra.run.dir=`` names its folder) run in this process:
+    the job's exit code, stdout and stderr, as ``subprocess.run(..., capture_output=True,
+    text=True)`` gives them. For tests of what a job says and writes; the command line around it
+    (Hydra's start, exit codes of signals) is tested through run.py itself."""
+    (folder,) = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code, _ = run_inprocess([a for a in args if not a.startswith("hydra.run.dir=")], Path(folder))
+    return subprocess.CompletedProcess(["run.py", *args], code, out.getvalue(), err.getvalue())
 
 
 def without_timings(results: dict, also: frozenset[str] = frozenset()) -> dict:

@@ -20,6 +20,7 @@ import yaml
 
 from gamma.analysis import compare, optima as optima_script
 from gamma.results.layout import read_results
+from jobs import run_inprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,9 +41,9 @@ def sweep(tmp_path_factory, new_store):
     proc = run_cli(["-m", "optimizer=gamma,random", "seed=0,1", *COMMON,
                     f"hydra.sweep.dir={tmp / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
-    bad = run_cli(["optimizer=random", "optimizer.name=nosuch", *COMMON,
-                   f"hydra.run.dir={tmp / 'bad'}"], env)
-    assert bad.returncode != 0
+    code, _ = run_inprocess(["optimizer=random", "optimizer.name=nosuch", *COMMON,
+                             f"tracking.uri={env['MLFLOW_TRACKING_URI']}"], tmp / "bad")
+    assert code != 0
     jobs = [read_results(f) for f in (tmp / "sweep").glob("*/results.json")]
     assert len(jobs) == 4
     return tmp, env["MLFLOW_TRACKING_URI"], jobs

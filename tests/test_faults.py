@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from gamma.results.layout import read_results
+from jobs import run_captured
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Long enough to be mid-search when the signal comes (GAMMA, 10,000 samples per layer).
@@ -116,6 +117,11 @@ def run_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProces
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def run_job(args: list[str]) -> subprocess.CompletedProcess:
+    """The job of ``args`` in this process (tests/jobs.py), its output captured."""
+    return run_captured(["tracking.enabled=false", *args])
+
+
 def one_layer_model(tmp_path: Path, K: int) -> Path:
     path = tmp_path / f"k{K}.yaml"
     path.write_text(f"name: k{K}\nlayers:\n  - {{type: CONV, K: {K}, C: 3, Y: 8, X: 8, R: 3, S: 3}}\n")
@@ -168,8 +174,7 @@ def test_a_layer_with_k_1e9_is_searched(tmp_path):
 
 def test_a_dimension_beyond_int32_is_a_clear_error(tmp_path):
     path = one_layer_model(tmp_path, 10**10)
-    proc = run_cli(["model=file", f"model.path={path}", "budget=200", f"hydra.run.dir={tmp_path / 'run'}"],
-                   timeout=60)
+    proc = run_job(["model=file", f"model.path={path}", "budget=200", f"hydra.run.dir={tmp_path / 'run'}"])
     assert proc.returncode == 1
     assert (f"error: {path}: layer 1 field 'K': dimension K = 10,000,000,000 is too large for the "
             "cost model (at most 2,147,483,647)") in proc.stderr
@@ -189,7 +194,7 @@ BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00"
 def test_a_model_file_that_is_not_text_is_a_clear_error(tmp_path, name, content, reason):
     path = tmp_path / name
     path.write_bytes(content)
-    proc = run_cli(["model=file", f"model.path={path}", f"hydra.run.dir={tmp_path / 'run'}"])
+    proc = run_job(["model=file", f"model.path={path}", f"hydra.run.dir={tmp_path / 'run'}"])
     assert proc.returncode == 1
     assert f"error: {path}: {reason}" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -21,7 +21,7 @@ from gamma.workloads.maestro_io import foreign_dims
 from gamma.mapspace.space import G_R, G_S
 from gamma.objectives.scalar import R_BOUND, R_L1, R_L2, R_MACS
 from gamma.workloads.layer import Layer
-from tests.jobs import ROOT, run_inprocess
+from tests.jobs import ROOT, run_captured, run_inprocess
 from gamma.results.layout import read_results
 
 TEMPLATES = ("nvdla", "eyeriss", "shidiannao")
@@ -245,10 +245,18 @@ Dataflow {
 """
 
 
+JOB = ["model=mobilenet_v2", "layers=[1,2]", "tracking.enabled=false"]
+
+
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), "model=mobilenet_v2", "layers=[1,2]",
-                           "tracking.enabled=false", f"hydra.run.dir={tmp_path / 'run'}", *args],
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *JOB,
+                           f"hydra.run.dir={tmp_path / 'run'}", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def run_job(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The job of ``args`` in this process (tests/jobs.py), its output captured."""
+    return run_captured([*JOB, f"hydra.run.dir={tmp_path / 'run'}", *args])
 
 
 #: WS_FILE for depthwise layers (no K): C across clusters and across a cluster's PEs.
@@ -277,7 +285,7 @@ def test_a_users_file_with_k_directives_on_a_depthwise_layer_is_an_error_naming_
     """Layer 2 of MobileNet-V2 is depthwise: MAESTRO would stop with "Dimension K not found"."""
     path = tmp_path / "ws.m"
     path.write_text(WS_FILE)
-    p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}")
+    p = run_job(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}")
     assert p.returncode == 1 and "Traceback" not in p.stderr
     line = next(x for x in p.stderr.splitlines() if x.startswith("error:"))
     assert line.startswith(f"error: {path}: directives on K, which DSCONV layers (layer DSCONV K1 C32 "
@@ -293,7 +301,7 @@ def test_a_users_file_with_k_directives_on_a_depthwise_layer_is_an_error_naming_
 def test_a_bad_or_non_fitting_dataflow_file_is_an_error_naming_it(tmp_path, text, extra, reason):
     path = tmp_path / "bad.m"
     path.write_text(text)
-    p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}", *extra)
+    p = run_job(tmp_path, "optimizer=fixed", "dataflow=file", f"dataflow.path={path}", *extra)
     assert p.returncode == 1
     assert "Traceback" not in p.stderr
     line = next(x for x in p.stderr.splitlines() if x.startswith("error:"))
@@ -304,5 +312,5 @@ def test_fixed_without_a_dataflow_or_path_is_an_error(tmp_path):
     p = run_cli(tmp_path, "optimizer=fixed")
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "error: optimizer=fixed needs a dataflow" in p.stderr
-    p = run_cli(tmp_path, "optimizer=fixed", "dataflow=file")
+    p = run_job(tmp_path, "optimizer=fixed", "dataflow=file")
     assert p.returncode == 1 and "error: dataflow.path: dataflow=file needs dataflow.path" in p.stderr

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from gamma.tracking import writer as tracking
+from gamma.tracking import forked, writer as tracking
 from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMALL = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2]"]
 START_TIMEOUT_S = 180.0  # Ray's head needs 15-40 s on a busy 2-core machine
-STOP_TIMEOUT_S = 10.0  # then SIGKILL: `ray start --block` lingers ~50 s after SIGTERM
+STOP_TIMEOUT_S = 3.0  # then SIGKILL: `ray start --block` lingers ~50 s after SIGTERM
 
 
 def free_ports(n: int) -> list[int]:
@@ -51,9 +51,10 @@ def free_ports(n: int) -> list[int]:
 
 def job_env(**extra: str) -> dict[str, str]:
     """The environment of the services and sweeps: this checkout first on the path, no parent
-    run inherited from an outer sweep, Ray on the loopback address only."""
+    run inherited from an outer sweep, Ray on the loopback address only, and no tracking server
+    (tests/conftest.py): each job starts its own MLflow helper, as on a cluster."""
     env = {k: v for k, v in os.environ.items() if k not in (tracking.PARENT_ENV, "MLFLOW_TRACKING_URI",
-                                                              "RAY_ADDRESS")}
+                                                              "RAY_ADDRESS", forked.ENV)}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     # Ray replaces 127.0.0.1 by the machine's network address unless it runs as a single-node
     # cluster; this keeps every Ray process on 127.0.0.1.
@@ -126,7 +127,8 @@ def mlflow_server(tmp_path) -> Iterator[dict]:
              f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination",
              str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=job_env(), start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=job_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"))  # no job-runner processes
     uri = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

@@ -127,8 +127,10 @@ def test_a_job_killed_outright_leaves_no_worker_behind(tmp_path):
                       "tracking.enabled=false", f"hydra.run.dir={run_dir}"])
     try:
         assert wait_for_layers(proc, run_dir / "results.json", 0) == 0
-        time.sleep(3)  # the workers are searching
-        assert len(living(proc.pid)) >= 3  # the job, the fork server, two workers
+        end = time.monotonic() + 60  # until the workers are up
+        while len(living(proc.pid)) < 4 and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.05)
+        assert len(living(proc.pid)) >= 4  # the job, the fork server, two workers
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
     finally:

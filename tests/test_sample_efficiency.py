@@ -22,7 +22,8 @@ def small(tmp_path_factory: pytest.TempPathFactory, new_store) -> dict:
     uri = new_store(tmp / "mlflow.db")
     out = tmp / "out"
     args = ["--layers", "7", "--budgets", "200,1000", "--optimizers", "gamma,random", "--seeds", "1",
-            "--uri", uri, "--out", str(out), "--experiment", "se_test"]
+            "--uri", uri, "--out", str(out), "--experiment", "se_test",
+            "--jobs", "1"]  # one job at a time in the sweep's process: no joblib workers to start
     assert se.main(args) == 0
     return {"args": args, "out": out}
 

@@ -1,6 +1,8 @@
 """Settings that make no sense end the job with ``error: ...`` naming the setting, exit code 1 and
-no traceback: run.py as a user runs it (a subprocess), one test per bad setting. Every
-optimizer's constructor checks its settings; the job builds the optimizer before searching."""
+no traceback. Every optimizer's constructor checks its settings; the job builds the optimizer
+before searching. Each bad setting runs as run.py's job (in this process, through Hydra's
+compose API and the job's own error handling); two of them also through run.py as a user runs
+it (a subprocess), which adds only the command line around the same job."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from jobs import run_inprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ["tracking.enabled=false", "layers=[2]", "budget=50"]
@@ -56,13 +60,26 @@ BAD = {
 }
 
 
+def check_refused(code: int, out: str, err: str, message: str) -> None:
+    """Exit 1, ``error: message`` on stderr, no traceback, and no layer searched."""
+    assert code == 1, err
+    assert f"error: {message}" in err
+    assert "Traceback" not in err and "Traceback" not in out
+    assert "layer   2" not in out  # refused before any search
+
+
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_setting_is_a_clear_error(case: str, tmp_path: Path) -> None:
+def test_bad_setting_is_a_clear_error(case: str, tmp_path: Path, capsys) -> None:
+    overrides, message = BAD[case]
+    code, _ = run_inprocess([*JOB, *overrides], tmp_path)
+    captured = capsys.readouterr()
+    check_refused(code, captured.out, captured.err, message)
+
+
+@pytest.mark.parametrize("case", ["elite_above_parents", "cma_unknown_option"])
+def test_bad_setting_from_the_command_line(case: str, tmp_path: Path) -> None:
     overrides, message = BAD[case]
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *JOB, *overrides,
                            f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
                           timeout=180)
-    assert proc.returncode == 1, proc.stderr
-    assert f"error: {message}" in proc.stderr
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    assert "layer   2" not in proc.stdout  # refused before any search
+    check_refused(proc.returncode, proc.stdout, proc.stderr, message)

@@ -20,6 +20,7 @@ import pytest
 from gamma.tracking import reader, store as tracking_store, writer as tracking
 from gamma.errors import GammaError
 from gamma.results.layout import read_results
+from jobs import run_inprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[2,3]"]
@@ -38,7 +39,8 @@ def git_head() -> str:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, new_store):
-    """A 2-job sweep, then a single run with a stale $GAMMA_MLFLOW_PARENT, in one store."""
+    """A 2-job sweep, then a single run (in this process) with a stale $GAMMA_MLFLOW_PARENT,
+    in one store."""
     from mlflow.tracking import MlflowClient
 
     tmp = tmp_path_factory.mktemp("track")
@@ -53,10 +55,14 @@ def store(tmp_path_factory, new_store):
                         "sweep_dir": str(tmp / "sweep")})
     table = tmp / "tiny.csv"  # a model file: 3 layers, the 1st and 3rd the same shape
     table.write_text("K,C,Y,X,R,S,T\n16,8,14,14,3,3,1\n32,16,7,7,1,1,1\n16,8,14,14,3,3,1\n")
-    single = run_cli(["optimizer=random", "optimizer.batch=100", "budget=200", "layers=[1,3]",
-                      "model=file", f"model.path={table}", "tracking.experiment=swept",
-                      f"hydra.run.dir={tmp / 'single'}"], {**env, tracking.PARENT_ENV: stale})
-    assert single.returncode == 0, single.stderr
+    os.environ[tracking.PARENT_ENV] = stale  # the single run in this process sees it
+    try:
+        code, _ = run_inprocess(["optimizer=random", "optimizer.batch=100", "budget=200",
+                                 "layers=[1,3]", "model=file", f"model.path={table}",
+                                 "tracking.experiment=swept", f"tracking.uri={uri}"], tmp / "single")
+    finally:
+        del os.environ[tracking.PARENT_ENV]
+    assert code == 0
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("swept")
     runs = client.search_runs([exp.experiment_id])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gamma.tracking import store, writer as tracking
+from gamma.tracking import forked, store, writer as tracking
 from gamma.errors import GammaError
 from gamma.results.layout import read_results
 
@@ -173,9 +173,10 @@ def test_helper_whose_job_is_gone_ends_the_run_killed(tmp_path, new_store):
     (run_dir / "config.yaml").write_text("seed: 0\nbudget: 200\nmodel: {name: resnet18}\n")
     uri = new_store(tmp_path / "mlflow.db")
     helper = subprocess.Popen(
-        [sys.executable, "-m", "gamma.tracking.writer", "--uri", uri, "--experiment", "gone",
-         "--run-name", "gone", "--out-dir", str(run_dir)], cwd=ROOT, env=clean_env(),
+        [sys.executable, "-m", "gamma.tracking.writer"], cwd=ROOT, env=clean_env(),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    spec = tracking.RunSpec(uri, "gone", "gone", str(run_dir))
+    helper.stdin.write(f"run {json.dumps(spec.__dict__)}\n")
     helper.stdin.close()
     helper.stdout.close()  # the job's end of the reply pipe: gone
     err = helper.stderr.read()
@@ -210,3 +211,54 @@ def test_sigterm_leaves_no_helper_traceback(tmp_path, new_store):
     (run,) = runs_of(uri)
     assert run.info.status == "KILLED"
     assert "latency_cycles/layer_01" in run.data.metrics
+
+
+def test_a_job_whose_tracking_server_is_gone_starts_its_own_helper(tmp_path, new_store):
+    """``$GAMMA_TRACKING_SERVER`` names a socket nobody listens on: the job starts its own
+    helper, without a warning, and its run is logged in full."""
+    uri = new_store(tmp_path / "mlflow.db")
+    job = start_job([*TINY, f"hydra.run.dir={tmp_path / 'run'}"],
+                    clean_env(MLFLOW_TRACKING_URI=uri, GAMMA_TRACKING_SERVER=str(tmp_path / "gone")))
+    _, err = job.communicate(timeout=300)
+    assert job.returncode == 0 and "warning" not in err, err
+    (run,) = runs_of(uri)
+    res = read_results(tmp_path / "run" / "results.json")
+    assert run.info.status == "FINISHED" and res["mlflow"]["run_id"] == run.info.run_id
+    assert run.data.metrics["total_latency_cycles"] == res["totals"]["latency_cycles"]
+
+
+def test_a_helper_forked_by_the_tracking_server_logs_as_a_started_one(tmp_path, new_store,
+                                                                       tracking_server):
+    """The same job logged through the test session's tracking server and through a helper it
+    starts itself: the same params, tags, metrics and artifacts."""
+    assert tracking_server is not None
+    probe = forked.forked_helper(tracking_server)  # what a job gets: a child of the server
+    assert probe is not None and probe.poll() is None
+    ppid = int(Path(f"/proc/{probe.pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert b"gamma.tracking.server" in Path(f"/proc/{ppid}/cmdline").read_bytes()
+    probe.stdin.close()  # end of input between runs: it exits
+    assert probe.wait(timeout=30) == 0
+    from mlflow.tracking import MlflowClient
+
+    runs, new_store_uris = {}, {}
+    for way, server in (("forked", tracking_server), ("started", None)):
+        uri = new_store_uris[way] = new_store(tmp_path / f"{way}.db")
+        env = clean_env(MLFLOW_TRACKING_URI=uri)
+        env.pop("GAMMA_TRACKING_SERVER", None)
+        if server:
+            env["GAMMA_TRACKING_SERVER"] = server
+        job = start_job([*TINY, f"hydra.run.dir={tmp_path / way}"], env)
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0 and "warning" not in err, err
+        (runs[way],) = runs_of(uri)
+    a, b = runs["forked"], runs["started"]
+    assert a.info.status == b.info.status == "FINISHED"
+    assert a.data.params == b.data.params and len(a.data.params) >= 20
+    assert {k: v for k, v in a.data.tags.items() if k != "output_dir"} == \
+        {k: v for k, v in b.data.tags.items() if k != "output_dir"}
+    same = {k for k in a.data.metrics if not k.endswith("_s")}  # not the timings (seconds)
+    assert same == {k for k in b.data.metrics if not k.endswith("_s")} and len(same) >= 8
+    assert all(a.data.metrics[k] == b.data.metrics[k] for k in same)
+    artifacts = [sorted(f.path for f in MlflowClient(uri).list_artifacts(r.info.run_id))
+                 for uri, r in ((new_store_uris["forked"], a), (new_store_uris["started"], b))]
+    assert artifacts[0] == artifacts[1] and "results.json" in artifacts[0]

@@ -153,17 +153,20 @@ def genome_structure(g: Genome, i: int) -> Structure:
 
 
 def latency_bound(space: MapSpace, g: Genome, num_pes: int) -> np.ndarray:
-    """The latency bound (cycles) of every genome of ``g`` (one at a time; for tests)."""
+    """The latency bound (cycles) of every genome of ``g``, each of its own structure (for
+    tests): the genomes of one structure at a time."""
     out = np.empty(len(g), np.int64)
+    groups: dict[Structure, list[int]] = {}
     for i in range(len(g)):
-        s = genome_structure(g, i)
-        works = np.ones((1, 6), np.int64)
-        steps = np.ones((1, 6, s.nlev), np.int64)
+        groups.setdefault(genome_structure(g, i), []).append(i)
+    for s, rows in groups.items():
+        idx = np.array(rows)
+        works = np.ones((len(idx), 6), np.int64)
+        steps = np.ones((len(idx), 6, s.nlev), np.int64)
         for d in range(6):
-            w, st = dim_profile(int(space.dims[d]), g.tile[i:i + 1, :s.nlev, d], s.role(d, num_pes),
-                                sliding(space, d))
-            works[:, d], steps[:, d] = w, st
-        out[i] = combine(works, steps)[0]
+            works[:, d], steps[:, d] = dim_profile(int(space.dims[d]), g.tile[idx, :s.nlev, d],
+                                                   s.role(d, num_pes), sliding(space, d))
+        out[idx] = combine(works, steps)
     return out
 
 

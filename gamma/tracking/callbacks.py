@@ -37,10 +37,12 @@ def sweep_params(config: DictConfig) -> dict[str, Any]:
 
 
 class PrepareTracking(Callback):
-    """Before a sweep's jobs start, create the MLflow store and the experiment once in the
-    launching process (under the store's file lock, like every job), and the
-    sweep's parent run, which the jobs join as children; end the parent after the jobs:
-    FINISHED, or FAILED / KILLED when the sweep ends with an error / Ctrl-C."""
+    """Before a sweep's jobs start, create the MLflow store and the experiment once for the
+    launching process (under the store's file lock, like every job), and the sweep's parent
+    run, which the jobs join as children; end the parent after the jobs: FINISHED, or FAILED /
+    KILLED when the sweep ends with an error / Ctrl-C. The MLflow work runs in the process's
+    tracking helper (gamma.tracking.writer.ask_helper), which the jobs of a sequential sweep
+    reuse."""
 
     def __init__(self) -> None:
         self.sweep: Any = None  # gamma.tracking.writer.SweepRun while the sweep runs

@@ -1,16 +1,20 @@
 """MLflow tracking of a job; the only module that imports mlflow.
 
 Importing mlflow and opening its store takes 3-4 s, so the MLflow work runs in a helper process
-(``python -m gamma.tracking.writer``) started with the job: it sets up the run while the job searches,
-logs each finished layer, and at the end the totals, the artifacts and the run status. The job
-and the helper share only the run folder: the helper reads ``config.yaml`` (params) and
-``results.json`` (rewritten atomically by the job) there. Commands go over the helper's stdin,
-one per line: ``layer`` (log the layers not yet logged) and ``finish STATUS``; end of input
-without ``finish`` (the job died) ends the run as KILLED. A resumed job (``resume=true``)
-passes ``--resume-run-id``: the helper reopens that run where it still exists. The helper prints
-the run id (or ``error: ...``) as its only stdout line, and ignores Ctrl-C (own process group). It
-never prints a traceback: a failure is a ``warning: ...`` on stderr at once (the job goes on) and
-an ``error:`` reply; a job that is gone (closed pipes) just ends the run KILLED.
+(``python -m gamma.tracking.writer``) started with the first job of a process: it sets up the run
+while the job searches, logs each finished layer, and at the end the totals, the artifacts and the
+run status. The next job of the same process (a sweep's jobs, one after another in the launching
+process or in a joblib worker) reuses the idle helper: no second MLflow start-up. The job and the
+helper share only the run folder: the helper reads ``config.yaml`` (params) and ``results.json``
+(rewritten atomically by the job) there. Commands go over the helper's stdin, one per line:
+``run JSON`` (start a run: :class:`RunSpec` as JSON), then ``layer`` (log the layers not yet
+logged) and ``finish STATUS``; end of input within a run (the job died) ends that run as KILLED,
+end of input between runs ends the helper. A resumed job (``resume=true``) gives
+``resume_run_id``: the helper reopens that run where it still exists. The helper replies to
+``run`` with the run id (or ``error: ...``, then it exits) and to ``finish`` with ``done``; it
+ignores Ctrl-C (own process group). It never prints a traceback: a failure is a ``warning: ...``
+on stderr at once (the job goes on) and an ``error:`` reply; a job that is gone (closed pipes)
+just ends the run KILLED.
 
 Tracking never stops a job: a tracking failure (unreachable server, a SQLite store in a folder
 that does not exist) is a warning, the job's files are complete and results.json's ``mlflow``
@@ -53,6 +57,7 @@ Tracking URI: ``cfg.tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -66,9 +71,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gamma.errors import GammaError
+from gamma.tracking import forked
 from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
                                    context_tags, experiment_name, failure_reason, flatten,
-                                   open_client, prepare_store, tracking_uri)
+                                   open_client, tracking_uri)
 
 STATUSES = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 #: Seconds to wait for the helper: run id (first store creation ~5 s), final upload.
@@ -80,6 +86,8 @@ PARENT_ENV = "GAMMA_MLFLOW_PARENT"
 PARENT_FILE = "mlflow_parent_run.json"
 #: Tag that tells job runs from a sweep's parent run and compare.py's summary runs.
 KIND_TAG = "gamma.kind"
+#: MLflow's run description tag (mlflow.utils.mlflow_tags.MLFLOW_RUN_NOTE, without importing mlflow).
+RUN_NOTE_TAG = "mlflow.note.content"
 #: Config entries that become tags of a job run (tag name: config path).
 JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": "platform.name",
             "model": "model.name", "objective": "objective.name", "seed": "seed", "label": "label"}
@@ -130,8 +138,82 @@ class UnusableTracker(Tracker):
         self.uri, self.error = uri, error
 
 
+@dataclass
+class RunSpec:
+    """What the helper needs to start (or reopen) one job's run: the ``run`` command's JSON."""
+
+    uri: str
+    experiment: str
+    run_name: str
+    out_dir: str
+    start_ms: int | None = None  # the job's start, ms since the epoch
+    parent_run_id: str | None = None  # the sweep's parent run
+    resume_run_id: str | None = None  # reopen this run (a resumed job) if it still exists
+
+
+#: Helpers of this process between two jobs, each waiting for its next ``run`` command.
+IDLE_HELPERS: list[subprocess.Popen] = []
+
+
+def idle_helper() -> subprocess.Popen | None:
+    """An idle helper of this process that is still alive (taken from :data:`IDLE_HELPERS`)."""
+    while IDLE_HELPERS:
+        proc = IDLE_HELPERS.pop()
+        if proc.poll() is None:
+            return proc
+        proc.wait()
+    return None
+
+
+def new_helper() -> subprocess.Popen:
+    """A new helper process (own process group: a Ctrl-C at the terminal does not reach it):
+    forked by the tracking server named in ``$GAMMA_TRACKING_SERVER`` where there is one
+    (gamma/tracking/server.py: mlflow imported already), else started here."""
+    if os.environ.get(forked.ENV):
+        helper_proc = forked.forked_helper(os.environ[forked.ENV])
+        if helper_proc is not None:
+            return helper_proc  # type: ignore[return-value] - drives like a Popen
+    return subprocess.Popen([sys.executable, "-m", "gamma.tracking.writer"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, process_group=0,
+                            env={**HTTP_ENV, **os.environ})
+
+
+@atexit.register
+def close_idle_helpers() -> None:
+    """End of input for the idle helpers: each exits (its runs are all ended)."""
+    while IDLE_HELPERS:
+        with contextlib.suppress(OSError):
+            IDLE_HELPERS.pop().stdin.close()
+
+
+def ask_helper(command: str, payload: dict[str, Any], timeout: float) -> str:
+    """Send ``command JSON`` to this process's idle helper (a new one if there is none or it
+    has just ended) and return its one-line reply, after which the helper is idle again. A
+    :class:`GammaError` with the helper's reason where it fails (it then exits)."""
+    line = f"{command} {json.dumps(payload)}\n"
+    proc = idle_helper()
+    for attempt in (proc, None):
+        proc = attempt or new_helper()
+        try:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            break
+        except OSError:  # an idle helper that has just ended
+            proc.wait()
+    reply = _readline(proc, timeout).strip()
+    if not reply or reply.startswith("error:"):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise GammaError(reply[len("error:"):].strip() if reply else
+                         f"MLflow tracking at {payload.get('uri')}: the helper gave no answer "
+                         f"(code {proc.returncode})")
+    IDLE_HELPERS.append(proc)
+    return reply
+
+
 class MlflowTracker(Tracker):
-    """Drives the helper process for one MLflow run."""
+    """Drives a helper process (this process's idle one, else a new one) for one MLflow run."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: Path,
                  start_time: float | None = None, parent_run_id: str | None = None,
@@ -139,25 +221,30 @@ class MlflowTracker(Tracker):
         self.uri = uri
         self.error = None  # the helper's failure, reported once
         start_ms = int((time.time() if start_time is None else start_time) * 1000)
-        cmd = [sys.executable, "-m", "gamma.tracking.writer", "--uri", uri, "--experiment", experiment,
-               "--run-name", run_name, "--out-dir", str(out_dir.resolve()),
-               "--start-time", str(start_ms)]
-        if parent_run_id:
-            cmd += ["--parent-run-id", parent_run_id]
-        if resume_run_id:
-            cmd += ["--resume-run-id", resume_run_id]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     process_group=0, env={**HTTP_ENV, **os.environ})
+        spec = RunSpec(uri, experiment, run_name, str(out_dir.resolve()), start_ms, parent_run_id,
+                       resume_run_id)
+        command = "run " + json.dumps(spec.__dict__)
+        self.proc = idle_helper() or new_helper()
+        if not self._write(command):  # an idle helper that has just ended: a new one
+            self._stop()
+            self.proc = new_helper()
+            self._send(command)
+
+    def _write(self, line: str) -> bool:
+        """Send a line to the helper; False where it is gone."""
+        if self.proc.poll() is not None:
+            return False
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+            return True
+        except OSError:  # BrokenPipeError: it has just ended
+            return False
 
     def _send(self, line: str) -> bool:
         """Send a command; False (``error`` set) where the helper is gone."""
-        if self.error is None and self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(line + "\n")
-                self.proc.stdin.flush()
-                return True
-            except OSError:  # BrokenPipeError: it has just ended
-                pass
+        if self.error is None and self._write(line):
+            return True
         if self.error is None:
             with contextlib.suppress(GammaError):
                 self.connect()  # its error line, if it wrote one
@@ -195,8 +282,6 @@ class MlflowTracker(Tracker):
             if self.error:
                 raise GammaError(self.error)
             return
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
         line = _readline(self.proc, FINISH_TIMEOUT_S).strip()
         if line != "done":
             self._stop()
@@ -204,7 +289,7 @@ class MlflowTracker(Tracker):
                           f"MLflow tracking at {self.uri}: the helper failed to finish run "
                           f"{self.run_id} (code {self.proc.returncode}); see its messages above")
             raise GammaError(self.error)
-        self.proc.wait()
+        IDLE_HELPERS.append(self.proc)  # for this process's next job
 
     def _stop(self) -> None:
         if self.proc.poll() is None:
@@ -331,38 +416,39 @@ def sweep_run_name(overrides: list[str], max_chars: int = 120) -> str:
 def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
                 params: dict[str, Any] | None = None,
                 outputs: Path = DEFAULT_OUTPUTS) -> SweepRun | None:
-    """Before a sweep's jobs: create the store and experiment (:func:`prepare_store`), then the
-    sweep's parent run (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with
-    the command-line ``overrides`` (``gamma.sweep.overrides``), the sweeper's ``params``
-    (``gamma.sweep.params``) and ``sweep_dir``; publish it to the jobs
-    (``<sweep_dir>/mlflow_parent_run.json`` and ``$GAMMA_MLFLOW_PARENT``). None without
-    tracking."""
-    uri = prepare_store(cfg, outputs)
-    if uri is None:
+    """Before a sweep's jobs: create the store and experiment, then the sweep's parent run
+    (``gamma.kind=sweep``; ``gamma.summary=sweep``: not a job), tagged with the command-line
+    ``overrides`` (``gamma.sweep.overrides``), the sweeper's ``params`` (``gamma.sweep.params``)
+    and ``sweep_dir``; publish it to the jobs (``<sweep_dir>/mlflow_parent_run.json`` and
+    ``$GAMMA_MLFLOW_PARENT``). None without tracking. The MLflow work is done by this process's
+    helper (:func:`ask_helper`), which the sweep's jobs then reuse where they run in this
+    process: the launching process never imports mlflow."""
+    tr = cfg.get("tracking") or {}
+    if not tr.get("enabled", True):
         return None
-    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
-
+    uri = check_uri(tracking_uri(tr.get("uri"), outputs))
     experiment = experiment_name(cfg)
-    client, exp_id = open_client(uri, experiment)
     sweep_dir = Path(sweep_dir).resolve()
     grid = " ".join(f"{k}={v}" for k, v in (params or {}).items())
     tags = {KIND_TAG: "sweep", "gamma.summary": "sweep",
             "gamma.sweep.overrides": " ".join(overrides)[:MAX_TAG_CHARS],
-            "gamma.sweep.dir": str(sweep_dir), **context_tags(),
-            MLFLOW_RUN_NOTE: (f"Sweep `python run.py -m {' '.join(overrides)}`"
-                              + (f" over `{grid}`" if grid else "")
-                              + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
+            "gamma.sweep.dir": str(sweep_dir),
+            RUN_NOTE_TAG: (f"Sweep `python run.py -m {' '.join(overrides)}`"
+                           + (f" over `{grid}`" if grid else "")
+                           + f" in `{sweep_dir}`; its jobs are the child runs.")[:MAX_TAG_CHARS]}
     if grid:
         tags["gamma.sweep.params"] = grid[:MAX_TAG_CHARS]
-    run = client.create_run(exp_id, run_name=sweep_run_name(overrides), tags=tags)
-    sweep = SweepRun(uri, experiment, run.info.run_id, sweep_dir)
+    run_id = ask_helper("sweep", {"uri": uri, "experiment": experiment,
+                                  "run_name": sweep_run_name(overrides), "tags": tags},
+                        CONNECT_TIMEOUT_S)
+    sweep = SweepRun(uri, experiment, run_id, sweep_dir)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         tmp = sweep_dir / (PARENT_FILE + ".tmp")
         tmp.write_text(sweep.as_json() + "\n", encoding="utf-8")
         os.replace(tmp, sweep_dir / PARENT_FILE)
     except OSError:
-        client.set_terminated(sweep.run_id, "FAILED")  # no job could find it
+        end_sweep(sweep, "failed")  # no job could find it
         raise
     os.environ[PARENT_ENV] = sweep.as_json()
     return sweep
@@ -370,22 +456,37 @@ def start_sweep(cfg: dict[str, Any], sweep_dir: Path, overrides: list[str],
 
 def end_sweep(sweep: SweepRun, status: str = "finished") -> None:
     """After the jobs: tag the parent with its children's statuses (``gamma.sweep.jobs``, e.g.
-    ``4 FINISHED, 1 FAILED``) and end it with ``status`` (finished, failed, killed)."""
-    from mlflow.tracking import MlflowClient
-
+    ``4 FINISHED, 1 FAILED``) and end it with ``status`` (finished, failed, killed); done by
+    this process's helper."""
     if os.environ.get(PARENT_ENV) == sweep.as_json():
         del os.environ[PARENT_ENV]
-    client = MlflowClient(tracking_uri=sweep.uri)
-    run = client.get_run(sweep.run_id)
+    ask_helper("sweep-end", {"uri": sweep.uri, "run_id": sweep.run_id, "status": status},
+               FINISH_TIMEOUT_S)
+
+
+def create_sweep_run(uri: str, experiment: str, run_name: str, tags: dict[str, str]) -> str:
+    """In the helper: the store and experiment (created if new), then the sweep's parent run
+    with ``tags`` and MLflow's context tags; its id."""
+    client, exp_id = open_client(uri, experiment)
+    return client.create_run(exp_id, run_name=run_name,
+                             tags={**tags, **context_tags()}).info.run_id
+
+
+def end_sweep_run(uri: str, run_id: str, status: str) -> None:
+    """In the helper: tag the sweep's parent run with its children's statuses, then end it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
     children = client.search_runs([run.info.experiment_id], max_results=50_000,
-                                  filter_string=f"tags.mlflow.parentRunId = '{sweep.run_id}'")
+                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
     counts: dict[str, int] = {}
     for c in children:
         if c.data.tags.get(KIND_TAG) != "summary":
             counts[c.info.status] = counts.get(c.info.status, 0) + 1
-    client.set_tag(sweep.run_id, "gamma.sweep.jobs",
+    client.set_tag(run_id, "gamma.sweep.jobs",
                    ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
-    client.set_terminated(sweep.run_id, STATUSES.get(status, "FAILED"))
+    client.set_terminated(run_id, STATUSES.get(status, "FAILED"))
 
 
 # --- the helper process -------------------------------------------------------------------------
@@ -669,28 +770,44 @@ def import_run(run_dir: Path, run_name: str, uri: str | None = None,
 
 
 def helper(argv: list[str] | None = None) -> int:
-    """``python -m gamma.tracking.writer``: the helper process (see the module docstring). It never
-    prints a traceback: a failure is one ``warning:`` line on stderr (at once, while the job
-    goes on) and an ``error:`` reply; a job that is gone (closed pipes) ends the run KILLED."""
+    """``python -m gamma.tracking.writer``: the helper process (see the module docstring). It serves
+    the ``run`` commands of one job process, one run after the other, until its input ends. It
+    never prints a traceback: a failure is one ``warning:`` line on stderr (at once, while the job
+    goes on) and an ``error:`` reply, then it exits 1; a job that is gone (closed pipes) ends its
+    run KILLED."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ap = argparse.ArgumentParser(prog="python -m gamma.tracking.writer")
-    for name in ("--uri", "--experiment", "--run-name", "--out-dir"):
-        ap.add_argument(name, required=True)
-    ap.add_argument("--start-time", type=int, help="the job's start (ms since the epoch)")
-    ap.add_argument("--parent-run-id", help="the sweep's parent run")
-    ap.add_argument("--resume-run-id", help="reopen this run (a resumed job) if it still exists")
-    a = ap.parse_args(argv)
+    argparse.ArgumentParser(prog="python -m gamma.tracking.writer",
+                            description="MLflow helper of a job process: commands on stdin "
+                                        "(see gamma/tracking/writer.py)").parse_args(argv)
     for key, value in HTTP_ENV.items():
         os.environ.setdefault(key, value)
     reply, sys.stdout = sys.stdout, sys.stderr  # only our replies go to the job's pipe
     try:
-        run = RunLogger(a.uri, a.experiment, a.run_name, Path(a.out_dir), a.start_time,
-                        a.parent_run_id, a.resume_run_id)
+        for line in sys.stdin:
+            command, _, payload = line.partition(" ")
+            serve = {"run": serve_run, "sweep": serve_sweep, "sweep-end": serve_sweep_end}.get(command)
+            if serve is not None and serve(payload, reply) != 0:
+                os._exit(1)
+    except (OSError, ValueError):  # the job's end of the pipe is gone
+        pass
+    os._exit(0)  # everything is committed; skip the ~1 s interpreter teardown of mlflow
+
+
+def serve_run(spec_json: str, reply: Any) -> int:
+    """One run of the helper: start it from ``spec_json`` (:class:`RunSpec`), reply its id, log
+    layers on ``layer``, end it on ``finish STATUS`` (KILLED where the input ends first) and
+    reply ``done``. 0, or 1 after an ``error:`` reply."""
+    uri = "?"
+    try:
+        spec = RunSpec(**json.loads(spec_json))
+        uri = spec.uri
+        run = RunLogger(spec.uri, spec.experiment, spec.run_name, Path(spec.out_dir), spec.start_ms,
+                        spec.parent_run_id, spec.resume_run_id)
     except Exception as e:  # noqa: BLE001 - any failure is reported to the job
-        msg = str(e) if isinstance(e, GammaError) else f"MLflow tracking at {a.uri}: {failure_reason(e)}"
+        msg = str(e) if isinstance(e, GammaError) else f"MLflow tracking at {uri}: {failure_reason(e)}"
         _warn(f"{msg}; the job goes on without tracking")
         _reply(reply, f"error: {msg}")
-        os._exit(1)
+        return 1
     _reply(reply, run.run_id)  # the job may be gone already: then its input ends at once
     status = "killed"  # unless told otherwise: input ended, the job is gone
     try:
@@ -709,12 +826,36 @@ def helper(argv: list[str] | None = None) -> int:
     try:
         run.finish(status)
     except Exception as e:  # noqa: BLE001 - reported to the job (and here, if it is gone)
-        msg = f"MLflow tracking at {a.uri}: run {run.run_id} not finished: {failure_reason(e)}"
+        msg = f"MLflow tracking at {spec.uri}: run {run.run_id} not finished: {failure_reason(e)}"
         _warn(msg)
         _reply(reply, f"error: {msg}")
-        os._exit(1)
+        return 1
     _reply(reply, "done")
-    os._exit(0)  # everything is committed; skip the ~1 s interpreter teardown of mlflow
+    return 0
+
+
+def serve_sweep(payload: str, reply: Any) -> int:
+    """``sweep JSON``: create a sweep's parent run (:func:`create_sweep_run`), reply its id."""
+    return _answer(reply, lambda args: create_sweep_run(**args), payload)
+
+
+def serve_sweep_end(payload: str, reply: Any) -> int:
+    """``sweep-end JSON``: end a sweep's parent run (:func:`end_sweep_run`), reply ``done``."""
+    return _answer(reply, lambda args: end_sweep_run(**args) or "done", payload)
+
+
+def _answer(reply: Any, action: Callable[[dict[str, Any]], str], payload: str) -> int:
+    """Reply what ``action`` returns for the JSON ``payload``: 0; or an ``error:`` reply: 1."""
+    args: dict[str, Any] = {}
+    try:
+        args = json.loads(payload)
+        _reply(reply, action(args))
+        return 0
+    except Exception as e:  # noqa: BLE001 - any failure is reported to the launching process
+        msg = str(e) if isinstance(e, GammaError) else (f"MLflow tracking at {args.get('uri', '?')}: "
+                                                        f"{failure_reason(e)}")
+        _reply(reply, f"error: {msg}")
+        return 1
 
 
 def _reply(out: Any, line: str) -> None:
