@@ -69,12 +69,14 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from gamma.search.labels import job_label  # noqa: E402
-from gamma.results.console import say  # noqa: E402
+from gamma.results.console import say, sweep_console  # noqa: E402
 from gamma.search.job import run_job  # noqa: E402
+from gamma.search.sweep import job_ended, job_started, register_resolvers  # noqa: E402
 from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
                                   mark_interrupted, note_interrupted, note_terminated,
                                   pending_exit, was_terminated)
 
+register_resolvers()
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
 
@@ -120,11 +122,15 @@ def main(cfg: DictConfig) -> float:
         what = "terminated (SIGTERM)" if was_terminated() else "interrupted (Ctrl-C)"
         say(f"job {hc.job.num} skipped: the sweep was {what}", error=True)
         return math.inf
+    job_started(list(hc.overrides.task), Path(hc.sweep.dir))
     try:
         outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
     except Exception as e:  # noqa: BLE001 - already marked failed by run_job
         say(f"job {hc.job.num} failed: {type(e).__name__}: {e}", error=True)
         return math.inf
+    finally:
+        job_ended(Path(hc.runtime.output_dir), Path(hc.sweep.dir), hc.job.num + 1)
+        sweep_console(None)
     if outcome.code == EXIT_SIGTERM:
         return math.inf  # the other workers' jobs still end as killed; the sweep exits 143
     if outcome.code == EXIT_SIGINT:

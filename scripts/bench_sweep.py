@@ -3,13 +3,14 @@
 beside GAMMA's: (search_s - costmodel_s) / samples, summed over each optimizer's jobs, from
 every job's results.json (a unique layer's samples and times count once).
 
-By default every optimizer x system x platform, one seed, with the joblib launcher on both
-cores; ``--user`` runs the issue's command instead, ``run.py -m optimizer=gamma,cma,pso
-system=s1,s2,s3`` with Hydra's default launcher (its jobs one after another in one process),
-and prints its wall time.
+By default every optimizer x system x platform, one seed; ``--user`` runs the user's command
+instead, ``run.py -m optimizer=gamma,cma,pso system=s1,s2,s3``, exactly as typed. Both use
+run.py's default launcher (conf/hydra/launcher/local.yaml: jobs on every core) unless
+``--launcher basic`` (one job after another in one process) or another is given, and print the
+sweep's wall time.
 
 Usage: python scripts/bench_sweep.py [--user] [--optimizers gamma,stdga,...] [--systems s1,s2,s3]
-                                     [--platforms edge,cloud] [--seeds 0] [--launcher joblib|basic]
+                                     [--platforms edge,cloud] [--seeds 0] [--launcher basic|joblib|...]
                                      [--experiment NAME] [--json OUT] [extra Hydra overrides ...]
 The runs land in the MLflow experiment (default ``sweep-bench``), so that
 ``scripts/compare.py --experiment NAME`` can report them. Timings depend on the machine's load.
@@ -31,8 +32,8 @@ from gamma.results.layout import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = "gamma,stdga,pso,cma,de,tbpsa,bo,random"
-#: The issue's command: ``python run.py -m optimizer=gamma,cma,pso system=s1,s2,s3``.
-USER = {"optimizers": "gamma,cma,pso", "systems": "s1,s2,s3", "platforms": None, "launcher": "basic"}
+#: The user's command: ``python run.py -m optimizer=gamma,cma,pso system=s1,s2,s3``.
+USER = {"optimizers": "gamma,cma,pso", "systems": "s1,s2,s3", "platforms": None}
 
 
 def sweep_command(args: argparse.Namespace, sweep_dir: Path, overrides: list[str]) -> list[str]:
@@ -42,7 +43,7 @@ def sweep_command(args: argparse.Namespace, sweep_dir: Path, overrides: list[str
     if args.platforms:
         cmd.append(f"platform={args.platforms}")
     cmd += [f"seed={args.seeds}", f"tracking.experiment={args.experiment}"]
-    if args.launcher != "basic":
+    if args.launcher:
         cmd.append(f"hydra/launcher={args.launcher}")
     return cmd + [f"hydra.sweep.dir={sweep_dir}", *overrides]
 
@@ -97,12 +98,13 @@ def table(per_opt: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, di
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--user", action="store_true",
-                    help="the issue's command: optimizer=gamma,cma,pso system=s1,s2,s3, default launcher")
+                    help="the user's command: optimizer=gamma,cma,pso system=s1,s2,s3")
     ap.add_argument("--optimizers", default=ALL)
     ap.add_argument("--systems", default="s1,s2,s3")
     ap.add_argument("--platforms", default="edge,cloud")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--launcher", default="joblib", help="Hydra launcher: joblib (both cores) or basic")
+    ap.add_argument("--launcher", help="Hydra launcher (default: run.py's, jobs on every core; "
+                                       "basic: one job after another)")
     ap.add_argument("--experiment", default="sweep-bench")
     ap.add_argument("--sweep-dir", help="Hydra sweep folder (default: a temporary one)")
     ap.add_argument("--json", help="write the figures here")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     jobs = [read_results(f) for f in sorted(sweep_dir.glob("*/results.json"))]
     per_opt, failed = per_optimizer(jobs)
-    print(f"sweep: {len(jobs)} jobs in {wall:.1f} s wall ({wall / 60:.1f} min), launcher {args.launcher}")
+    print(f"sweep: {len(jobs)} jobs in {wall:.1f} s wall ({wall / 60:.1f} min), launcher {args.launcher or 'local (default)'}")
     lines, figures = table(per_opt)
     print("\n".join(lines))
     for line in failed:

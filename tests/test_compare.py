@@ -38,8 +38,8 @@ def sweep(tmp_path_factory, new_store):
     """gamma and random, seeds 0 and 1, two layers of ResNet-18 on S2/edge; one failing job."""
     tmp = tmp_path_factory.mktemp("cmp")
     env = dict(os.environ, MLFLOW_TRACKING_URI=new_store(tmp / "mlflow.db"))
-    proc = run_cli(["-m", "optimizer=gamma,random", "seed=0,1", *COMMON,
-                    f"hydra.sweep.dir={tmp / 'sweep'}"], env)
+    proc = run_cli(["-m", "optimizer=gamma,random", "seed=0,1", *COMMON, "hydra/launcher=basic",
+                    f"hydra.sweep.dir={tmp / 'sweep'}"], env)  # one process: less CPU for the tests
     assert proc.returncode == 0, proc.stderr
     code, _ = run_inprocess(["optimizer=random", "optimizer.name=nosuch", *COMMON,
                              f"tracking.uri={env['MLFLOW_TRACKING_URI']}"], tmp / "bad")
@@ -171,7 +171,7 @@ def arms(tmp_path_factory, new_store):
     env = dict(os.environ, MLFLOW_TRACKING_URI=new_store(tmp / "mlflow.db"))
     proc = run_cli(["-m", "optimizer=random", "optimizer.batch=100,250", "seed=0,1",
                     "objective=latency,energy", "budget=1000", "layers=[2,6]", "tracking.experiment=arms",
-                    f"hydra.sweep.dir={tmp / 'sweep'}"], env)
+                    "hydra/launcher=basic", f"hydra.sweep.dir={tmp / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
     jobs = []
     for f in (tmp / "sweep").glob("*/results.json"):

@@ -225,7 +225,7 @@ def test_resume_with_other_settings_is_an_error(tmp_path):
 def test_a_rerun_sweep_with_resume_skips_its_finished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "optimizer=random", "budget=50", "layers=[2]", "seed=0,1",
-            "tracking.enabled=false", f"hydra.sweep.dir={sweep}"]
+            "tracking.enabled=false", "hydra/launcher=basic", f"hydra.sweep.dir={sweep}"]
     first = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
@@ -234,7 +234,8 @@ def test_a_rerun_sweep_with_resume_skips_its_finished_jobs(tmp_path):
     second = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, "resume=true"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.count("holds a finished job") == 2
+    assert second.stdout.count("finished before this sweep (resume): not run again") == 2
+    assert "job 2 of 2, 2 done" in second.stdout and "sweep summary (2 jobs" in second.stdout
     after = {f.parent.name: f.read_text() for f in sweep.glob("*/results.json")}
     assert after == before  # the same folders (resume is not in their names), untouched
 

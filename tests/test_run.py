@@ -239,7 +239,8 @@ def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monk
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=["tracking.experiment=prepared"], return_hydra_config=True)
     targets = [c["_target_"] for c in cfg.hydra.callbacks.values()]
-    assert targets == ["gamma.tracking.callbacks.PrepareTracking"]
+    # Hydra ends callbacks in reverse order: the summary is written before the parent run ends
+    assert targets == ["gamma.tracking.callbacks.PrepareTracking", "gamma.search.sweep.SweepSummary"]
     uri = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     PrepareTracking().on_multirun_start(cfg)

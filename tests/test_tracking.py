@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +49,7 @@ def store(tmp_path_factory, new_store):
     env = {k: v for k, v in os.environ.items() if k != tracking.PARENT_ENV}
     env["MLFLOW_TRACKING_URI"] = uri
     t0 = time.time() * 1000
-    proc = run_cli(["-m", *SWEEP, "hydra/launcher=joblib", f"hydra.sweep.dir={tmp / 'sweep'}"], env)
+    proc = run_cli(["-m", *SWEEP, f"hydra.sweep.dir={tmp / 'sweep'}"], env)  # the default launcher
     t1 = time.time() * 1000
     assert proc.returncode == 0, proc.stderr
     stale = json.dumps({"uri": uri, "experiment": "swept", "run_id": "0" * 32,
@@ -66,7 +67,7 @@ def store(tmp_path_factory, new_store):
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("swept")
     runs = client.search_runs([exp.experiment_id])
-    return {"client": client, "uri": uri, "tmp": tmp, "t0": t0, "t1": t1, "runs": runs,
+    return {"client": client, "uri": uri, "tmp": tmp, "t0": t0, "t1": t1, "runs": runs, "proc": proc,
             "results": [read_results(d / "results.json")
                         for d in sorted((tmp / "sweep").iterdir()) if (d / "results.json").is_file()],
             "single": read_results(tmp / "single" / "results.json")}
@@ -95,6 +96,29 @@ def test_sweep_is_one_parent_with_two_children(store):
     published = json.loads((sweep_dir / tracking.PARENT_FILE).read_text())
     assert published == {"uri": store["uri"], "experiment": "swept",
                          "run_id": parent.info.run_id, "sweep_dir": str(sweep_dir.resolve())}
+
+
+def test_the_sweeps_parent_run_carries_its_summary(store):
+    """The summary the sweep printed (the jobs' results over their seeds) as the parent run's
+    metrics, its artifact sweep_summary.txt and its description."""
+    from gamma.results import sweep as S
+
+    (parent,) = by_kind(store["runs"], "sweep")
+    latencies = [r["totals"]["latency_cycles"] for r in store["results"]]
+    bounds = [r["totals"]["ratio_to_compute_bound"] for r in store["results"]]
+    assert len(latencies) == 2 and None not in latencies
+    m = parent.data.metrics
+    arm = "random batch_100.s2"  # the label "random batch=100" and the system
+    assert {r["label"] for r in store["results"]} == {"random batch=100"}
+    assert m[f"latency_cycles/{arm}"] == statistics.median(latencies)
+    assert m[f"x_bound/{arm}"] == pytest.approx(statistics.median(bounds))
+    assert m[f"feasible_layers/{arm}"] == 2
+    table = (store["tmp"] / "sweep" / S.SUMMARY_TEXT).read_text()
+    path = store["client"].download_artifacts(parent.info.run_id, S.SUMMARY_TEXT, str(store["tmp"]))
+    assert Path(path).read_text() == table
+    assert table.rstrip() in parent.data.tags["mlflow.note.content"]
+    assert table.rstrip() in store["proc"].stdout
+    assert f"{statistics.median(latencies):,.0f}" in table.splitlines()[1]
 
 
 def test_job_runs_carry_their_columns_and_context(store):

@@ -21,7 +21,8 @@ class LayerProgress:
     def __init__(self, label: str, budget: int, unit: str = "") -> None:
         self.unit = unit
         self.bar = tqdm(total=budget, desc=label, unit="eval", leave=False, dynamic_ncols=True,
-                        file=sys.stderr, disable=None, mininterval=0.2)
+                        file=sys.stderr, disable=None if SWEEP_PREFIX[0] is None else True,
+                        mininterval=0.2)
 
     def __call__(self, used: int, best: float) -> None:
         self.bar.update(max(0, used - self.bar.n))
@@ -238,11 +239,27 @@ def plot_convergence(results: dict[str, Any], path: str | Path) -> Path | None:
 
 #: The job log (Hydra's run.log); see :func:`say`.
 JOB_LOG = logging.getLogger("gamma.job")
+#: In a sweep's job: the prefix of its console lines (see :func:`sweep_console`); else None.
+SWEEP_PREFIX: list[str | None] = [None]
 
 
-def say(text: str, error: bool = False) -> None:
+def sweep_console(prefix: str | None) -> None:
+    """From here on this process runs a sweep's job (``prefix`` names it) or, with None, a
+    single job: a sweep's job prints only its errors and its ``headline`` lines, each line
+    prefixed with ``[prefix]``, and shows no progress bars; every line still goes to run.log."""
+    SWEEP_PREFIX[0] = prefix
+
+
+def say(text: str, error: bool = False, headline: bool = False) -> None:
     """Print ``text`` (stdout, or stderr for an error) and copy it to the job log: under Hydra
     the logger ``gamma.job`` writes only to ``<run folder>/run.log``
-    (conf/hydra/job_logging/gamma.yaml); elsewhere it has no handler and this just prints."""
-    print(text, file=sys.stderr if error else sys.stdout, flush=True)
+    (conf/hydra/job_logging/gamma.yaml); elsewhere it has no handler and this just prints. In a
+    sweep's job (:func:`sweep_console`) only errors and ``headline`` lines are printed."""
+    prefix = SWEEP_PREFIX[0]
+    if prefix is None:
+        print(text, file=sys.stderr if error else sys.stdout, flush=True)
+    elif error or headline:
+        lines = text.strip("\n").splitlines() or [""]
+        print("\n".join(f"[{prefix}] {line}" for line in lines),
+              file=sys.stderr if error else sys.stdout, flush=True)
     JOB_LOG.log(logging.ERROR if error else logging.INFO, text)

@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gamma.errors import GammaError
+from gamma.results import sweep as S
 from gamma.tracking import forked
 from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
                                    context_tags, experiment_name, failure_reason, flatten,
@@ -460,8 +461,19 @@ def end_sweep(sweep: SweepRun, status: str = "finished") -> None:
     this process's helper."""
     if os.environ.get(PARENT_ENV) == sweep.as_json():
         del os.environ[PARENT_ENV]
-    ask_helper("sweep-end", {"uri": sweep.uri, "run_id": sweep.run_id, "status": status},
-               FINISH_TIMEOUT_S)
+    ask_helper("sweep-end", {"uri": sweep.uri, "run_id": sweep.run_id, "status": status,
+                             **sweep_summary(sweep.sweep_dir)}, FINISH_TIMEOUT_S)
+
+
+def sweep_summary(sweep_dir: Path) -> dict[str, Any]:
+    """The sweep's summary (gamma.search.sweep.SweepSummary wrote it to the sweep folder) as
+    the ``sweep-end`` command's ``metrics`` and ``table``; nothing where there is none."""
+    try:
+        table = (sweep_dir / S.SUMMARY_TEXT).read_text(encoding="utf-8")
+        rows = json.loads((sweep_dir / S.SUMMARY_JSON).read_text(encoding="utf-8"))["rows"]
+        return {"metrics": S.summary_metrics(rows), "table": table}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def create_sweep_run(uri: str, experiment: str, run_name: str, tags: dict[str, str]) -> str:
@@ -472,12 +484,26 @@ def create_sweep_run(uri: str, experiment: str, run_name: str, tags: dict[str, s
                              tags={**tags, **context_tags()}).info.run_id
 
 
-def end_sweep_run(uri: str, run_id: str, status: str) -> None:
-    """In the helper: tag the sweep's parent run with its children's statuses, then end it."""
+def end_sweep_run(uri: str, run_id: str, status: str, metrics: dict[str, float] | None = None,
+                  table: str | None = None) -> None:
+    """In the helper: log the sweep's summary (``metrics``, and ``table`` as the artifact
+    ``sweep_summary.txt`` and in the run's description), tag the parent run with its children's
+    statuses, then end it."""
+    from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
+    if metrics:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    if table:
+        client.log_text(run_id, table, S.SUMMARY_TEXT)
+        note = run.data.tags.get(RUN_NOTE_TAG, "")
+        block = f"\n\n```\n{table.rstrip()}\n```"
+        if len(note) + len(block) > MAX_TAG_CHARS:
+            block = f"\n\nThe summary of its jobs: the artifact {S.SUMMARY_TEXT}."
+        client.set_tag(run_id, RUN_NOTE_TAG, note + block)
     children = client.search_runs([run.info.experiment_id], max_results=50_000,
                                   filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
     counts: dict[str, int] = {}

@@ -1,0 +1,152 @@
+"""A sweep read as one result: how many jobs it has, its jobs' one console line each, its summary
+table, and the local launcher's jobs at once. The sweeps themselves run as a user types them in
+tests/test_tracking.py (the summary logged to the parent run and printed) and here (console)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from gamma.results import sweep as S
+from gamma.results.layout import read_results
+from gamma.search.sweep import job_prefix, jobs_at_once, sweep_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def composed(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def swept(task: list[str], base: list[str] = ()):
+    """The config a sweep's launching process has: ``base`` composed, the command line's
+    overrides ``task`` (sweeps included) in ``hydra.overrides.task`` as Hydra puts them."""
+    cfg = composed(list(base))
+    OmegaConf.update(cfg, "hydra.overrides.task", task, force_add=True)
+    return cfg
+
+
+def test_the_grid_of_a_command_line_sweep():
+    cfg = swept(["optimizer=gamma,cma,pso", "system=s1,s2,s3", "budget=300"])
+    assert sweep_grid(cfg) == (9, ["optimizer", "system"])
+    assert sweep_grid(swept(["seed=range(0,5)", "budget=300"])) == (5, ["seed"])
+
+
+def test_a_command_line_value_replaces_the_experiments_grid():
+    # fig6: 8 optimizers x 3 systems x 2 platforms x 3 seeds; seed=0 and system=s2 given
+    assert sweep_grid(swept(["experiment=fig6"], ["experiment=fig6"]))[0] == 144
+    jobs, keys = sweep_grid(swept(["experiment=fig6", "seed=0", "system=s2"], ["experiment=fig6"]))
+    assert jobs == 16 and sorted(keys) == ["optimizer", "platform"]
+
+
+def test_the_optuna_sweeper_counts_its_trials():
+    cfg = swept([], ["hparams_search=gamma_rates", "hydra.sweeper.n_trials=7"])
+    assert sweep_grid(cfg) == (7, None)
+
+
+def test_the_local_launcher_shares_the_cores_with_each_jobs_workers():
+    cores = len(os.sched_getaffinity(0))
+    assert composed([]).hydra.launcher.n_jobs == cores
+    assert composed(["parallel.workers=2"]).hydra.launcher.n_jobs == max(1, cores // 2)
+    assert jobs_at_once(10 * cores) == 1
+    assert composed(["hydra/launcher=basic"]).hydra.launcher._target_.endswith("BasicLauncher")
+
+
+def test_a_jobs_prefix_is_what_the_sweep_varies():
+    overrides = ["optimizer=cma", "system=s3", "budget=300", "hydra.sweep.dir=x"]
+    assert job_prefix(overrides, ["optimizer", "system"]) == "cma s3"
+    assert job_prefix(overrides, None) == "cma s3 300"
+    assert job_prefix(["budget=300"], ["seed"]) == "job"
+
+
+def job(label: str, system: str, latency: float | None, bound: float = 1000.0,
+        optimum: float | None = None, status: str = "finished") -> dict:
+    feasible = latency is not None
+    totals = {"layers": 2, "feasible": feasible, "infeasible_layers": [] if feasible else [2],
+              "latency_cycles": latency, "compute_bound_cycles": bound,
+              "ratio_to_compute_bound": latency / bound if feasible else None}
+    if optimum is not None and feasible:
+        totals["ratio_to_optimum"] = latency / optimum
+    return {"label": label, "model": "resnet18", "system": system, "platform": "edge",
+            "status": status, "totals": totals, "wall_s": 2.0, "objective": "latency"}
+
+
+def test_summary_rows_over_seeds_with_an_infeasible_seed_and_a_known_optimum():
+    jobs = [job("gamma", "s2", 1100.0, optimum=1000.0), job("gamma", "s2", 1300.0, optimum=1000.0),
+            job("gamma", "s2", 1200.0, optimum=1000.0),
+            job("pso", "s2", 1500.0), job("pso", "s2", None),
+            job("cma", "s1", None, status="failed")]
+    rows = {(r["label"], r["system"]): r for r in S.summarize(jobs)}
+    g = rows["gamma", "s2"]
+    assert (g["seeds"], g["latency_cycles"], g["latency_min"], g["latency_max"]) == (3, 1200, 1100, 1300)
+    assert g["x_bound"] == 1.2 and g["x_optimum"] == 1.2 and g["wall_s"] == 6.0
+    p = rows["pso", "s2"]  # one seed infeasible: no latency for the arm, its fewest feasible layers
+    assert p["latency_cycles"] is None and p["x_bound"] is None and p["feasible_layers"] == 1
+    assert rows["cma", "s1"]["failed"] == 1
+    text = S.summary_table(S.summarize(jobs))
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["arm", "system", "seeds"]  # model, platform: one value, hidden
+    assert "1,200 (1,100-1,300)" in text and "1.2000x" in text
+    assert any(line.startswith("pso") and "infeasible" in line for line in lines)
+    assert any(line.startswith("cma") and "failed" in line for line in lines)
+    metrics = S.summary_metrics(S.summarize(jobs))
+    assert metrics["latency_cycles/gamma.s2"] == 1200 and metrics["x_optimum/gamma.s2"] == 1.2
+    assert "latency_cycles/pso.s2" not in metrics and metrics["feasible_layers/pso.s2"] == 1
+
+
+def test_progress_note_estimates_the_time_left():
+    info = S.SweepInfo(jobs=9, start=1000.0)
+    assert S.progress_note(4, info, done=3, now=1030.0) == "job 4 of 9, 3 done, about 1 min 0 s left"
+    assert S.progress_note(9, info, done=9, now=1090.0) == "job 9 of 9, 9 done"
+    assert S.progress_note(2, None, done=0) == "job 2"
+
+
+def test_a_sweeps_console_is_one_line_per_job_and_its_summary(tmp_path):
+    """A 4-job sweep as a user types it (the default launcher, jobs on every core): each job's
+    one line, prefixed with what the sweep varies, "job k of 4"; no per-layer lines or tables on
+    the console (they are in each job's run.log); the summary table from the jobs' results."""
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "optimizer=gamma,random",
+                           "system=s1,s2", "budget=300", "layers=[2,3]", "tracking.enabled=false",
+                           f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    job_lines = [line for line in lines if line.startswith("[") and "job " in line]
+    assert sorted(line.split("]")[0] for line in job_lines) == [
+        "[gamma s1", "[gamma s2", "[random s1", "[random s2"]
+    assert sorted(line.split("; job ")[1].split(",")[0] for line in job_lines) == [
+        "1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+    assert not [line for line in lines if "layer " in line or "total over" in line]
+    jobs = {d.name: read_results(d / "results.json") for d in sweep_dir.iterdir()
+            if (d / "results.json").is_file()}
+    assert len(jobs) == 4
+    for name, results in jobs.items():
+        log = (sweep_dir / name / "run.log").read_text()
+        assert "total over 2 layers" in log  # the job's table went to its log
+    table = (sweep_dir / S.SUMMARY_TEXT).read_text().rstrip("\n")
+    assert table in proc.stdout
+    rows = read_rows(table)
+    for name, results in jobs.items():
+        t = results["totals"]
+        cell = rows[results["label"], results["system"]]
+        assert cell[3] == (f"{t['latency_cycles']:,.0f}" if t["feasible"] else "infeasible")
+        assert cell[6] == f"{2 - len(t['infeasible_layers'])}/2"
+
+
+def read_rows(table: str) -> dict[tuple[str, str], list[str]]:
+    """The summary table's rows by (arm, system), split on runs of two or more spaces."""
+    import re
+
+    rows = {}
+    for line in table.splitlines()[1:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        rows[cells[0], cells[1]] = cells
+    return rows
