@@ -68,12 +68,14 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from gamma.errors import GammaError  # noqa: E402
 from gamma.search.labels import job_label  # noqa: E402
 from gamma.results.console import say  # noqa: E402
 from gamma.search.job import run_job  # noqa: E402
 from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
                                   mark_interrupted, note_interrupted, note_terminated,
                                   pending_exit, was_terminated)
+from gamma.search.strict_numbers import check_hydra_job, check_overrides  # noqa: E402
 
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
@@ -99,6 +101,13 @@ def main(cfg: DictConfig) -> float:
     """One job; returns its objective (the sum over layers of the best cost, in the objective's
     unit; inf if a layer is infeasible or the job failed), which Hydra's sweepers minimize."""
     hc = HydraConfig.get()
+    try:  # numbers in the config files written as YAML 1.1 reads them but gamma does not (K: 1_0)
+        check_hydra_job(hc, Path(__file__).resolve().parent)
+    except GammaError as e:
+        say(f"error: {e}", error=True)
+        if hc.mode != RunMode.MULTIRUN:
+            sys.exit(1)
+        return math.inf
     set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
         if pending_exit():  # SIGINT/SIGTERM while Hydra started
@@ -172,6 +181,18 @@ def stop_sweep(signum: int, frame: object) -> None:
             pass
 
 
+def override_error(argv: list[str]) -> str | None:
+    """Why an override of the command line holds a number Hydra reads otherwise than written
+    (``budget=1_0`` is 10 in its grammar), or None. Checked here, before Hydra: a sweep's jobs
+    see only the values its sweeper wrote back (``budget=10``). Overrides are the arguments with
+    ``=`` that are not options."""
+    try:
+        check_overrides([a for a in argv if "=" in a and not a.startswith("-")])
+    except GammaError as e:
+        return str(e)
+    return None
+
+
 def writable_output(argv: list[str]) -> str | None:
     """Why the run folder (``hydra.run.dir=``, ``hydra.sweep.dir=``, else outputs/) cannot be
     written, or None: checked before Hydra, which would fail with a traceback on its log file."""
@@ -192,7 +213,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, stop_sweep)
     signal.signal(signal.SIGINT, stop_sweep)
     if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
-        problem = writable_output(sys.argv[1:])
+        problem = override_error(sys.argv[1:]) or writable_output(sys.argv[1:])
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             EXIT_CODE[0] = 1
