@@ -15,21 +15,29 @@ sweeper (Optuna) can minimize it.
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import sys
+# signal's C module: `import signal` first builds its enums (imports enum, 1-3 ms of start-up
+# during which a Ctrl-C is still Python's KeyboardInterrupt).
+import _signal
 
 
 def _exit_at_once(signum: int, frame: object) -> None:
     """SIGINT/SIGTERM while Python imports gamma, Hydra and their libraries (about a second):
     nothing exists yet, so exit at once with 130/143, without a KeyboardInterrupt traceback."""
     try:
-        os.write(2, b"terminated (SIGTERM)\n" if signum == signal.SIGTERM else b"interrupted\n")
+        os.write(2, b"terminated (SIGTERM)\n" if signum == _signal.SIGTERM else b"interrupted\n")
     except OSError:
         pass
     os._exit(128 + signum)
 
+
+if __name__ == "__main__":  # not in a worker process that imports this file as __mp_main__
+    _signal.signal(_signal.SIGINT, _exit_at_once)  # first: before any other import
+    _signal.signal(_signal.SIGTERM, _exit_at_once)
+
+import atexit  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
 
 #: The exit code run.py ends with (see _exit_last).
 EXIT_CODE = [0]
@@ -54,9 +62,7 @@ def _exit_last() -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":  # not in a worker process that imports this file as __mp_main__
-    signal.signal(signal.SIGINT, _exit_at_once)  # first: before the imports below
-    signal.signal(signal.SIGTERM, _exit_at_once)
+if __name__ == "__main__":
     atexit.register(_exit_last)  # the first registered runs last, after every other exit handler
 
 import math  # noqa: E402
