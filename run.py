@@ -15,21 +15,29 @@ sweeper (Optuna) can minimize it.
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import sys
+# signal's C module: `import signal` first builds its enums (imports enum, 1-3 ms of start-up
+# during which a Ctrl-C is still Python's KeyboardInterrupt).
+import _signal
 
 
 def _exit_at_once(signum: int, frame: object) -> None:
     """SIGINT/SIGTERM while Python imports gamma, Hydra and their libraries (about a second):
     nothing exists yet, so exit at once with 130/143, without a KeyboardInterrupt traceback."""
     try:
-        os.write(2, b"terminated (SIGTERM)\n" if signum == signal.SIGTERM else b"interrupted\n")
+        os.write(2, b"terminated (SIGTERM)\n" if signum == _signal.SIGTERM else b"interrupted\n")
     except OSError:
         pass
     os._exit(128 + signum)
 
+
+if __name__ == "__main__":  # not in a worker process that imports this file as __mp_main__
+    _signal.signal(_signal.SIGINT, _exit_at_once)  # first: before any other import
+    _signal.signal(_signal.SIGTERM, _exit_at_once)
+
+import atexit  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
 
 #: The exit code run.py ends with (see _exit_last).
 EXIT_CODE = [0]
@@ -54,9 +62,7 @@ def _exit_last() -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":  # not in a worker process that imports this file as __mp_main__
-    signal.signal(signal.SIGINT, _exit_at_once)  # first: before the imports below
-    signal.signal(signal.SIGTERM, _exit_at_once)
+if __name__ == "__main__":
     atexit.register(_exit_last)  # the first registered runs last, after every other exit handler
 
 import math  # noqa: E402
@@ -68,6 +74,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from gamma.errors import GammaError  # noqa: E402
 from gamma.search.labels import job_label  # noqa: E402
 from gamma.results.console import say, sweep_console  # noqa: E402
 from gamma.search.job import run_job  # noqa: E402
@@ -75,6 +82,7 @@ from gamma.search.sweep import job_ended, job_started, register_resolvers  # noq
 from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
                                   mark_interrupted, note_interrupted, note_terminated,
                                   pending_exit, was_terminated)
+from gamma.search.strict_numbers import check_hydra_job, check_overrides  # noqa: E402
 
 register_resolvers()
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
@@ -101,6 +109,13 @@ def main(cfg: DictConfig) -> float:
     """One job; returns its objective (the sum over layers of the best cost, in the objective's
     unit; inf if a layer is infeasible or the job failed), which Hydra's sweepers minimize."""
     hc = HydraConfig.get()
+    try:  # numbers in the config files written as YAML 1.1 reads them but gamma does not (K: 1_0)
+        check_hydra_job(hc, Path(__file__).resolve().parent)
+    except GammaError as e:
+        say(f"error: {e}", error=True)
+        if hc.mode != RunMode.MULTIRUN:
+            sys.exit(1)
+        return math.inf
     set_label(cfg, list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
         if pending_exit():  # SIGINT/SIGTERM while Hydra started
@@ -178,6 +193,18 @@ def stop_sweep(signum: int, frame: object) -> None:
             pass
 
 
+def override_error(argv: list[str]) -> str | None:
+    """Why an override of the command line holds a number Hydra reads otherwise than written
+    (``budget=1_0`` is 10 in its grammar), or None. Checked here, before Hydra: a sweep's jobs
+    see only the values its sweeper wrote back (``budget=10``). Overrides are the arguments with
+    ``=`` that are not options."""
+    try:
+        check_overrides([a for a in argv if "=" in a and not a.startswith("-")])
+    except GammaError as e:
+        return str(e)
+    return None
+
+
 def writable_output(argv: list[str]) -> str | None:
     """Why the run folder (``hydra.run.dir=``, ``hydra.sweep.dir=``, else outputs/) cannot be
     written, or None: checked before Hydra, which would fail with a traceback on its log file."""
@@ -198,7 +225,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, stop_sweep)
     signal.signal(signal.SIGINT, stop_sweep)
     if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
-        problem = writable_output(sys.argv[1:])
+        problem = override_error(sys.argv[1:]) or writable_output(sys.argv[1:])
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             EXIT_CODE[0] = 1

@@ -382,3 +382,45 @@ def test_the_enumeration_meets_no_guard_bound_rejection(layer: str) -> None:
     assert obj.report["proven_optimal"] is True
     assert set(obj.report["exhaustive"]["rejections"]) <= {R_L2}
     assert obj.rejections[R_BOUND] == obj.rejections[R_PE] == 0
+
+
+# --- the evaluation cap in the set-up (issue 18) ---------------------------------------------------
+HUGE = Layer("CONV", K=10**6, C=512, Y=224, X=224, R=3, S=3)
+
+
+def test_an_evaluation_cap_bounds_the_set_up_of_a_huge_layer() -> None:
+    """K = 10^6: the set-up builds billions of tile chains and evaluates nothing, so a cap of
+    evaluations did not stop it (minutes). Now the cap allows it 2,000 chains per evaluation
+    (here 300,000): it stops before building more, says so, and nothing is proven; the warm
+    start's evaluations are all it made."""
+    from gamma.optimizers.exhaustive import SETUP_CHAINS_PER_EVALUATION
+
+    assert SETUP_CHAINS_PER_EVALUATION == 2_000
+    opt = make_optimizer("exhaustive", max_evaluations=150, warm_start=50)
+    obj = Objective(MapSpace(HUGE, 168, 1, 2), EDGE, budget=opt.evaluation_budget(10_000))
+    opt.optimize(obj, np.random.default_rng(0))
+    rec = obj.report["exhaustive"]
+    assert rec["stopped"] == ("set-up beyond the evaluation cap 150: more than 300,000 tile chains "
+                              "to bound (2,000 per evaluation) while building the structures (set-up)")
+    # the first table, K's: its first level alone (10^6 top tiles) would pass 300,000
+    assert rec["setup_chains"] == 10**6
+    assert rec["evaluations"] == rec["warm_start"]["evaluations"] == 50 and rec["structures"] == 0
+    assert obj.report["proven_optimal"] is False
+    assert obj.report["optimum_lower_bound_cycles"] == obj.compute_bound
+
+
+def test_the_set_up_of_resnet18_layers_fits_a_cap_above_the_warm_start() -> None:
+    """The largest set-up of ResNet-18 (layer 17: K512 C512 on S2) bounds 2,740,946 tile chains:
+    a cap of 2,000 evaluations (the warm start's) allows 4,000,000, so a capped search of an
+    ordinary layer still enumerates after its warm start."""
+    obj = Objective(MapSpace(LAYERS["resnet-l17"], 168, 1, 2), EDGE, budget=10**9)
+    search = Search(obj, make_optimizer("exhaustive"), None)
+    structures = search._structures()
+    assert len(structures) > 1000 and search.setup_chains == 2_740_946
+    capped = Search(Objective(obj.space, EDGE, budget=2000), make_optimizer("exhaustive", max_evaluations=2000), None)
+    assert capped.setup_allowance == 4_000_000 and capped._structures() == structures
+
+
+def test_without_a_cap_the_set_up_has_no_chain_limit() -> None:
+    obj = Objective(MapSpace(LAYERS["resnet-l2"], 168, 1, 2), EDGE, budget=10**15)
+    assert Search(obj, make_optimizer("exhaustive"), None).setup_allowance is None

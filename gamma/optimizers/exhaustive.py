@@ -28,8 +28,11 @@ built here and scored by the objective in large batches. What makes it finish:
    smallest structure bound. Once the best feasible latency is at or below ``theta_k``, every
    mapping that could beat it has been evaluated: the optimum is proven.
 
-``optimizer.max_evaluations`` / ``optimizer.time_limit_s`` stop it early (best effort); it then
-reports the best found and the lowest bound still open (results.json: ``proven_optimal`` false,
+``optimizer.max_evaluations`` / ``optimizer.time_limit_s`` stop it early (best effort), also in
+the set-up, which builds the structures and evaluates nothing: the time limit is checked there,
+and an evaluation cap allows it :data:`SETUP_CHAINS_PER_EVALUATION` tile chains per evaluation
+(it stops before it would build more, ``stopped`` says so). It then reports the best found
+and the lowest bound still open (results.json: ``proven_optimal`` false,
 ``optimum_lower_bound_cycles``, never below the smallest structure bound, ``optimality_gap``).
 A layer with no feasible mapping is infeasible only when the search proved it
 (``infeasible_proven``); stopped before finding one, results.json says ``feasible: null``.
@@ -70,6 +73,13 @@ FIRST_BATCH = 1000
 SETUP_CHUNK = 4096
 #: An evaluation cap standing for "none" (the objective needs a number).
 UNLIMITED = 10 ** 15
+#: Tile chains (partial ones included) the set-up may build and bound per evaluation of the cap:
+#: the set-up evaluates nothing, so the cap bounds it through this count (a cap of 2,100: 4.2 M
+#: chains). Measured here: a chain costs 0.1-0.8 us (ResNet-18 layers) to 1.8 us (K = 10^6, whose
+#: divisors are found lazily), an evaluation about 10 us, so the set-up takes at most about
+#: 20-400 times the cap's evaluation time. A ResNet-18 layer's set-up bounds 0.18-2.74 M chains,
+#: within any cap above the warm start's 2,000 evaluations; one with K = 10^6 needs billions.
+SETUP_CHAINS_PER_EVALUATION = 2_000
 
 
 @dataclass
@@ -169,6 +179,10 @@ class Search:
         cap = objective.budget if opt.max_evaluations is not None else (
             UNLIMITED if self.proving else int(getattr(opt, "job_budget", objective.budget)))
         self.cap = min(cap, objective.budget)
+        # tile chains the set-up may build and bound (None: no evaluation cap, no such limit)
+        self.setup_allowance = (None if self.cap >= UNLIMITED
+                                else self.cap * SETUP_CHAINS_PER_EVALUATION)
+        self.setup_chains = 0  # built and bounded so far
         self.t0 = time.perf_counter()
         self.tables: dict[tuple, DimTable] = {}
         self.structures: list[tuple[float, float, Structure]] = []  # built by run()
@@ -248,7 +262,9 @@ class Search:
         each inner tile a divisor of the one above."""
         D = self.dims[d]
         if d in (G_R, G_S):
+            self._setup_work(1)
             return np.full((1, L), D, np.int64)
+        self._setup_work(D)
         chains = np.arange(1, D + 1, dtype=np.int64)[:, None]
         for _ in range(1, L):
             parts = []
@@ -257,6 +273,7 @@ class Search:
                 part = chains[a:a + SETUP_CHUNK]
                 parent = part[:, -1]
                 n = self.space.inner_tile_count(parent)
+                self._setup_work(int(n.sum()))
                 rep = np.repeat(np.arange(len(part)), n)
                 k = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
                 child = self.space.inner_tile(parent[rep], k)
@@ -326,6 +343,15 @@ class Search:
         lim = self.opt.time_limit_s
         if lim is not None and time.perf_counter() - self.t0 > lim:
             raise Stopped(f"time limit {lim:g} s reached")
+
+    def _setup_work(self, chains: int) -> None:
+        """Count ``chains`` tile chains (partial ones included) the set-up is about to build and
+        bound; :class:`Stopped` before it would exceed what the evaluation cap allows."""
+        self.setup_chains += chains
+        if self.setup_allowance is not None and self.setup_chains > self.setup_allowance:
+            raise Stopped(f"set-up beyond the evaluation cap {self.cap:,}: more than "
+                          f"{self.setup_allowance:,} tile chains to bound "
+                          f"({SETUP_CHAINS_PER_EVALUATION:,} per evaluation)")
 
     def _hi(self, theta: float) -> float:
         return min(theta, self.obj.best_cost) if self.proving else theta
@@ -476,6 +502,7 @@ class Search:
                 "evaluations": int(self.obj.used),
                 "time_s": round(time.perf_counter() - self.t0, 3),
                 "structures": len(self.structures),
+                "setup_chains": int(self.setup_chains),
                 "rounds": self.rounds,
                 "candidates": int(self.candidates),
                 "skipped_by_bound": int(self.skipped),

@@ -68,6 +68,9 @@ def compose(overrides: Sequence[str] = ()) -> Any:
     """conf/config.yaml composed with Hydra ``overrides`` (an unresolved OmegaConf config)."""
     from hydra import compose as hydra_compose, initialize_config_dir
 
+    from gamma.search.strict_numbers import check_overrides
+
+    check_overrides(overrides)  # budget=1_0: Hydra's grammar reads 10
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         return hydra_compose("config", overrides=list(overrides))
 
