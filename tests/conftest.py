@@ -18,9 +18,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import sqlite3  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -82,18 +79,14 @@ def tracking_server() -> Iterator[str | None]:
     and in the processes they start, fork their MLflow helpers from it rather than each importing
     mlflow (about 2 s of CPU a job). Tests of helpers started the plain way remove
     ``$GAMMA_TRACKING_SERVER`` from their jobs' environment."""
-    from gamma.tracking.forked import ENV
+    from gamma.tracking.forked import ENV, start_server
 
-    folder = Path(tempfile.mkdtemp(prefix="gts", dir="/tmp"))  # a socket path has < 108 bytes
-    proc = subprocess.Popen([sys.executable, "-m", "gamma.tracking.server", str(folder / "socket")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    ready = proc.stdout.readline().strip() == "ready"
-    if ready:
-        os.environ[ENV] = str(folder / "socket")
+    server = start_server()
+    if server is not None:
+        os.environ[ENV] = server.path
     try:
-        yield os.environ.get(ENV) if ready else None
+        yield os.environ.get(ENV) if server is not None else None
     finally:
         os.environ.pop(ENV, None)
-        proc.kill()
-        proc.wait()
-        subprocess.run(["rm", "-rf", str(folder)], check=False)
+        if server is not None:
+            server.stop()

@@ -262,3 +262,49 @@ def test_a_helper_forked_by_the_tracking_server_logs_as_a_started_one(tmp_path, 
     artifacts = [sorted(f.path for f in MlflowClient(uri).list_artifacts(r.info.run_id))
                  for uri, r in ((new_store_uris["forked"], a), (new_store_uris["started"], b))]
     assert artifacts[0] == artifacts[1] and "results.json" in artifacts[0]
+
+
+def children_of(pid: int) -> dict[int, bytes]:
+    """The processes whose parent is ``pid``, with their command lines."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                out[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def test_a_local_sweep_forks_its_helpers_from_its_own_tracking_server(tmp_path, new_store):
+    """Without ``$GAMMA_TRACKING_SERVER``, a sweep on the default (joblib) launcher starts a
+    tracking server for its worker processes: no helper is started by the sweep or its workers,
+    every helper is a child of that server, the runs are logged in full, and the server and its
+    folder are gone when the sweep ends."""
+    uri = new_store(tmp_path / "mlflow.db")
+    env = clean_env(MLFLOW_TRACKING_URI=uri)
+    env.pop(forked.ENV, None)
+    sweep = start_job(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
+    servers, forked_helpers, started_helpers = set(), set(), set()
+    while sweep.poll() is None:
+        mine = children_of(sweep.pid)
+        for pid, cmd in mine.items():
+            if b"gamma.tracking.server" in cmd:
+                servers.add((pid, cmd.split(b"\0")[-2].decode()))
+                forked_helpers |= set(children_of(pid))
+        for pid in [sweep.pid, *mine]:  # the sweep and its workers
+            started_helpers |= {p for p, c in children_of(pid).items() if b"gamma.tracking.writer" in c}
+        time.sleep(0.05)
+    out, err = sweep.communicate()
+    assert sweep.returncode == 0, err
+    assert len(servers) == 1 and not started_helpers
+    assert len(forked_helpers) >= 2  # the sweep's own (the parent run) and a worker's at least
+    (server_pid, socket_path), = servers
+    assert not Path(socket_path).parent.exists()
+    assert not Path(f"/proc/{server_pid}").exists() or b"Z" in Path(f"/proc/{server_pid}/stat").read_bytes()
+    runs = runs_of(uri)
+    assert sorted(r.data.tags.get(tracking.KIND_TAG) for r in runs) == ["job", "job", "sweep"]
+    assert all(r.info.status == "FINISHED" for r in runs)

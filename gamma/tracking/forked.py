@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import IO
 
 #: The environment variable that names the server's socket.
 ENV = "GAMMA_TRACKING_SERVER"
 #: Seconds a job waits for the server's answer (the fork) before it starts its own helper.
 ANSWER_TIMEOUT_S = 10.0
+#: Seconds a new server may take to import mlflow and listen.
+START_TIMEOUT_S = 60.0
 
 
 class ForkedHelper:
@@ -79,3 +87,40 @@ def forked_helper(path: str) -> ForkedHelper | None:
     os.close(from_write)
     return ForkedHelper(pid, open(to_write, "w", encoding="utf-8"),
                         open(from_read, "r", encoding="utf-8"))
+
+
+class LocalServer:
+    """A tracking server started by this process (:func:`start_server`); it ends when this
+    process ends, or with :meth:`stop`."""
+
+    def __init__(self, proc: subprocess.Popen, folder: Path) -> None:
+        self.proc, self.folder = proc, folder
+
+    @property
+    def path(self) -> str:
+        """Its socket, the value of ``$GAMMA_TRACKING_SERVER`` for the jobs."""
+        return str(self.folder / "socket")
+
+    def stop(self) -> None:
+        """End the server (the helpers it forked go on with their jobs) and remove its folder."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer | None:
+    """A tracking server (``python -m gamma.tracking.server``) in a new folder under /tmp (a
+    socket path has fewer than 108 bytes), once it is ready (mlflow imported, listening); None
+    where it is not ready within ``timeout`` seconds (the jobs then start their own helpers)."""
+    folder = Path(tempfile.mkdtemp(prefix="gts", dir="/tmp" if os.path.isdir("/tmp") else None))
+    proc = subprocess.Popen([sys.executable, "-m", "gamma.tracking.server", str(folder / "socket")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    server = LocalServer(proc, folder)
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        ready = bool(sel.select(timeout)) and proc.stdout.readline().strip() == "ready"
+    if not ready:
+        server.stop()
+        return None
+    return server
