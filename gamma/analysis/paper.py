@@ -1002,7 +1002,8 @@ def pct(v: float) -> str:
 
 def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
     """One row of the savings table: bottleneck, energy and power savings (medians over
-    seeds), the paper's saving of the stage-2 metric and our ratio to it, the constraint."""
+    seeds), the paper's saving of the stage-2 metric and our difference to it (percentage
+    points), the constraint."""
     ts = [r["two_stage"] for r in res]
     sv = two_stage_savings(res)
     p = (ref.get("table6", {}).get(model) or {}).get(stage2)
@@ -1191,7 +1192,8 @@ def main(argv: list[str] | None = None) -> int:
     started_ms = int(t0 * 1000)
     folder = run_folder(OUTPUTS, t0)
     out = REPORT if args.update_report else Path(args.out) if args.out else folder
-    sweep_root = Path(args.sweep_dir) if args.sweep_dir else (folder if args.update_report else out) / "sweeps"
+    committed = out.resolve() == REPORT.resolve()  # also --out reports/paper: no sweeps in it
+    sweep_root = Path(args.sweep_dir) if args.sweep_dir else (folder if committed else out) / "sweeps"
     try:
         plan = yaml.safe_load(Path(args.plan).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
