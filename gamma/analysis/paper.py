@@ -1,25 +1,28 @@
 #!/usr/bin/env python
 """Reproduce the paper's experiments and write them beside the paper's own numbers.
 
-Usage: python scripts/reproduce_paper.py [--quick] [--out DIR] [--reuse | --no-reuse]
-                                         [--parts fig6,table5,...] [--uri TRACKING_URI]
-                                         [--plan FILE] [--sweep-dir DIR] [--dry-run]
+Usage: python scripts/reproduce_paper.py [--quick] [--out DIR | --update-report]
+                                         [--reuse | --no-reuse] [--parts fig6,table5,...]
+                                         [--uri TRACKING_URI] [--plan FILE] [--sweep-dir DIR]
+                                         [--dry-run]
 
-Runs every part of scripts/paper_plan.yaml (Figure 6, Figure 6 edge in paper mode, Table 5 and
-Table 5 in paper mode, Figure 8, Figure 9, Table 6), each as ``python run.py -m
-experiment=NAME ...`` subprocesses on the joblib launcher (both cores), or reuses its jobs from
-MLflow: a job whose whole config (every setting but tracking, parallel, resume, optima and the
-label) equals a finished run's params in the experiment's MLflow experiment is not run again
-(``--no-reuse`` runs every job anew). The missing jobs of a part are grouped into as few sweeps
-(grids) as cover exactly them. ``--quick`` applies the plan's ``quick`` settings (one seed, fewer
-layers, systems, models and samples).
+Runs every part of scripts/paper_plan.yaml (Figure 6, Figure 6 edge in paper mode and with each
+of paper mode's three changes alone, Table 5 and Table 5 in paper mode, Figure 8, Figure 9,
+Table 6), each as ``python run.py -m experiment=NAME ...`` subprocesses on the joblib launcher
+(both cores), or reuses its jobs from MLflow: a job whose whole config (every setting but
+tracking, parallel, resume, optima and the label) equals a finished run's params in the
+experiment's MLflow experiment is not run again (``--no-reuse`` runs every job anew). The missing
+jobs of a part are grouped into as few sweeps (grids) as cover exactly them. ``--quick`` applies
+the plan's ``quick`` settings (one seed, fewer layers, systems, models and samples).
 
-Writes DIR (default reports/paper/): README.md with every table beside the paper's numbers
-(scripts/paper_reference.yaml) and our ratio to them, and the figures fig6.png, fig6_paper.png,
-table5.png, fig8.png, fig9.png, table6.png. Units: cycles (latency), nJ (energy), the cost
-model's power; factors are "x lower than the other side" (> 1: GAMMA better). Prints the total
-time. Exit 1 when a part cannot be planned (e.g. an unknown setting); parts whose jobs failed
-are reported as missing in README.md.
+Writes a new run folder, outputs/paper/<date>_<time>/ (or ``--out DIR``; the committed report
+reports/paper/ only with ``--update-report``): README.md with every table beside the paper's
+numbers (scripts/paper_reference.yaml), GAMMA with our defaults beside GAMMA in paper mode, and
+the figures fig6.png, fig6_paper.png, table5.png, fig8.png, fig9.png, table6.png; the sweeps'
+folders go to the run folder's sweeps/ (or ``--sweep-dir``). Units: cycles (latency), nJ
+(energy), mW (power); factors are "x lower than the other side" (> 1: GAMMA better). Prints
+where it wrote and the total time. Exit 1 when a part cannot be planned (e.g. an unknown
+setting); parts whose jobs failed are reported as missing in README.md.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ from gamma.errors import GammaError
 
 PLAN = ROOT / "scripts" / "paper_plan.yaml"
 REFERENCE = ROOT / "scripts" / "paper_reference.yaml"
+#: The committed report, written only with ``--update-report``.
+REPORT = ROOT / "reports" / "paper"
+#: Where each call's run folder goes (``<OUTPUTS>/<date>_<time>``), as Hydra's outputs/.
+OUTPUTS = store.DEFAULT_OUTPUTS / "paper"
 #: Config entries that never make two jobs different (where and how a job runs and is logged,
 #: where the optima cache lives).
 NOT_COMPARED = ("tracking", "parallel", "resume", "label", "hydra", "optima")
@@ -301,17 +308,62 @@ def n_layers(n: float) -> str:
     return f"{n:g} layer" + ("" if n == 1 else "s")
 
 
-def fmt_x(v: float) -> str:
-    """A factor: 1.23x, 4,567x; "-" where there is none."""
+def fmt_x(v: float | None) -> str:
+    """A factor for people: 1,035x, 36.2x, 1.05x, 0.64x, 0.0062x; "-" where there is none."""
     if v is None or math.isnan(v):
         return "-"
     if math.isinf(v):
         return "inf"
-    return f"{v:,.0f}x" if v >= 100 else (f"{v:.3g}x" if v >= 0.001 else f"{v:.1e}x")
+    if v >= 100 or float(v).is_integer():
+        return f"{v:,.0f}x"
+    if v >= 10:
+        return f"{v:.1f}x"
+    if 0.99 <= v < 1.01:
+        return f"{v:.3f}x"  # near 1: the third decimal is the difference
+    if v >= 0.01:
+        return f"{v:.2f}x"
+    return f"{v:.2g}x" if v > 0 else "0x"
 
 
 def fmt_range(lo: float, hi: float) -> str:
+    """A range of factors: ``209x-1,035x``, or one factor where both ends agree."""
     return fmt_x(lo) if lo == hi else f"{fmt_x(lo)}-{fmt_x(hi)}"
+
+
+def paper_range(ref: float | list[float] | None) -> tuple[float, float] | None:
+    """The paper's value as (low, high): a number is both ends; None where it gives none."""
+    if ref is None:
+        return None
+    if isinstance(ref, (list, tuple)):
+        return float(min(ref)), float(max(ref))
+    return float(ref), float(ref)
+
+
+def vs_paper(ours: float, ref: float | list[float] | None) -> str:
+    """Our factor against the paper's (a number or a range): "within the paper's range", or
+    how many times lower or higher ours is ("199x-986x lower", "36.2x higher")."""
+    rng = paper_range(ref)
+    if rng is None:
+        return "the paper gives none"
+    if ours is None or not math.isfinite(ours) or ours <= 0:
+        return "-"
+    lo, hi = rng
+    if lo <= ours <= hi:
+        return "within the paper's range" if lo < hi else "equal"
+    if ours < lo:
+        return f"{fmt_range(lo / ours, hi / ours)} lower"
+    return f"{fmt_range(ours / hi, ours / lo)} higher"
+
+
+def fmt_num(v: float | None, unit: str = "") -> str:
+    """A quantity for people: thousands separators from 1,000 up, 3 significant digits below
+    (``163,300,000``, ``238.7``, ``0.0123``); "-" where there is none."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if math.isinf(v):
+        return "infeasible"
+    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.1f}" if abs(v) >= 10 else f"{v:.3g}"
+    return f"{text} {unit}".rstrip()
 
 
 def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -329,6 +381,28 @@ def plt_module() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def log_axis(ax: Any, label: Callable[[float], str]) -> None:
+    """A log y axis with ticks at 1, 2 and 5 per decade, each labelled by ``label`` (no
+    scientific notation), no minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: label(v)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def tick_num(v: float) -> str:
+    """An axis tick: ``20,000``, ``200``, ``0.5``."""
+    return f"{v:,.0f}" if v >= 10 else f"{v:g}"
+
+
+def mark_at_bottom(ax: Any, x: float, text: str) -> None:
+    """``text`` above the x axis at data position ``x`` (for a bar a log axis cannot draw)."""
+    ax.text(x, 0.02, text, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8,
+            color="dimgrey")
 
 
 def missing_note(runs: Runs, part: str) -> list[str]:
@@ -384,18 +458,52 @@ def optimizer_rows(jobs: list[Job], total: str) -> list[dict[str, Any]]:
     return rows
 
 
-def optimizer_figure(rows: list[dict[str, Any]], ylabel: str, title: str, path: Path) -> Path:
-    """One panel per system and platform: bars per optimizer (median, linear from zero)."""
+def fmt_vs(v: float) -> str:
+    """A ratio to GAMMA as a percentage difference: ``+5.9 %``, ``-35.8 %``; "-" without one."""
+    return "-" if not math.isfinite(v) else f"{round(100 * (v - 1), 1) + 0.0:+.1f} %"  # no "-0.0"
+
+
+def optimizer_panel(ax: Any, r: dict[str, Any], what: str, ref: tuple[float, float] | None) -> None:
+    """One system and platform: each optimizer's median over GAMMA's (log axis, labelled), the
+    paper's range for the best other optimizer as a band, infeasible optimizers named."""
+    g = r["medians"].get("gamma", math.nan)
+    finite = {o: v for o, v in r["medians"].items() if math.isfinite(v)}
+    base = g if math.isfinite(g) else min(finite.values(), default=math.nan)
+    names = sorted(r["medians"], key=lambda o: (r["medians"][o], o))
+    x = np.arange(len(names))
+    ratios = [r["medians"][o] / base if math.isfinite(r["medians"][o]) else math.nan for o in names]
+    bars = ax.bar(x, [v if math.isfinite(v) else 0 for v in ratios], 0.6,
+                  color=["C3" if o == "gamma" else "C0" for o in names])
+    ax.bar_label(bars, [fmt_x(v) if math.isfinite(v) else "" for v in ratios], fontsize=8, padding=2)
+    for i, (o, v) in enumerate(zip(names, ratios)):
+        if not math.isfinite(v):
+            mark_at_bottom(ax, i, f"infeasible\n({n_layers(r['infeasible'][o])})")
+    log_axis(ax, fmt_x)
+    if ref:
+        ax.axhspan(ref[0], ref[1], color="grey", alpha=0.3,
+                   label=f"paper: best other {fmt_range(*ref)} GAMMA's {what}\n(its range across models)")
+        ax.legend(fontsize=8, loc="upper left")
+    else:
+        ax.text(0.02, 0.97, "the paper gives no value here", transform=ax.transAxes, fontsize=8, va="top")
+    top = max([v for v in ratios if math.isfinite(v)] + ([ref[1]] if ref else []) + [1.0])
+    low = min([v for v in ratios if math.isfinite(v) and v > 0] + [1.0])
+    ax.set_ylim(low / 1.5, top * (8 if ref else 1.5))
+    ax.set_xticks(x, names, fontsize=9)
+    ax.set_ylabel(f"median {what} / GAMMA's (log)" if math.isfinite(g) else
+                  f"median {what} / the lowest (GAMMA infeasible)", fontsize=9)
+    ours = (f"ours: best other {fmt_x(r['factor'])} GAMMA's" if math.isfinite(r["factor"]) else
+            "ours: no factor (GAMMA or every other infeasible)")
+    ax.set_title(f"{r['system']} {r['platform']}; {ours}", fontsize=9)
+
+
+def optimizer_figure(rows: list[dict[str, Any]], what: str, title: str, path: Path,
+                     reference: Callable[[str, str], list[float] | None]) -> Path:
+    """One panel per system and platform (:func:`optimizer_panel`)."""
     plt = plt_module()
-    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(rows), figsize=(max(6.0, 5.2 * len(rows)), 4.6), squeeze=False)
     for ax, r in zip(axes[0], rows):
-        names = sorted(r["medians"], key=lambda o: (r["medians"][o], o))
-        vals = [r["medians"][o] for o in names]
-        compare.bar_chart(ax, names, vals, vals, vals, ylabel)
-        what = (f"GAMMA {fmt_x(r['factor'])} vs best other" if math.isfinite(r["factor"]) else
-                "no factor (GAMMA or every other infeasible)")
-        ax.set_title(f"{r['system']} {r['platform']}: {what}", fontsize=9)
-    fig.suptitle(title)
+        optimizer_panel(ax, r, what, paper_range(reference(r["system"], r["platform"])))
+    fig.suptitle(title if len(rows) > 1 else title.replace(": ", ":\n", 1), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -405,23 +513,22 @@ def optimizer_figure(rows: list[dict[str, Any]], ylabel: str, title: str, path: 
 def optimizer_table(rows: list[dict[str, Any]], total: str, unit: str,
                     reference: Callable[[str, str], list[float] | None]) -> list[str]:
     head = ["system", "platform", f"GAMMA {total} ({unit})", "best other", f"its {total}",
-            "GAMMA's factor", "paper's factor", "ours / paper", "infeasible layers (median)"]
+            "GAMMA's factor", "paper's factor", "ours vs the paper", "infeasible layers (median)"]
     out = []
     for r in rows:
         ref = reference(r["system"], r["platform"])
         g = r["medians"].get("gamma", math.nan)
         best = r["best_other"]
         bad = ", ".join(f"{o} {v:g}" for o, v in sorted(r["infeasible"].items()) if v) or "none"
-        ours_vs = (f"{fmt_x(r['factor'] / ref[1])}-{fmt_x(r['factor'] / ref[0])}"
-                   if ref and math.isfinite(r["factor"]) else "-")
         out.append([r["system"], r["platform"], compare.fmt(g), best or "(all others infeasible)",
                     compare.fmt(r["medians"][best]) if best else "-", fmt_x(r["factor"]),
-                    fmt_range(*ref) if ref else "-", ours_vs, bad])
+                    fmt_range(*paper_range(ref)) if ref else "the paper gives none",
+                    vs_paper(r["factor"], ref), bad])
     return md_table(head, out)
 
 
 def per_optimizer_table(rows: list[dict[str, Any]], unit: str) -> list[str]:
-    """Every optimizer's median over GAMMA's (x GAMMA), per system and platform."""
+    """Every optimizer's median and its difference to GAMMA's, per system and platform."""
     head = ["optimizer", *(f"{r['system']} {r['platform']}" for r in rows)]
     out = []
     for o in OPTIMIZERS:
@@ -433,10 +540,11 @@ def per_optimizer_table(rows: list[dict[str, Any]], unit: str) -> list[str]:
             elif math.isinf(v):
                 cells.append(f"infeasible ({n_layers(r['infeasible'][o])})")
             else:
-                cells.append(f"{compare.fmt(v)} ({compare.fmt_ratio(compare.ratio_to(v, g))})")
+                cells.append(f"{compare.fmt(v)} ({fmt_vs(compare.ratio_to(v, g))})")
         if any(c != "-" for c in cells):
             out.append([o, *cells])
-    return [f"Median end-to-end ({unit}) and, in brackets, x GAMMA's median:", "", *md_table(head, out)]
+    return [f"Median end-to-end ({unit}) and, in brackets, its difference to GAMMA's median:", "",
+            *md_table(head, out)]
 
 
 def below_bound_share(runs: Runs, jobs: list[Job], arm_of: Callable[[Job], str]) -> dict[str, tuple[int, int]]:
@@ -466,19 +574,24 @@ def section_fig6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
     lines = ["## Figure 6: latency per optimizer, system and platform (ResNet-18)", ""]
     files = []
     for part, title in (("fig6", "our defaults (divisor inner tiles, compute-bound and MAC-count guard)"),
-                        ("fig6_paper", "paper mode (`paper_mode=true`: any inner tiles, no guard)")):
+                        ("fig6_paper", "paper mode (`paper_mode=true`: any inner tiles, no guard, GAMMA "
+                                      "without the structure mutation)")):
         jobs = runs.done(part)
         lines += [f"### {title}", "", *not_done(runs, part)]
         if not jobs:
             continue
         rows = optimizer_rows(jobs, "latency")
+
+        def fig6_ref(system: str, platform: str) -> list[float] | None:
+            return (ref.get("fig6", {}).get(system) or {}).get(platform)
+
         lines += ["GAMMA's factor = the best other optimizer's median end-to-end latency over GAMMA's "
                   "(> 1: GAMMA faster). The paper's factor is its range across models.", "",
-                  *optimizer_table(rows, "latency", "cycles",
-                                   lambda s, p: (ref.get("fig6", {}).get(s) or {}).get(p)),
+                  *optimizer_table(rows, "latency", "cycles", fig6_ref),
                   *per_optimizer_table(rows, "cycles")]
-        f = optimizer_figure(rows, "end-to-end latency (cycles)", f"Figure 6, {title.split(' (')[0]}",
-                             out / f"{part}.png")
+        f = optimizer_figure(rows, "latency", f"Figure 6 (ResNet-18), {title.split(' (')[0]}: "
+                             "end-to-end latency per optimizer over GAMMA's, the paper's range as a band",
+                             out / f"{part}.png", fig6_ref)
         files.append(f)
         lines += [f"![{part}]({f.name})", ""]
         if part == "fig6_paper":
@@ -499,8 +612,172 @@ def section_fig8(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
               "(> 1: GAMMA lower). The paper's factor is its range across models.", "",
               *optimizer_table(rows, "energy", "nJ", lambda s, p: ref.get("fig8", {}).get(p)),
               *per_optimizer_table(rows, "nJ")]
-    f = optimizer_figure(rows, "end-to-end energy (nJ)", "Figure 8: energy per optimizer", out / "fig8.png")
+    f = optimizer_figure(rows, "energy", "Figure 8 (ResNet-18, objective=energy): end-to-end energy per "
+                         "optimizer over GAMMA's, the paper's range as a band", out / "fig8.png",
+                         lambda s, p: ref.get("fig8", {}).get(p))
     return lines + [f"![fig8]({f.name})", "", *missing_note(runs, "fig8")], [f]
+
+
+# --- GAMMA: our defaults against paper mode ----------------------------------------------------
+#: What paper mode changes (gamma/search/rules.py, GammaOptimizer.adapt_settings): the setting,
+#: our default, paper mode's value, the part that measures the change alone, and why it changes
+#: GAMMA's result, in one sentence.
+MODE_CHANGES = (
+    ("map space: inner tiles (`mapspace.inner_tiles`)", "divisors of the parent tile",
+     "any value up to the parent tile", "fig6_any",
+     "The map space grows by every tile that does not divide its parent, and such a tile leaves a "
+     "partial last round in which PEs idle, so the same budget is spread over more, mostly worse "
+     "mappings; it is also the only way into MAESTRO's edge-tile undercounts, which the guard rejects."),
+    ("guard (`guard`)", "on: rejects mappings reported below the compute bound, with a wrong MAC "
+     "count or below their busiest PE's work", "off: keeps them", "fig6_noguard",
+     "It only adds mappings, at a reported latency below what they take (docs/undercounts.md), so "
+     "by itself it can lower GAMMA's total but not raise it beyond the noise of one search; in "
+     "our divisor map space such mappings are rare."),
+    ("GAMMA's operators (`optimizer.operators.structure.enabled`)",
+     "the reference code's five and our structure mutation", "the reference code's five",
+     "fig6_nostructure",
+     "Without the structure mutation (docs/gamma-algorithm.md, 2.8) no operator redraws a "
+     "genome's parallel dims and cluster sizes together, so a population that converged on a poor "
+     "spatial structure stays on it (ResNet-18 layer 17 on S2 edge: 1.181x the optimum instead "
+     "of 1.020x)."),
+)
+MODE_PARTS = ("fig6", "fig6_any", "fig6_noguard", "fig6_nostructure", "fig6_paper")
+
+
+def gamma_edge_latency(runs: Runs, part: str) -> dict[str, float]:
+    """Per system: GAMMA's median end-to-end latency (cycles) on edge in ``part``."""
+    jobs = select(runs.done(part), **{"optimizer.name": "gamma", "platform.name": "edge"})
+    return {sys_: med(select(jobs, **{"system.name": sys_}), "latency")
+            for sys_ in sorted({value_of(j, "system.name") for j in jobs})}
+
+
+def with_change(value: float, base: float) -> str:
+    """``2,350,000 (+6.1 %)``: a total and its difference to ``base``."""
+    if not math.isfinite(value):
+        return compare.fmt(value)
+    return f"{compare.fmt(value)} ({fmt_vs(compare.ratio_to(value, base))})" if math.isfinite(base) \
+        else compare.fmt(value)
+
+
+def below_bound_cell(runs: Runs, jobs: list[Job]) -> str:
+    """``1 of 4 layers`` below the compute bound among the jobs' best per-layer mappings."""
+    n, total = below_bound_share(runs, jobs, lambda j: "all").get("all", (0, 0))
+    return f"{n} of {total} layers" if total else "-"
+
+
+def modes_changes_table(runs: Runs, lat: dict[str, dict[str, float]]) -> list[str]:
+    """One row per change of paper mode: both values, GAMMA's latency with it alone, why."""
+    rows = []
+    for setting, ours, theirs, part, why in MODE_CHANGES:
+        if not runs.part(part):
+            alone = "not run (`--parts`)"
+        else:
+            alone = "; ".join(f"{sys_}: {with_change(v, lat['fig6'].get(sys_, math.nan))}"
+                              for sys_, v in lat[part].items()) or "no finished runs"
+        rows.append([setting, ours, theirs, alone, why])
+    return md_table(["setting", "our default", "paper mode", "GAMMA with this change alone "
+                     "(Figure 6 edge, cycles; vs our defaults)", "why it changes the result"], rows)
+
+
+def modes_side_by_side(runs: Runs, lat: dict[str, dict[str, float]]) -> list[list[str]]:
+    """Rows of GAMMA's totals with our defaults and in paper mode: Figure 6 edge per system,
+    Table 5 per model and platform (latency, and energy from GAMMA with objective=energy)."""
+    rows = []
+    paper_jobs = select(runs.done("fig6_paper"), **{"optimizer.name": "gamma"})
+    for sys_, v in lat["fig6_paper"].items():
+        d = lat["fig6"].get(sys_, math.nan)
+        rows.append([f"Figure 6, ResNet-18, {sys_} edge: latency (cycles)", compare.fmt(d),
+                     compare.fmt(v), fmt_vs(compare.ratio_to(v, d)),
+                     below_bound_cell(runs, select(paper_jobs, **{"system.name": sys_}))])
+    ours, paper = runs.done("table5"), runs.done("table5_paper")
+    for model, platform in sorted({(value_of(j, "model.name"), value_of(j, "platform.name")) for j in paper}):
+        where = {"model.name": model, "platform.name": platform}
+        for arm, total, what in (("gamma", "latency", "latency (cycles)"),
+                                 ("gamma_energy", "energy", "energy (nJ, objective=energy)")):
+            d, v = med(select(ours, arm=arm, **where), total), med(select(paper, arm=arm, **where), total)
+            if math.isnan(v):
+                continue
+            rows.append([f"Table 5, {model}, S3 {platform}: {what}", compare.fmt(d), compare.fmt(v),
+                         fmt_vs(compare.ratio_to(v, d)),
+                         below_bound_cell(runs, select(paper, arm=arm, **where))])
+    return rows
+
+
+def layer_latencies(runs: Runs, jobs: list[Job]) -> dict[tuple[str, int], float]:
+    """Per (system, layer index): the median over the jobs' runs of the best mapping's latency
+    (cycles; inf where a run found no feasible mapping)."""
+    got: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for j in jobs:
+        for layer in (runs.results(j) or {}).get("layers", []):
+            best = layer.get("best") if layer.get("feasible") else None
+            got[(value_of(j, "system.name"), int(layer["index"]))].append(
+                float(best["runtime_cycles"]) if best else math.inf)
+    return {k: compare.median(v) for k, v in got.items()}
+
+
+#: A layer is listed in the per-layer table when a column differs from the defaults by this much.
+LAYER_DIFFERS = 0.01
+
+
+def modes_layer_table(runs: Runs) -> list[str]:
+    """GAMMA's best latency per layer (Figure 6 edge) with our defaults, each change alone and
+    in paper mode: the layers where one of them differs from the defaults by >= 1 %."""
+    cols = {part: layer_latencies(runs, select(runs.done(part), **{"optimizer.name": "gamma",
+                                                                      "platform.name": "edge"}))
+            for part in MODE_PARTS}
+    rows = []
+    for key in sorted(cols["fig6"]):
+        base = cols["fig6"][key]
+        vals = [cols[part].get(key, math.nan) for part in MODE_PARTS[1:]]
+        if any(not math.isfinite(v) or abs(v / base - 1) >= LAYER_DIFFERS for v in vals if not math.isnan(v)):
+            rows.append([key[0], str(key[1]), compare.fmt(base), *(with_change(v, base) for v in vals)])
+    head = ["system", "layer", "our defaults", "inner tiles any", "no guard", "no structure mutation",
+            "paper mode (all three)"]
+    return [f"Per layer (best latency, cycles, medians over seeds; the layers where a column differs "
+            f"from our defaults by {100 * LAYER_DIFFERS:.0f} % or more):", "",
+            *(md_table(head, rows) if rows else ["None differs.", ""])]
+
+
+def interaction_line(lat: dict[str, dict[str, float]]) -> list[str]:
+    """Per system: the three changes' effects alone against paper mode's, in one sentence."""
+    out = []
+    for sys_, d in lat["fig6"].items():
+        alone = [compare.ratio_to(lat[p].get(sys_, math.nan), d) for p in MODE_PARTS[1:4]]
+        both = compare.ratio_to(lat["fig6_paper"].get(sys_, math.nan), d)
+        if all(math.isfinite(v) for v in (*alone, both)):
+            out.append(f"On {sys_} edge the three changes alone give {', '.join(fmt_vs(v) for v in alone)}, "
+                       f"together (paper mode) {fmt_vs(both)}: "
+                       + ("they compound, and the table per layer shows where."
+                          if abs(both - 1) > sum(abs(v - 1) for v in alone) + 0.01 else
+                          "about the sum of their parts."))
+    return [" ".join(out), ""] if out else []
+
+
+def section_modes(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str], list[Path]]:
+    """GAMMA with our defaults beside GAMMA in paper mode, and each of paper mode's changes
+    alone with the reason it changes the result."""
+    lines = ["## GAMMA with our defaults and in paper mode (`paper_mode=true`)", "",
+             "Paper mode is the paper's original setting on the same cost model "
+             "(gamma/search/rules.py): it changes three things at once. Each row below gives "
+             "both values, GAMMA's end-to-end latency on Figure 6's edge setting with that change "
+             "alone (medians over seeds), and why the change moves the result. The paper gives no "
+             "values for these settings (its numbers are all in paper mode).", ""]
+    lat = {part: gamma_edge_latency(runs, part) for part in MODE_PARTS}
+    alone = [j for part in MODE_PARTS[1:4] for j in runs.part(part)]
+    lines += [settings_line(alone) if alone else "The changes alone were not run this time "
+              "(`--parts` left out fig6_any, fig6_noguard, fig6_nostructure).", "",
+              *modes_changes_table(runs, lat), *interaction_line(lat)]
+    side = modes_side_by_side(runs, lat)
+    lines += ["Side by side (medians over seeds; the last column counts paper mode's best per-layer "
+              "mappings below the compute bound, i.e. MAESTRO undercounts that only paper mode keeps):",
+              "", *(md_table(["experiment", "our defaults", "paper mode", "paper mode vs defaults",
+                              "below the compute bound (paper mode)"], side) if side else
+                    ["No paper-mode runs to compare.", ""])]
+    if any(runs.done(part) for part in MODE_PARTS[1:]):
+        lines += modes_layer_table(runs)
+    for part in ("fig6_any", "fig6_noguard", "fig6_nostructure"):
+        lines += missing_note(runs, part)
+    return lines, []
 
 
 # --- Table 5: GAMMA against the fixed dataflows -------------------------------------------------
@@ -530,8 +807,8 @@ def table5_rows(jobs: list[Job]) -> list[dict[str, Any]]:
 
 def table5_lines(rows: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
     head = ["model", "platform", "GAMMA latency (cycles)", *(f"{a} latency" for a in FIXED_ARMS),
-            "GAMMA's latency factor", "paper", "ours / paper", "GAMMA energy (nJ, objective=energy)",
-            *(f"{a} energy" for a in FIXED_ARMS), "GAMMA's energy factor", "paper", "ours / paper"]
+            "GAMMA's latency factor", "paper", "ours vs the paper", "GAMMA energy (nJ, objective=energy)",
+            *(f"{a} energy" for a in FIXED_ARMS), "GAMMA's energy factor", "paper", "ours vs the paper"]
     out = []
     for r in rows:
         paper = ref.get("table5", {}).get(r["model"], {})
@@ -550,45 +827,59 @@ def table5_lines(rows: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
         ge = "gamma_energy" if "gamma_energy" in r["energy"] else "gamma"
         out.append([r["model"], r["platform"], cell("latency", "gamma"),
                     *(cell("latency", a) for a in FIXED_ARMS), fmt_x(r["latency_factor"]),
-                    fmt_x(pl) if pl else "-",
-                    fmt_x(r["latency_factor"] / pl) if pl and math.isfinite(r["latency_factor"]) else "-",
+                    fmt_x(pl) if pl else "none", vs_paper(r["latency_factor"], pl),
                     cell("energy", ge), *(cell("energy", a) for a in FIXED_ARMS), fmt_x(r["energy_factor"]),
-                    fmt_x(pe) if pe else "-",
-                    fmt_x(r["energy_factor"] / pe) if pe and math.isfinite(r["energy_factor"]) else "-"])
+                    fmt_x(pe) if pe else "none", vs_paper(r["energy_factor"], pe)])
     return ["GAMMA's factor = the best fixed dataflow's (marked *) median end-to-end latency or energy "
             "over GAMMA's (> 1: GAMMA better); energy against GAMMA run with objective=energy.", "",
             *md_table(head, out)]
 
 
+def table5_panel(ax: Any, sets: list[tuple[str, list[dict[str, Any]]]], ref: dict[str, Any],
+                 platform: str, kind: str) -> None:
+    """GAMMA's ``kind`` (latency or energy) factor over the best fixed dataflow per model on one
+    platform: ours (each mode) beside the paper's, log axis, each bar labelled."""
+    models = sorted({r["model"] for _, rows in sets for r in rows if r["platform"] == platform})
+    x = np.arange(len(models))
+    width = 0.8 / (len(sets) + 1)
+    for n, (name, rows) in enumerate(sets):
+        by = {r["model"]: r[f"{kind}_factor"] for r in rows if r["platform"] == platform}
+        vals = [by.get(m, math.nan) for m in models]
+        bars = ax.bar(x + n * width, [v if math.isfinite(v) else 0 for v in vals], width,
+                      label=f"ours, {name}")
+        ax.bar_label(bars, [fmt_x(v) if math.isfinite(v) else "" for v in vals], fontsize=8)
+        for xi, m, v in zip(x + n * width, models, vals):
+            if not math.isfinite(v):
+                mark_at_bottom(ax, xi, "not run" if m not in by else "no factor\n(infeasible)")
+    paper = [((ref.get("table5", {}).get(m) or {}).get(kind) or {}).get(platform, math.nan) for m in models]
+    bars = ax.bar(x + len(sets) * width, [p if math.isfinite(p) else 0 for p in paper], width,
+                  label="paper", color="grey")
+    ax.bar_label(bars, [fmt_x(p) if math.isfinite(p) else "" for p in paper], fontsize=8)
+    for xi, p in zip(x + len(sets) * width, paper):
+        if not math.isfinite(p):
+            mark_at_bottom(ax, xi, "the paper\ngives none")
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xticks(x + width * len(sets) / 2, models, fontsize=9)
+    log_axis(ax, fmt_x)
+    top = max([v for _, rows in sets for r in rows for v in [r[f"{kind}_factor"]] if math.isfinite(v)]
+              + [p for p in paper if math.isfinite(p)] + [1.0])
+    ax.set_ylim(0.5, top * 3)
+    ax.set_ylabel(f"best fixed dataflow's {kind} / GAMMA's (log)", fontsize=9)
+    ax.set_title(f"Table 5, S3 {platform}: {kind}", fontsize=10)
+
+
 def table5_figure(sets: list[tuple[str, list[dict[str, Any]]]], ref: dict[str, Any], path: Path) -> Path:
-    """GAMMA's latency factor over the best fixed dataflow per model and platform, ours (each
-    mode) beside the paper's, log scale."""
+    """:func:`table5_panel` for latency (top row) and energy (bottom row) per platform."""
     plt = plt_module()
     platforms = sorted({r["platform"] for _, rows in sets for r in rows})
-    fig, axes = plt.subplots(1, max(1, len(platforms)), figsize=(6 * max(1, len(platforms)), 4.2),
-                             squeeze=False)
-    for ax, platform in zip(axes[0], platforms):
-        models = sorted({r["model"] for _, rows in sets for r in rows if r["platform"] == platform})
-        x = np.arange(len(models))
-        width = 0.8 / (len(sets) + 1)
-        for n, (name, rows) in enumerate(sets):
-            by = {r["model"]: r["latency_factor"] for r in rows if r["platform"] == platform}
-            vals = [by.get(m, math.nan) for m in models]
-            bars = ax.bar(x + n * width, [v if math.isfinite(v) else 0 for v in vals], width,
-                          label=f"ours, {name}")
-            ax.bar_label(bars, [fmt_x(v) for v in vals], fontsize=7)
-        paper = [((ref.get("table5", {}).get(m) or {}).get("latency") or {}).get(platform, math.nan)
-                 for m in models]
-        bars = ax.bar(x + len(sets) * width, [p if p == p else 0 for p in paper], width, label="paper",
-                      color="grey")
-        ax.bar_label(bars, [fmt_x(p) for p in paper], fontsize=7)
-        ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_xticks(x + width * len(sets) / 2, models, rotation=20, fontsize=8)
-        ax.set_yscale("log")
-        ax.set_ylabel("GAMMA's latency factor over the best fixed dataflow")
-        ax.set_title(f"Table 5, S3 {platform}")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    cols = max(1, len(platforms))
+    fig, axes = plt.subplots(2, cols, figsize=(6.5 * cols, 8.4), squeeze=False)
+    for c, platform in enumerate(platforms):
+        for row, kind in enumerate(("latency", "energy")):
+            table5_panel(axes[row][c], sets, ref, platform, kind)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -633,8 +924,10 @@ def section_fig9(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
     paper = ref.get("fig9", {})
     at_gen = int(paper.get("most_gain_within_generations", 20))
     plt = plt_module()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    rows = []
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    rows: list[list[str]] = []
+    starts: list[float] = []  # generations of each curve's first and last point
+    ends: list[float] = []
     for model in sorted({value_of(j, "model.name") for j in jobs}):
         mine = select(jobs, **{"model.name": model})
         got = convergence(runs, mine)
@@ -646,24 +939,39 @@ def section_fig9(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
         if not ok.any():
             rows.append([model, "-", "infeasible", "-", "-", "-", "-"])
             continue
-        ax.step(grid[ok] / pop, curve[ok], where="post", label=model)
+        p = (paper.get("latency_cycles") or {}).get(model)
+        whole = value_of(mine[0], "layers") == "None"
+        line = ax.step(grid[ok] / pop, curve[ok], where="post",
+                       label=f"{model}, ours" + ("" if whole else " (a subset of layers)"))[0]
+        if p:
+            ax.axhline(p, color=line.get_color(), ls="--", lw=1,
+                       label=f"{model}, paper (every layer): {fmt_num(p)}")
+        else:
+            ax.plot([], [], " ", label=f"{model}: the paper gives no value")
         gens = grid[-1] / pop
+        starts.append(grid[ok][0] / pop)
+        ends.append(gens)
         first, final = curve[ok][0], curve[ok][-1]
         upto = curve[(grid <= min(at_gen, gens) * pop) & ok]
         at = upto[-1] if len(upto) else math.nan
         gain = (first - at) / (first - final) if first > final else math.nan
-        p = (paper.get("latency_cycles") or {}).get(model)
-        whole = value_of(mine[0], "layers") == "None"
         rows.append([model, f"{gens:g}", compare.fmt(final), compare.fmt(at),
-                     f"{100 * gain:.0f} %" if math.isfinite(gain) else "-", f"{p:.3g}" if p else "-",
+                     f"{100 * gain:.0f} %" if math.isfinite(gain) else "-",
+                     fmt_num(p) if p else "the paper gives none",
                      (fmt_x(final / p) if whole else "n/a (a subset of layers)") if p else "-"])
-    if at_gen <= ax.get_xlim()[1]:
-        ax.axvline(at_gen, color="grey", ls=":", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlabel="generations (samples per unique layer / population)",
-           ylabel="end-to-end best latency so far (cycles)",
-           title="Figure 9: GAMMA on S3 edge, median over seeds")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
+    ax.axvline(at_gen, color="grey", ls=":", lw=1,
+               label=f"paper: most of the gain within {at_gen} generations")
+    ax.set(xscale="log", xlabel="generations (samples per unique layer / population)",
+           ylabel="end-to-end best latency so far (cycles)")
+    if starts:
+        ax.set_xlim(min(starts) / 1.5, max(ends + [at_gen]) * 1.5)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    log_axis(ax, tick_num)
+    ax.set_title("Figure 9: GAMMA on S3 edge, median over seeds; dashed: the paper's final latency",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     f = out / "fig9.png"
     fig.savefig(f, dpi=100)
@@ -675,7 +983,7 @@ def section_fig9(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str],
               "for every layer of the model.", "",
               *md_table(["model", "generations run", "final latency (cycles)",
                          f"after {at_gen} generations", "gain share", "paper (cycles)",
-                         "ours / paper"], rows),
+                         "our latency / the paper's"], rows),
               f"![fig9]({f.name})", "", *missing_note(runs, "fig9")]
     return lines, [f]
 
@@ -694,10 +1002,10 @@ def pct(v: float) -> str:
 
 def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: dict[str, Any]) -> list[str]:
     """One row of the savings table: bottleneck, energy and power savings (medians over
-    seeds), the paper's saving of the stage-2 metric and our ratio to it, the constraint."""
+    seeds), the paper's saving of the stage-2 metric and our difference to it (percentage
+    points), the constraint."""
     ts = [r["two_stage"] for r in res]
-    sv = {m: compare.median([saving((t.get("stage1") or {}).get(m), (t.get("stage2") or {}).get(m))
-                             for t in ts]) for m in ("energy_nJ", "power", "l1_l2_power")}
+    sv = two_stage_savings(res)
     p = (ref.get("table6", {}).get(model) or {}).get(stage2)
     ours = sv["energy_nJ" if stage2 == "energy" else "l1_l2_power"]
     within = all((layer.get("stage2") or {}).get("runtime_cycles", math.inf) <= t["bottleneck_cycles"]
@@ -705,8 +1013,16 @@ def two_stage_summary(model: str, stage2: str, res: list[dict[str, Any]], ref: d
     b = ts[0].get("bottleneck_cycles")
     return [model, stage2, f"layer {ts[0].get('bottleneck_layer')}, {compare.fmt(b)} cycles" if b else "none",
             pct(sv["energy_nJ"]), pct(sv["power"]), pct(sv["l1_l2_power"]),
-            f"{100 * p:.0f} %" if p is not None else "-",
-            fmt_x(ours / p) if p and math.isfinite(ours) else "-", "yes" if within else "NO"]
+            f"{100 * p:.0f} %" if p is not None else "the paper gives none",
+            f"{100 * (ours - p):+.1f} points" if p is not None and math.isfinite(ours) else "-",
+            "yes" if within else "NO"]
+
+
+def two_stage_savings(res: list[dict[str, Any]]) -> dict[str, float]:
+    """Median over the runs of the pipeline's saving (fraction) in energy, power and L1+L2 power."""
+    ts = [r["two_stage"] for r in res]
+    return {m: compare.median([saving((t.get("stage1") or {}).get(m), (t.get("stage2") or {}).get(m))
+                               for t in ts]) for m in ("energy_nJ", "power", "l1_l2_power")}
 
 
 def l1_l2_power(outputs: dict[str, Any]) -> float:
@@ -732,16 +1048,18 @@ def two_stage_layers(res: dict[str, Any], stage2: str) -> list[list[str]]:
         rows.append([f"{layer.get('index')}{mark}", layer.get("shape", ""),
                      compare.fmt(s1.get("runtime_cycles", math.nan)),
                      compare.fmt(s2.get("runtime_cycles", math.nan)),
-                     f"{s1.get('energy_nJ', math.nan):,.1f}", f"{s2.get('energy_nJ', math.nan):,.1f}",
-                     f"{s1.get('power', math.nan):,.4g}", f"{s2.get('power', math.nan):,.4g}",
-                     f"{l1_l2_power(s1):,.1f}", f"{l1_l2_power(s2):,.1f}",
+                     fmt_num(s1.get("energy_nJ", math.nan)), fmt_num(s2.get("energy_nJ", math.nan)),
+                     fmt_num(s1.get("power", math.nan)), fmt_num(s2.get("power", math.nan)),
+                     fmt_num(l1_l2_power(s1)), fmt_num(l1_l2_power(s2)),
                      pct(saving(stage_value(s1, stage2), stage_value(s2, stage2)))])
     return rows
 
 
-def two_stage_panel(ax: Any, res: dict[str, Any], model: str, stage2: str) -> None:
+def two_stage_panel(ax: Any, res: dict[str, Any], model: str, stage2: str, ours: float,
+                    paper: float | None) -> None:
     """Per layer, what stage 2 changes (energy, or L1+L2 power) after stage 1 and after
-    stage 2; the bottleneck dashed."""
+    stage 2; the bottleneck dashed; the title gives our saving (``ours``, a fraction) beside the
+    paper's (``paper``; None where it gives none)."""
     layers = res["layers"]
     idx = np.arange(len(layers))
     for shift, stage, name in ((-0.2, "stage1", "stage 1 (latency)"), (0.2, "stage2", f"stage 2 ({stage2})")):
@@ -750,11 +1068,15 @@ def two_stage_panel(ax: Any, res: dict[str, Any], model: str, stage2: str) -> No
     for i, layer in enumerate(layers):
         if layer.get("index") == res["two_stage"].get("bottleneck_layer"):
             ax.axvline(i, color="red", ls="--", lw=0.8, label="bottleneck layer")
-    ax.set_xticks(idx, [str(layer.get("index")) for layer in layers], fontsize=7)
-    ax.set(yscale="log", xlabel="layer",
-           ylabel="energy per layer (nJ)" if stage2 == "energy" else "L1+L2 power per layer (mW)",
-           title=f"{model}, stage 2 = {stage2}")
-    ax.legend(fontsize=7)
+    ax.set_xticks(idx, [str(layer.get("index")) for layer in layers], fontsize=9)
+    what = "energy" if stage2 == "energy" else "L1+L2 power"
+    theirs = (f"paper {100 * paper:.0f} %" + ("" if stage2 == "energy" else " (of power)")
+              if paper is not None else "the paper gives none")
+    ax.set(xlabel="layer",
+           ylabel="energy per layer (nJ)" if stage2 == "energy" else "L1+L2 power per layer (mW)")
+    log_axis(ax, tick_num)
+    ax.set_title(f"{model}, stage 2 = {stage2}\n{what} saving: ours {pct(ours)}, {theirs}", fontsize=10)
+    ax.legend(fontsize=8)
 
 
 def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str], list[Path]]:
@@ -781,6 +1103,7 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
         res = [r for r in (runs.results(j) for j in mine) if r and r.get("two_stage")]
         if not res:
             summary.append([model, stage2, "no two_stage record in results.json", *["-"] * 6])
+            ax.set_axis_off()
             continue
         summary.append(two_stage_summary(model, stage2, res, ref))
         per_layer += [f"### {model}, stage 2 = {stage2} (seed {res[0].get('seed')})", "",
@@ -789,30 +1112,35 @@ def section_table6(runs: Runs, ref: dict[str, Any], out: Path) -> tuple[list[str
                                  "L1+L2 power 2", "energy saving" if stage2 == "energy" else
                                  "L1+L2 power saving"],
                                 two_stage_layers(res[0], stage2))]
-        two_stage_panel(ax, res[0], model, stage2)
+        saved = two_stage_savings(res)["energy_nJ" if stage2 == "energy" else "l1_l2_power"]
+        two_stage_panel(ax, res[0], model, stage2, saved, (ref.get("table6", {}).get(model) or {}).get(stage2))
     fig.tight_layout()
     f = out / "table6.png"
     fig.savefig(f, dpi=100)
     plt.close(fig)
     lines += md_table(["model", "stage 2", "bottleneck (first seed)", "energy saving", "power saving",
                        "L1+L2 power saving", "paper (stage-2 metric)",
-                       "ours / paper (power: L1+L2's saving)",
+                       "ours vs the paper (power: L1+L2's saving)",
                        "every stage-2 latency <= bottleneck"], summary)
     return lines + per_layer + [f"![table6]({f.name})", "", *missing_note(runs, "table6")], [f]
 
 
 # --- the report ---------------------------------------------------------------------------------
-SECTIONS = {"fig6": section_fig6, "table5": section_table5, "fig8": section_fig8,
-            "fig9": section_fig9, "table6": section_table6}
-SECTION_OF = {"fig6": "fig6", "fig6_paper": "fig6", "table5": "table5", "table5_paper": "table5",
+#: The report's sections in order; a section is written when one of its parts was planned.
+SECTIONS = {"fig6": section_fig6, "table5": section_table5, "modes": section_modes,
+            "fig8": section_fig8, "fig9": section_fig9, "table6": section_table6}
+SECTION_OF = {"fig6": "fig6", "fig6_paper": "fig6", "fig6_any": "modes", "fig6_noguard": "modes",
+              "fig6_nostructure": "modes", "table5": "table5", "table5_paper": "table5",
               "fig8": "fig8", "fig9": "fig9", "table6": "table6"}
 
 
 def write_report(runs: Runs, ref: dict[str, Any], out: Path, header: list[str]) -> list[Path]:
     """README.md and the PNGs of every section whose parts were planned."""
     lines, files = list(header), []
-    wanted = dict.fromkeys(SECTION_OF[j.part] for j in runs.jobs)
-    for name in wanted:
+    planned = {SECTION_OF[j.part] for j in runs.jobs}
+    if planned & {"fig6", "table5"} and any(j.part.endswith("_paper") for j in runs.jobs):
+        planned.add("modes")  # paper mode beside the defaults, also without the one-change parts
+    for name in (n for n in SECTIONS if n in planned):
         part_lines, part_files = SECTIONS[name](runs, ref, out)
         lines += part_lines
         files += part_files
@@ -825,25 +1153,52 @@ def git_commit() -> str:
     return commit[:10] if commit else "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_folder(root: Path, when: float) -> Path:
+    """A new folder ``root/<date>_<time>`` (``_2``, ``_3``, ... if that one exists already)."""
+    base = root / time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(when))
+    folder, n = base, 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}_{n}")
+    return folder
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one seed, fewer layers and samples (~5 min)")
-    ap.add_argument("--out", default=str(ROOT / "reports" / "paper"), help="report folder")
+    ap.add_argument("--quick", action="store_true", help="one seed, fewer layers and samples (~8 min)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--out", help="report folder (default: a new outputs/paper/<date>_<time>/)")
+    where.add_argument("--update-report", action="store_true",
+                       help="rewrite the committed report (reports/paper/)")
     ap.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
                     help="reuse finished MLflow runs of the same config (default) or run every job")
     ap.add_argument("--parts", help="comma-separated parts of the plan (default: all)")
     ap.add_argument("--uri", help="MLflow tracking URI (default: as run.py)")
     ap.add_argument("--plan", default=str(PLAN), help="the plan (default scripts/paper_plan.yaml)")
-    ap.add_argument("--sweep-dir", help="where the sweeps' folders go (default outputs/paper/<time>)")
+    ap.add_argument("--sweep-dir", help="where the sweeps' folders go (default: the run folder's sweeps/)")
     ap.add_argument("--dry-run", action="store_true", help="list the sweeps that would run, run nothing")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that wrote a report, as the report states it."""
+    flags = [f for f, on in (("--quick", args.quick), ("--update-report", args.update_report)) if on]
+    return " ".join(["python scripts/reproduce_paper.py", *flags])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     t0 = time.time()
     started_ms = int(t0 * 1000)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    sweep_root = Path(args.sweep_dir) if args.sweep_dir else \
-        store.DEFAULT_OUTPUTS / "paper" / time.strftime("%Y-%m-%d_%H-%M-%S")
-    plan = yaml.safe_load(Path(args.plan).read_text(encoding="utf-8"))
+    folder = run_folder(OUTPUTS, t0)
+    out = REPORT if args.update_report else Path(args.out) if args.out else folder
+    committed = out.resolve() == REPORT.resolve()  # also --out reports/paper: no sweeps in it
+    sweep_root = Path(args.sweep_dir) if args.sweep_dir else (folder if committed else out) / "sweeps"
+    try:
+        plan = yaml.safe_load(Path(args.plan).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        print(f"error: --plan {args.plan}: {e}", file=sys.stderr)
+        return 1
     ref = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
     parts = args.parts.split(",") if args.parts else list(plan["parts"])
     unknown = [p for p in parts if p not in plan["parts"] or p not in SECTION_OF]
@@ -872,15 +1227,18 @@ def main(argv: list[str] | None = None) -> int:
             for box in boxes(mine):
                 print(f"{part}: python run.py -m experiment={mine[0].experiment} {grid_text(box)}")
         return 0
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"report: {out}", flush=True)
     ran = run_missing(jobs, sweep_root, uri, str(plan.get("launcher") or "joblib"),
                       int(plan.get("sweeps_at_once") or 1))
     if ran:
+        print(f"sweeps: {sweep_root}", flush=True)
         match_runs(jobs, uri, 0 if args.reuse else started_ms)
     runs = Runs(jobs, uri)
     missing = sum(j.run is None for j in jobs)
     mode = "quick run (`--quick`)" if args.quick else "full run"
     header = ["# The paper's experiments, reproduced", "",
-              f"**{mode}**, written by `python scripts/reproduce_paper.py{' --quick' if args.quick else ''}` "
+              f"**{mode}**, written by `{command_line(args)}` "
               f"at commit {git_commit()} on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
               f"{len(jobs)} jobs ({ran} run now, {reused} reused from MLflow, {missing} missing); "
               "TOTAL_TIME.", "",
@@ -888,16 +1246,17 @@ def main(argv: list[str] | None = None) -> int:
                  "numbers show that the pipeline works and the direction of each result, not the "
                  "paper-scale values (run without `--quick` for those).", ""] if args.quick else []),
               "The paper's numbers are in scripts/paper_reference.yaml; factors are "
-              "'x lower than the other side' (> 1: GAMMA better); 'ours / paper' divides our factor by "
-              "the paper's (by each end of a range).", ""]
+              "'x lower than the other side' (> 1: GAMMA better); 'ours vs the paper' says how "
+              "many times lower or higher our factor is than the paper's (or that it lies within "
+              "the paper's range).", ""]
     files = write_report(runs, ref, out, header)
     total = time.time() - t0
     text = (out / "README.md").read_text(encoding="utf-8")
-    (out / "README.md").write_text(text.replace("TOTAL_TIME", f"total time {total:.0f} s "
+    (out / "README.md").write_text(text.replace("TOTAL_TIME", f"total time {total:,.0f} s "
                                                 f"({total / 60:.1f} min) on {os.cpu_count()} cores", 1),
                                    encoding="utf-8")
     print(f"wrote {len(files)} files to {out}")
-    print(f"total time {total:.0f} s ({total / 60:.1f} min)")
+    print(f"total time {total:,.0f} s ({total / 60:.1f} min)")
     return 0
 
 
