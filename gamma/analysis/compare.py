@@ -718,7 +718,7 @@ class Selection:
 def select(args: argparse.Namespace) -> Selection:
     """The runs of ``--sweep`` (latest, a parent run id, a sweep folder) or of the whole
     ``--experiment``; a :class:`GammaError` where there are none."""
-    if args.sweep and Path(args.sweep).is_dir():
+    if args.sweep and ("/" in args.sweep or Path(args.sweep).exists()):
         folder = Path(args.sweep).resolve()
         parent = reader.sweep_parent_file(folder)
         runs = reader.folder_runs(folder)
