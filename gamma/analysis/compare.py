@@ -619,15 +619,17 @@ def ratio_chart(ax: Any, arms: list[dict[str, Any]], ref: float, ref_name: str, 
                       for r in arms], fontsize=8)
     ax.set_xlim(-0.6, len(arms) - 0.4)
     ax.set_ylabel(f"end-to-end {what}\nx {ref_name}" if ref_name else f"end-to-end {what}")
-    ax.yaxis.set_major_formatter(ratio_formatter())
+    ax.yaxis.set_major_formatter(ratio_formatter(digits=3 if top - bottom < 0.5 else 2))
     ax.grid(axis="y", alpha=0.3)
 
 
-def ratio_formatter(minor: bool = False) -> Any:
-    """Tick labels of a ratio axis: ``1.05x`` (no powers of ten on a log axis)."""
+def ratio_formatter(minor: bool = False, digits: int | None = None) -> Any:
+    """Tick labels of a ratio axis: ``1.05x`` (no powers of ten on a log axis); ``digits``
+    decimals where given, else three significant digits."""
     from matplotlib.ticker import FuncFormatter
 
-    return FuncFormatter(lambda v, _: "" if minor else f"{v:.3g}x")
+    return FuncFormatter(lambda v, _: "" if minor else
+                         (f"{v:.{digits}f}x" if digits is not None else f"{v:.3g}x"))
 
 
 def convergence_chart(ax: Any, results: dict[str, list[dict[str, Any]]], ref: float,
