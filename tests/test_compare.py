@@ -81,7 +81,7 @@ def test_table_medians_and_ratios(sweep, capsys):
     assert "Failed or unfinished jobs:" in table and "nosuch" in table
     assert f"{med['gamma'][0]:,.0f}" in table and "latency (cycles), median" in table
     assert not (out / "ablation.md").exists()  # one arm per optimizer
-    for name in ("convergence_s2_edge.png", "bars_s2_edge.png"):
+    for name in ("convergence_s2_edge.png", "ratio_s2_edge.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     run_id = capsys.readouterr().out.strip().split()[-1]
     from mlflow.tracking import MlflowClient
@@ -90,7 +90,7 @@ def test_table_medians_and_ratios(sweep, capsys):
     run = client.get_run(run_id)
     assert run.data.tags["gamma.summary"] == "1"
     logged = {a.path for a in client.list_artifacts(run_id)}
-    assert {"table.md", "table.csv", "convergence_s2_edge.png", "bars_s2_edge.png"} <= logged
+    assert {"table.md", "table.csv", "convergence_s2_edge.png", "ratio_s2_edge.png"} <= logged
     # a second report leaves the summary run out of the jobs it reads
     assert compare.main(["--experiment", "cmp", "--out", str(tmp / "again"), "--uri", uri]) == 0
     assert (tmp / "again" / "table.csv").read_text() == (out / "table.csv").read_text()
@@ -243,7 +243,7 @@ def test_ablation_table(arms):
                 ("s2", "edge", {"latency": "cycles", "energy": "nJ"}[objective])
     text = (out / "ablation.md").read_text(encoding="utf-8")
     assert "(energy in nJ)" in text and "| random batch=100 | 2 |" in text
-    for name in ("bars_s2_edge_latency.png", "bars_s2_edge_energy.png",
+    for name in ("ratio_s2_edge_latency.png", "ratio_s2_edge_energy.png",
                  "convergence_s2_edge_energy.png"):
         assert (out / name).is_file()
 

@@ -89,7 +89,7 @@ def test_sigterm_ends_the_mlflow_run_as_killed(tmp_path, new_store):
     run = client.get_run(res["mlflow"]["run_id"])
     assert run.info.status == "KILLED"
     for r in res["layers"]:
-        assert client.get_metric_history(run.info.run_id, f"best_cost/layer_{r['index']:02d}")
+        assert client.get_metric_history(run.info.run_id, f"layers/best_cost_{r['index']:02d}")
     assert "results.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 

@@ -194,9 +194,9 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_results(uninterrupted, 
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert len(client.search_runs([run.info.experiment_id])) == 1
-    assert run.data.metrics["total_latency_cycles"] == uninterrupted["totals"]["latency_cycles"]
+    assert run.data.metrics["latency_cycles"] == uninterrupted["totals"]["latency_cycles"]
     for r in res["layers"]:
-        hist = client.get_metric_history(run_id, f"best_cost/layer_{r['index']:02d}")
+        hist = client.get_metric_history(run_id, f"layers/best_cost_{r['index']:02d}")
         assert sorted([h.step, h.value] for h in hist) == [p for p in r["history"] if p[1] is not None]
 
     # a finished job is not run again: it reports its recorded cost

@@ -148,10 +148,10 @@ def test_mlflow_run(cli_run):
     assert p["budget"] == "400" and p["optimizer.name"] == "random" and p["optimizer.batch"] == "100"
     assert p["system.max_levels"] == "2" and p["mapspace.parallel_dims"] == '["K", "C", "Y", "X"]'
     m = run.data.metrics
-    assert m["total_latency_cycles"] == res["totals"]["latency_cycles"]
-    assert m["ratio_to_compute_bound"] == pytest.approx(res["totals"]["ratio_to_compute_bound"])
+    assert m["latency_cycles"] == res["totals"]["latency_cycles"]
+    assert m["x_bound"] == pytest.approx(res["totals"]["ratio_to_compute_bound"])
     for i in (2, 3):
-        hist = client.get_metric_history(run.info.run_id, f"best_cost/layer_{i:02d}")
+        hist = client.get_metric_history(run.info.run_id, f"layers/best_cost_{i:02d}")
         layer = res["layers"][i - 2]
         assert [[h.step, h.value] for h in sorted(hist, key=lambda h: h.step)] == \
             [pt for pt in layer["history"] if pt[1] is not None]
@@ -224,8 +224,8 @@ def test_keyboard_interrupt(tmp_path, monkeypatch, new_store):
     run = client.get_run(res["mlflow"]["run_id"])
     assert run.info.status == "KILLED"
     assert client.get_experiment(run.info.experiment_id).name == "interrupted"
-    assert client.get_metric_history(run.info.run_id, "best_cost/layer_01")
-    assert not client.get_metric_history(run.info.run_id, "best_cost/layer_02")
+    assert client.get_metric_history(run.info.run_id, "layers/best_cost_01")
+    assert not client.get_metric_history(run.info.run_id, "layers/best_cost_02")
     assert "results.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 

@@ -130,7 +130,11 @@ def test_job_runs_carry_their_columns_and_context(store):
         assert {k: tags[k] for k in ("optimizer", "system", "platform", "model", "objective")} == \
             {"optimizer": "random", "system": "s2", "platform": "edge", "model": "resnet18",
              "objective": "latency"}
-        assert tags["label"] == res["label"] and run.info.run_name.startswith(res["label"] + " | ")
+        assert tags["label"] == res["label"]
+        # what a sweep varies first (MLflow's runs table cuts long names), then the rest
+        assert run.info.run_name == f"s2 {res['label']} | resnet18 edge seed {tags['seed']}"
+        # one tag per arm and context: grouping by it never averages across optimizers
+        assert tags["arm"] == f"s2 {res['label']} | resnet18 edge latency 200 layers [2, 3]"
         assert tags["mlflow.source.git.commit"] == git_head()
         assert tags["mlflow.source.name"] == str(ROOT / "run.py")
         assert tags["mlflow.source.type"] == "LOCAL"
@@ -255,3 +259,25 @@ def test_no_parent_without_tracking(tmp_path, monkeypatch):
     cfg = {"tracking": {"enabled": False}}
     assert tracking.start_sweep(cfg, tmp_path / "sweep", ["seed=0,1"]) is None
     assert not (tmp_path / "sweep").exists() and tracking.PARENT_ENV not in os.environ
+
+
+def test_job_runs_log_totals_at_the_top_and_layers_under_a_prefix(store):
+    """Totals as top-level metrics (latency_cycles, x_bound, energy_nJ, feasible_layers), the
+    end-to-end best-so-far curve best_cost, and per-layer metrics under layers/."""
+    client = store["client"]
+    for res in store["results"]:
+        run = client.get_run(res["mlflow"]["run_id"])
+        m, t = run.data.metrics, res["totals"]
+        assert m["latency_cycles"] == t["latency_cycles"] and m["energy_nJ"] == t["energy_nJ"]
+        assert m["x_bound"] == pytest.approx(t["latency_cycles"] / t["compute_bound_cycles"])
+        assert m["feasible_layers"] == len(res["layers"]) == 2 and m["infeasible_layers"] == 0
+        assert "x_optimum" not in m  # no optimum known for these layers
+        assert not [k for k in m if "/" in k and not k.startswith(tracking.LAYER_PREFIX + "/")]
+        assert {k for k in m if k.startswith("layers/")} == {
+            f"layers/{n}_{r['index']:02d}" for r in res["layers"]
+            for n in ("best_cost", "latency_cycles", "energy_nJ")}
+        curve = client.get_metric_history(run.info.run_id, "best_cost")
+        steps = [x.step for x in sorted(curve, key=lambda x: x.step)]
+        values = [x.value for x in sorted(curve, key=lambda x: x.step)]
+        assert values == sorted(values, reverse=True) and steps[-1] == 200
+        assert values[-1] == sum(r["best_cost"] for r in res["layers"]) == m["best_cost"]

@@ -208,5 +208,5 @@ def test_mlflow_run_gets_the_layers_and_the_two_stage_metrics(tmp_path, new_stor
     ts = res["two_stage"]
     assert metrics["two_stage/bottleneck_cycles"] == ts["bottleneck_cycles"]
     assert metrics["two_stage/stage2/power"] == pytest.approx(ts["stage2"]["power"])
-    assert metrics["latency_cycles/layer_06"] == res["layers"][1]["stage2"]["runtime_cycles"]
-    assert metrics["best_cost/layer_02"] == res["layers"][0]["stage2"]["power"]
+    assert metrics["layers/latency_cycles_06"] == res["layers"][1]["stage2"]["runtime_cycles"]
+    assert metrics["layers/best_cost_02"] == res["layers"][0]["stage2"]["power"]

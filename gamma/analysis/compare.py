@@ -1,8 +1,17 @@
 #!/usr/bin/env python
-"""Compare the arms of one MLflow experiment: optimizers (the paper's Figure 6) or ablation arms.
+"""Compare the arms of one sweep or one MLflow experiment: optimizers (the paper's Figure 6) or
+ablation arms.
 
-Usage: python scripts/compare.py --experiment NAME [--baseline LABEL] [--ablation] [--no-plots]
-                                 [--out DIR] [--uri TRACKING_URI] [--optima FILE]
+Usage: python scripts/compare.py [--sweep latest|RUN_ID|DIR] [--experiment NAME] [--baseline LABEL]
+                                 [--ablation] [--no-plots] [--out DIR] [--uri TRACKING_URI]
+                                 [--optima FILE]
+
+What is compared: without ``--sweep`` and ``--experiment``, the jobs of the latest sweep in the
+store (the parent run tagged ``gamma.kind=sweep`` started last; its jobs are its child runs);
+``--sweep RUN_ID`` a given sweep's jobs; ``--sweep DIR`` the jobs of a sweep folder read from
+their results.json and config.yaml (no MLflow needed: also for sweeps run with
+``tracking.enabled=false``); ``--experiment NAME`` alone every job run of the experiment (several
+sweeps, e.g. seeds run one after another), with ``--sweep latest`` the experiment's latest sweep.
 
 An arm is a job label (``gamma``, ``gamma mutation=off``, ``random batch=50``: the MLflow tag
 ``label``, else the config's ``label``, else results.json's, else the optimizer's name). Runs are
@@ -13,32 +22,38 @@ swept parameter are never merged. The end-to-end cost of a run is the sum over i
 layer's best cost in the run's objective (latency in cycles, energy in nJ, ...: results.json's
 ``objective`` and ``objective_unit``); "infeasible" where some layer had no feasible mapping.
 
-Writes to DIR (default reports/compare/NAME/) and as artifacts of a summary MLflow run (a child
-of the sweep's parent run when every compared job has the same one):
-- table.md / table.csv: per arm, the median end-to-end cost over seeds with its spread over seeds
-  (min-max), the ratio of medians to the baseline arm (``--baseline``, default ``gamma``) in the
-  same model/system/platform/objective/budget/layers, the seeds counted; latency (cycles, x the
+Writes to DIR (default reports/compare/<experiment or sweep folder>/; compare.py's files of an
+earlier call there are removed first: :data:`OWN_FILES`) and as artifacts of a summary MLflow run
+(a child of the sweep's parent run):
+- table.md / table.csv: what was selected, warnings where arms differ in seeds or have one seed,
+  then per arm the median end-to-end cost over seeds with its spread over seeds (min-max), the
+  ratio of medians to the baseline arm (``--baseline``, default ``gamma``) in the same
+  model/system/platform/objective/budget/layers, the seeds counted; latency (cycles, x the
   compute bound) and energy (nJ) medians; and, so that a platform where some layer has no
   feasible mapping at all still compares, the median number of infeasible layers and the cost
   summed over the feasible layers (its ratio to the baseline only where both miss the same number
   of layers);
 - ablation.md / ablation.csv (when the experiment holds several arms of one optimizer, or with
-  ``--ablation``): per model/system/platform/objective/budget/layers, each arm's median
-  end-to-end cost relative to the baseline arm's median, with the spread of the arm's seeds (its
-  min and max over the baseline's median), sorted by the median ratio;
+  ``--ablation``): per model/system/platform/objective/budget/layers, each arm's rank (of its
+  median; 1 = best) with its best and worst rank over the seeds, its median end-to-end cost
+  relative to the baseline arm's median, with the spread of the arm's seeds (its min and max over
+  the baseline's median), sorted by the median ratio;
+- ratio_<system>_<platform>[...].png: each arm's median end-to-end cost and its seeds' min-max as
+  a ratio to the proven optimum (where known for every arm) or to the best arm, on a linear axis
+  zoomed to the values; an infeasible arm is marked "infeasible" with its missing layers, never
+  drawn as a value; the seeds of each arm under its name;
 - convergence_<system>_<platform>[...].png: end-to-end best-so-far cost against samples per unique
-  layer (median over seeds; log scales); an arm with a layer that never got a feasible mapping
-  is drawn dashed over its feasible layers, with the number left out in the legend;
-- bars_<system>_<platform>[...].png: median cost per arm on a linear axis from zero, with the
-  seeds' min-max as error bars.
+  layer (median over seeds; log scales), as the same ratio, zoomed from a tenth of the samples
+  on; an arm with a layer that never got a feasible mapping is not drawn (summed over fewer
+  layers it would look better) but named under the axes with its missing layers;
 - "latency x optimum" (table) and layers.md / layers.csv (per arm and layer): the latency over
   the proven optimum where the cache of optima (``--optima``, default outputs/optima.json,
   filled by ``optimizer=exhaustive`` and scripts/optima.py) knows the layers' optima.
-The table comes from one MLflow query (params, metrics, tags); results.json is downloaded only
-for the convergence curves (not with ``--no-plots``), for runs logged without totals and when
-the optima cache has entries. Failed
-jobs are listed with their error. A job run again (the same config) counts once, by its newest
-run. Exit 1 if the experiment has no runs.
+The table comes from one MLflow query (params, metrics, tags; older runs' metric names are read
+too: :func:`gamma.tracking.reader.current_metrics`); results.json is downloaded only for the
+convergence curves (not with ``--no-plots``), for runs logged without totals and when the optima
+cache has entries. Failed jobs are listed with their error. A job run again (the same config)
+counts once, by its newest run. Exit 1 if nothing is selected.
 """
 
 from __future__ import annotations
@@ -49,6 +64,7 @@ import inspect
 import math
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +74,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from gamma.search import optima
 from gamma.tracking import reader, writer as tracking
+from gamma.tracking.writer import LAYER_PREFIX
 from gamma.tracking.store import failure_reason
 from gamma.errors import GammaError
 from gamma.search.labels import NO_EFFECT, short_setting
@@ -123,23 +140,24 @@ def describe(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def totals_from_metrics(metrics: dict[str, float]) -> dict[str, float] | None:
-    """End-to-end figures of a run from its MLflow metrics (None if it logged no totals):
-    ``cost`` (sum of the layers' best cost, inf if a layer is infeasible), ``cost_feasible``
-    (summed over the feasible layers), ``infeasible`` (layers), ``latency`` (cycles),
-    ``latency_feasible``, ``energy`` (nJ), ``bound`` (compute bound, cycles)."""
+    """End-to-end figures of a run from its MLflow metrics under the current names (the reader
+    renames an older run's: :func:`gamma.tracking.reader.current_metrics`; None if it logged no
+    totals): ``cost`` (sum of the layers' best cost, inf if a layer is infeasible),
+    ``cost_feasible`` (summed over the feasible layers), ``infeasible`` (layers), ``latency``
+    (cycles), ``latency_feasible``, ``energy`` (nJ), ``bound`` (compute bound, cycles)."""
     if "infeasible_layers" not in metrics or "compute_bound_cycles" not in metrics:
         return None
     bad = int(metrics["infeasible_layers"])
 
-    def layer_sum(prefix: str) -> float:
-        return float(sum(v for k, v in metrics.items() if k.startswith(prefix)))
+    def layer_sum(name: str) -> float:
+        return float(sum(v for k, v in metrics.items() if k.startswith(f"{LAYER_PREFIX}/{name}_")))
 
-    cost_ok = metrics.get("feasible_best_cost", layer_sum("best_cost/layer_"))
-    lat_ok = metrics.get("feasible_latency_cycles", layer_sum("latency_cycles/layer_"))
+    cost_ok = metrics.get("feasible_best_cost", layer_sum("best_cost"))
+    lat_ok = metrics.get("feasible_latency_cycles", layer_sum("latency_cycles"))
     return {"cost": math.inf if bad else cost_ok, "cost_feasible": cost_ok, "infeasible": bad,
-            "latency": metrics.get("total_latency_cycles", math.inf) if not bad else math.inf,
+            "latency": metrics.get("latency_cycles", math.inf) if not bad else math.inf,
             "latency_feasible": lat_ok,
-            "energy": metrics.get("total_energy_nJ", math.inf) if not bad else math.inf,
+            "energy": metrics.get("energy_nJ", math.inf) if not bad else math.inf,
             "bound": float(metrics["compute_bound_cycles"])}
 
 
@@ -263,7 +281,7 @@ def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[di
                      "energy_nJ": median([t["energy"] for t in tot]),
                      "infeasible_layers": median([t["infeasible"] for t in tot]),
                      "cost_feasible_layers": median([t["cost_feasible"] for t in tot]),
-                     "_ctx": ctx})
+                     "_ctx": ctx, "_seeds": {r["arm"]["seed"]: t["cost"] for r, t in zip(runs, tot)}})
     base = {r["_ctx"]: r for r in rows if r["label"] == baseline}
     for r in rows:
         b = base.get(r["_ctx"])
@@ -303,8 +321,8 @@ TABLE_COLUMNS = ["label", "optimizer", *CONTEXT, "unit", "seeds", "cost", "cost_
                  "ratio_to_optimum", "energy_nJ",
                  "energy_vs_baseline", "infeasible_layers", "cost_feasible_layers",
                  "feasible_layers_vs_baseline"]
-ABLATION_COLUMNS = [*CONTEXT, "unit", "label", "seeds", "cost", "cost_vs_baseline", "ratio_min",
-                    "ratio_max"]
+ABLATION_COLUMNS = [*CONTEXT, "unit", "rank", "rank_min", "rank_max", "label", "seeds", "cost",
+                    "cost_vs_baseline", "ratio_min", "ratio_max"]
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
@@ -321,11 +339,14 @@ def varying(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], baseline: str,
-                 out: Path) -> list[Path]:
-    """table.md and table.csv (one markdown table per objective)."""
+                 out: Path, header: list[str] | None = None) -> list[Path]:
+    """table.md and table.csv (one markdown table per objective), after ``header`` (what was
+    selected) and the seed warnings (:func:`seed_warnings`)."""
     write_csv(out / "table.csv", rows, TABLE_COLUMNS)
     ctx_cols = [c for c in varying(rows) if c != "objective"]  # one table per objective
-    lines: list[str] = []
+    warnings = seed_warnings(rows)
+    lines: list[str] = [*(header or []), *[f"warning: {w}" for w in warnings]]
+    lines += [""] if lines else []
     for objective, unit in sorted({(r["objective"], r["unit"]) for r in rows}):  # two_stage: per unit
         mine = [r for r in rows if (r["objective"], r["unit"]) == (objective, unit)]
         extra = [("latency (cycles)", "latency_cycles")] if objective != "latency" else []
@@ -410,10 +431,52 @@ def wants_ablation(rows: list[dict[str, Any]]) -> bool:
 
 
 def ablation_rows(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
-    """The rows of every context that has the baseline arm, by median ratio to it."""
+    """The rows of every context that has the baseline arm, by median ratio to it, each with
+    its rank (:func:`add_ranks`)."""
     with_base = {r["_ctx"] for r in rows if r["label"] == baseline}
     mine = [r for r in rows if r["_ctx"] in with_base]
-    return sorted(mine, key=lambda r: (r["_ctx"], r["cost_vs_baseline"], r["label"]))
+    mine = sorted(mine, key=lambda r: (r["_ctx"], r["cost_vs_baseline"], r["label"]))
+    for ctx in dict.fromkeys(r["_ctx"] for r in mine):
+        add_ranks([r for r in mine if r["_ctx"] == ctx])
+    return mine
+
+
+def add_ranks(rows: list[dict[str, Any]]) -> None:
+    """``rank`` (1 = lowest median cost; ties share the rank) and ``rank_min``/``rank_max``:
+    the arm's best and worst rank over the seeds, each seed ranking the arms that ran it by
+    that seed's cost (an infeasible seed ranks last). One seed per arm: the spread is that one
+    ranking, which says nothing about another seed."""
+    medians = [r["cost"] for r in rows]
+    for r in rows:
+        r["rank"] = 1 + sum(m < r["cost"] for m in medians)
+        r["rank_min"] = r["rank_max"] = None
+    seeds = sorted({s for r in rows for s in r["_seeds"]})
+    for seed in seeds:
+        ran = [r for r in rows if seed in r["_seeds"]]
+        for r in ran:
+            mine = r["_seeds"][seed]
+            k = 1 + sum(o["_seeds"][seed] < mine for o in ran)
+            r["rank_min"] = k if r["rank_min"] is None else min(r["rank_min"], k)
+            r["rank_max"] = k if r["rank_max"] is None else max(r["rank_max"], k)
+
+
+def seed_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """Per context: a warning where arms ran different numbers of seeds (a median of 3 against
+    one seed) or some arm ran only one seed (no spread)."""
+    out = []
+    for ctx in dict.fromkeys(r["_ctx"] for r in rows):
+        mine = [r for r in rows if r["_ctx"] == ctx]
+        where = ", ".join(str(c) for c in ctx)
+        counts = {r["label"]: r["seeds"] for r in mine}
+        if len(set(counts.values())) > 1:
+            out.append(f"arms differ in seeds ({where}): "
+                       + ", ".join(f"{k} {v}" for k, v in counts.items())
+                       + "; their medians are over different numbers of runs")
+        single = [k for k, v in counts.items() if v == 1]
+        if single:
+            out.append(f"one seed only ({where}): {', '.join(single)}; no spread, a ranking "
+                       "of one seed may not hold on another")
+    return out
 
 
 def write_ablation(rows: list[dict[str, Any]], baseline: str, out: Path) -> list[Path]:
@@ -421,16 +484,22 @@ def write_ablation(rows: list[dict[str, Any]], baseline: str, out: Path) -> list
     abl = ablation_rows(rows, baseline)
     write_csv(out / "ablation.csv", abl, ABLATION_COLUMNS)
     lines = [f"Ablation: each arm's median end-to-end cost over the median of arm {baseline!r}; "
-             "spread = the arm's min and max over seeds, each over the baseline's median.", ""]
+             "spread = the arm's min and max over seeds, each over the baseline's median; rank of "
+             "the median (1 = best) and the arm's best-worst rank over the seeds (each seed "
+             "ranks the arms that ran it).", ""]
+    lines += [f"warning: {w}" for w in seed_warnings(abl)] + ([""] if seed_warnings(abl) else [])
     for ctx in dict.fromkeys(r["_ctx"] for r in abl):
         mine = [r for r in abl if r["_ctx"] == ctx]
         where = ", ".join(f"{c} {mine[0][c]}" for c in CONTEXT)
         lines += [f"### {where} ({mine[0]['objective']} in {mine[0]['unit']})", "",
-                  f"| arm | seeds | median {mine[0]['objective']} | x {baseline} | min-max x {baseline} |",
-                  "|---|---|---|---|---|"]
+                  f"| rank | rank over seeds | arm | seeds | median {mine[0]['objective']} | "
+                  f"x {baseline} | min-max x {baseline} |",
+                  "|---|---|---|---|---|---|---|"]
         for r in mine:
-            lines.append(f"| {r['label']} | {r['seeds']} | {fmt(r['cost'])} | "
-                         f"{fmt_ratio(r['cost_vs_baseline'])} | "
+            spread = ("-" if r["rank_min"] is None else f"{r['rank_min']}-{r['rank_max']}"
+                      + (" (1 seed)" if r["seeds"] == 1 else ""))
+            lines.append(f"| {r['rank']} | {spread} | {r['label']} | {r['seeds']} | "
+                         f"{fmt(r['cost'])} | {fmt_ratio(r['cost_vs_baseline'])} | "
                          f"{fmt_spread(r['ratio_min'], r['ratio_max'])} |")
         lines.append("")
     if not abl:
@@ -465,7 +534,8 @@ def bar_chart(ax: Any, names: list[str], medians: list[float], lows: list[float]
 
 
 def plot(groups: dict[Key, list[dict[str, Any]]], rows: list[dict[str, Any]], out: Path) -> list[Path]:
-    """Convergence and bar charts per context (system, platform and what else differs)."""
+    """Per context (system, platform and what else differs): convergence_<slug>.png
+    (:func:`convergence_chart`) and ratio_<slug>.png (:func:`ratio_chart`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -478,45 +548,130 @@ def plot(groups: dict[Key, list[dict[str, Any]]], rows: list[dict[str, Any]], ou
         mine = {label: runs for (label, k), runs in groups.items() if k == ctx}
         arm = next(iter(mine.values()))[0]["arm"]
         what = f"{arm['objective']} ({arm['unit']})"
-        title = ", ".join(str(c[k]) for k in ctx_cols) + ": median over seeds"
+        title = ", ".join(str(c[k]) for k in ctx_cols)
         slug = "_".join(str(c[k]) for k in ctx_cols).replace(" ", "").replace("/", "-")
-        results = {label: [r["results"] for r in runs if r["results"]] for label, runs in mine.items()}
-        steps = sorted({s for res in results.values() for x in res for layer in x["layers"]
-                        for s, _ in layer.get("history", [])})
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for label, res in sorted(results.items()):
-            if not res or not steps:
-                continue
-            grid = np.array(steps)
-            med = np.median(np.stack([curve(x, grid) for x in res]), axis=0)
-            style, name = "-", label
-            if not np.isfinite(med[-1]):  # some layer never feasible: the feasible layers, dashed
-                med = np.median(np.stack([curve(x, grid, feasible_only=True) for x in res]), axis=0)
-                missing = median([feasible_part(x, "best_cost")[1] for x in res])
-                style, name = "--", f"{label} ({missing:g} layers infeasible, left out)"
-            ok = np.isfinite(med)
-            if ok.any():
-                ax.step(grid[ok], med[ok], style, where="post", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="samples per unique layer",
-               ylabel=f"end-to-end best {what}", title=title)
-        if ax.get_legend_handles_labels()[0]:  # every run may be infeasible end to end
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        f = out / f"convergence_{slug}.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files.append(f)
         arms = sorted((r for r in rows if r["_ctx"] == ctx), key=lambda r: (r["cost"], r["label"]))
-        fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.9 * len(arms)), 4.5))
-        bar_chart(ax, [r["label"] for r in arms], [r["cost"] for r in arms],
-                  [r["cost_min"] for r in arms], [r["cost_max"] for r in arms], f"end-to-end {what}")
-        ax.set_title(title + ", min-max bars")
+        ref, ref_name = reference(arms)
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        convergence_chart(ax, {label: [r["results"] for r in runs if r["results"]]
+                               for label, runs in mine.items()}, ref, ref_name, what)
+        ax.set_title(f"{title}: best so far, median over seeds", fontsize=10)
         fig.tight_layout()
-        f = out / f"bars_{slug}.png"
-        fig.savefig(f, dpi=110)
+        files.append(out / f"convergence_{slug}.png")
+        fig.savefig(files[-1], dpi=110)
         plt.close(fig)
-        files.append(f)
+        fig, ax = plt.subplots(figsize=(max(6.5, 1.5 + 1.0 * len(arms)), 4.8))
+        ratio_chart(ax, arms, ref, ref_name, what)
+        ax.set_title(f"{title}: median (dot) and min-max (line) over seeds", fontsize=10)
+        fig.tight_layout()
+        files.append(out / f"ratio_{slug}.png")
+        fig.savefig(files[-1], dpi=110)
+        plt.close(fig)
     return files
+
+
+def reference(arms: list[dict[str, Any]]) -> tuple[float, str]:
+    """What a context's charts divide by: the summed proven optimum where every arm has the
+    same known one (latency only), else the best (lowest) finite median of an arm; (NaN, "")
+    where every arm is infeasible."""
+    optima_known = {r["optimum_cycles"] for r in arms}
+    if (len(optima_known) == 1 and arms[0]["objective"] == "latency"
+            and math.isfinite(next(iter(optima_known)))):
+        return float(next(iter(optima_known))), "the proven optimum"
+    finite = [r for r in arms if math.isfinite(r["cost"])]
+    if not finite:
+        return math.nan, ""
+    best = min(finite, key=lambda r: (r["cost"], r["label"]))
+    return float(best["cost"]), f"the best arm ({best['label']})"
+
+
+def ratio_chart(ax: Any, arms: list[dict[str, Any]], ref: float, ref_name: str, what: str) -> None:
+    """Each arm's median end-to-end cost over ``ref`` (a dot) with its seeds' min-max (a line),
+    on a linear axis zoomed to the values (not from zero), arms from best to worst; an arm that
+    is infeasible (its median) gets no dot but the word "infeasible" and its missing layers at
+    the top, right of the feasible arms; a seed that is infeasible, an arrow up. Each arm's
+    name says its seeds."""
+    arms = sorted(arms, key=lambda r: (not math.isfinite(r["cost"]), r["cost"], r["label"]))
+    x = np.arange(len(arms))
+    med = np.array([r["cost"] / ref if math.isfinite(ref) else math.nan for r in arms])
+    lo = np.array([r["cost_min"] / ref if math.isfinite(ref) else math.nan for r in arms])
+    hi = np.array([r["cost_max"] / ref if math.isfinite(ref) else math.nan for r in arms])
+    shown = np.concatenate([v[np.isfinite(v)] for v in (med, lo, hi)] + [np.array([1.0])])
+    bottom, top = float(shown.min()), float(shown.max())
+    pad = max(0.005, 0.08 * (top - bottom))
+    ax.set_ylim(bottom - pad, top + 3 * pad)
+    for i, r in enumerate(arms):
+        if math.isfinite(med[i]):
+            ax.plot([i, i], [lo[i], hi[i] if math.isfinite(hi[i]) else top + 2 * pad], color="C0",
+                    lw=2, alpha=0.5)
+            ax.plot(i, med[i], "o", color="C0")
+            text = f"{med[i]:.3f}x" + ("" if math.isfinite(hi[i]) else "\n(a seed infeasible)")
+            ax.annotate(text, (i, med[i]), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=8)
+            if not math.isfinite(hi[i]):
+                ax.annotate("", (i, top + 3 * pad), (i, top + 2 * pad),
+                            arrowprops={"arrowstyle": "->", "color": "C0"})
+        else:
+            ax.annotate(f"infeasible\n{r['infeasible_layers']:g} layers\nwithout mapping",
+                        (i, top + 1.5 * pad), ha="center", va="center", fontsize=8, color="C3")
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x, [f"{r['label']}\n{r['seeds']} seed{'s' if r['seeds'] != 1 else ''}"
+                      for r in arms], fontsize=8)
+    ax.set_xlim(-0.6, len(arms) - 0.4)
+    ax.set_ylabel(f"end-to-end {what}\nx {ref_name}" if ref_name else f"end-to-end {what}")
+    ax.yaxis.set_major_formatter(ratio_formatter(digits=3 if top - bottom < 0.5 else 2))
+    ax.grid(axis="y", alpha=0.3)
+
+
+def ratio_formatter(minor: bool = False, digits: int | None = None) -> Any:
+    """Tick labels of a ratio axis: ``1.05x`` (no powers of ten on a log axis); ``digits``
+    decimals where given, else three significant digits."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: "" if minor else
+                         (f"{v:.{digits}f}x" if digits is not None else f"{v:.3g}x"))
+
+
+def convergence_chart(ax: Any, results: dict[str, list[dict[str, Any]]], ref: float,
+                      ref_name: str, what: str) -> None:
+    """End-to-end best so far (median over seeds) against samples per unique layer (log), as a
+    ratio to ``ref`` on a log axis zoomed to the last nine tenths of the samples. Only arms
+    whose median has a mapping for every layer are drawn: an arm with a layer that never got
+    one would be summed over fewer layers and look better, so it is named below the axes with
+    its missing layers instead."""
+    steps = sorted({s for res in results.values() for x in res for layer in x["layers"]
+                    for s, _ in layer.get("history", [])})
+    grid = np.array(steps)
+    left_out, shown = [], []
+    for label, res in sorted(results.items()):
+        if not res or not steps:
+            continue
+        med = np.median(np.stack([curve(x, grid) for x in res]), axis=0)
+        seeds = f"{len(res)} seed{'s' if len(res) != 1 else ''}"
+        if not np.isfinite(med[-1]):
+            missing = median([feasible_part(x, "best_cost")[1] for x in res])
+            left_out.append(f"{label} ({seeds}): {missing:g} layers infeasible")
+            continue
+        ok = np.isfinite(med)
+        y = med / ref if math.isfinite(ref) else med
+        ax.step(grid[ok], y[ok], "-", where="post", label=f"{label} ({seeds})")
+        shown.append(y[ok & (grid >= grid[-1] / 10)])
+    ax.set_xscale("log")
+    if shown:
+        values = np.concatenate(shown)
+        if values.max() > 3 * values.min():
+            ax.set_yscale("log")
+        ax.set_ylim(float(values.min()) * 0.995, float(values.max()) * 1.02)
+        ax.yaxis.set_major_formatter(ratio_formatter())
+        ax.yaxis.set_minor_formatter(ratio_formatter(minor=True))
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("samples per unique layer")
+    ax.set_ylabel(f"end-to-end best {what}" + (f"\nx {ref_name}" if ref_name else ""))
+    ax.grid(which="both", alpha=0.3)
+    if left_out:
+        ax.text(0.0, -0.2, "not drawn (summed over fewer layers): " + "; ".join(left_out),
+                transform=ax.transAxes, fontsize=8, color="C3", va="top", wrap=True)
 
 
 def sweep_parent(runs: list[dict[str, Any]]) -> str | None:
@@ -533,47 +688,113 @@ def log_summary(experiment: str, files: list[Path], run_name: str, uri: str | No
     return tracking.log_summary(experiment, files, run_name, uri)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--experiment", required=True)
-    ap.add_argument("--baseline", default="gamma", help="the arm the ratios are taken to (default gamma)")
-    ap.add_argument("--ablation", action="store_true",
-                    help="write the ablation table (default: when one optimizer has several arms)")
-    ap.add_argument("--no-plots", action="store_true", help="tables only (no results.json downloads)")
-    ap.add_argument("--out", help="output folder (default reports/compare/<experiment>/)")
-    ap.add_argument("--uri", help="MLflow tracking URI (default: as run.py)")
-    ap.add_argument("--optima", default=str(ROOT / "outputs" / optima.FILE_NAME),
-                    help="cache of proven optima for the 'x optimum' column (default outputs/optima.json)")
-    args = ap.parse_args(argv)
-    cache = optima.load(Path(args.optima))
-    out = Path(args.out) if args.out else ROOT / "reports" / "compare" / args.experiment
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        runs = reader.experiment_runs(args.experiment, args.uri)
-    except GammaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    runs, superseded = latest_runs(runs)
+#: The files compare.py writes into its output folder: removed there before each call, so that
+#: the folder holds only this call's files.
+OWN_FILES = ("table.md", "table.csv", "ablation.md", "ablation.csv", "layers.md", "layers.csv",
+             "convergence_*.png", "bars_*.png", "ratio_*.png")
+
+
+def clean_out(out: Path) -> int:
+    """Remove from ``out`` the files an earlier call wrote (:data:`OWN_FILES`); how many."""
+    gone = 0
+    for pattern in OWN_FILES:
+        for f in out.glob(pattern):
+            if f.is_file():
+                f.unlink()
+                gone += 1
+    return gone
+
+
+@dataclass
+class Selection:
+    """The runs a call compares and where they came from."""
+
+    runs: list[dict[str, Any]]
+    name: str  # the default output folder's name (the experiment, or the sweep folder's)
+    experiment: str | None  # where the summary run goes (None: not logged)
+    parent: str | None  # the sweep's parent run
+    header: list[str]  # what was selected, for table.md
+    from_files: bool = False  # read from a sweep folder's results.json, not MLflow
+
+
+def select(args: argparse.Namespace) -> Selection:
+    """The runs of ``--sweep`` (latest, a parent run id, a sweep folder) or of the whole
+    ``--experiment``; a :class:`GammaError` where there are none."""
+    if args.sweep and ("/" in args.sweep or Path(args.sweep).exists()):
+        folder = Path(args.sweep).resolve()
+        parent = reader.sweep_parent_file(folder)
+        runs = reader.folder_runs(folder)
+        args.uri = args.uri or (parent or {}).get("uri")  # the summary run goes to the sweep's store
+        return Selection(runs, folder.name, parent and parent.get("experiment"),
+                         parent and parent.get("run_id"),
+                         [f"Sweep folder {folder} ({len(runs)} jobs, read from their results.json)."],
+                         from_files=True)
+    if args.sweep or not args.experiment:
+        sweep, runs = reader.sweep_runs(args.sweep or "latest", args.uri, args.experiment)
+        return Selection(runs, sweep["experiment"], sweep["experiment"], sweep["run_id"],
+                         [f"Sweep {sweep['name']!r} (parent run {sweep['run_id']}, experiment "
+                          f"{sweep['experiment']!r}, {len(runs)} jobs)."])
+    runs = reader.experiment_runs(args.experiment, args.uri)
+    return Selection(runs, args.experiment, args.experiment, None,
+                     [f"Experiment {args.experiment!r}: every job run ({len(runs)} runs)."])
+
+
+def gather(sel: Selection, args: argparse.Namespace,
+           cache: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(finished runs with totals, failed or unfinished runs, runs superseded by a newer run of
+    the same job); each run gets ``arm``, ``totals`` and ``optimum``."""
+    runs, superseded = latest_runs(sel.runs)
     done, failed = [], []
     for r in runs:
         if r["status"] == "FINISHED":
-            r["totals"] = totals_from_metrics(r["metrics"])
-            if r["totals"] is None or not args.no_plots or cache:  # no totals / curves / optima
-                r["results"] = reader.run_results(r["run_id"], args.uri)
+            r["totals"] = None if sel.from_files else totals_from_metrics(r["metrics"])
+            if not sel.from_files and (r["totals"] is None or not args.no_plots or cache):
+                r["results"] = reader.run_results(r["run_id"], args.uri)  # curves / optima
             if r["totals"] is None and r["results"] and r["results"].get("status") == "finished":
                 r["totals"] = totals_from_results(r["results"])
         r["arm"] = describe(r)
         r["optimum"] = run_optimum(r, cache)
         (done if r.get("totals") is not None else failed).append(r)
-    if not done:
-        print(f"error: no finished runs in experiment {args.experiment!r}", file=sys.stderr)
+    return done, failed, superseded
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sweep", help="latest (the default without --experiment), a sweep's parent "
+                    "run id, or a sweep folder (read from its jobs' results.json, no MLflow)")
+    ap.add_argument("--experiment", help="alone: every job run of the experiment; with --sweep "
+                    "latest: the experiment's latest sweep")
+    ap.add_argument("--baseline", default="gamma", help="the arm the ratios are taken to (default gamma)")
+    ap.add_argument("--ablation", action="store_true",
+                    help="write the ablation table (default: when one optimizer has several arms)")
+    ap.add_argument("--no-plots", action="store_true", help="tables only (no results.json downloads)")
+    ap.add_argument("--out", help="output folder (default reports/compare/<experiment or sweep "
+                    "folder>/); compare.py's files of an earlier call there are removed")
+    ap.add_argument("--uri", help="MLflow tracking URI (default: as run.py)")
+    ap.add_argument("--optima", default=str(ROOT / "outputs" / optima.FILE_NAME),
+                    help="cache of proven optima for the 'x optimum' column (default outputs/optima.json)")
+    args = ap.parse_args(argv)
+    cache = optima.load(Path(args.optima))
+    try:
+        sel = select(args)
+    except GammaError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
+    done, failed, superseded = gather(sel, args, cache)
+    if not done:
+        print(f"error: no finished runs in {sel.header[0].rstrip('.')}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else ROOT / "reports" / "compare" / sel.name
+    out.mkdir(parents=True, exist_ok=True)
+    removed = clean_out(out)
     groups = group_runs(done)
     rows = summarize(groups, args.baseline)
     if args.baseline not in {r["label"] for r in rows}:
         print(f"warning: no arm {args.baseline!r} (arms: {', '.join(sorted({r['label'] for r in rows}))}); "
               "no ratios", file=sys.stderr)
-    files = write_tables(rows, failed, args.baseline, out)
+    for w in seed_warnings(rows):
+        print(f"warning: {w}", file=sys.stderr)
+    files = write_tables(rows, failed, args.baseline, out, sel.header)
     per_layer = layer_rows(groups, cache)
     if per_layer:
         files += write_layers(per_layer, out)
@@ -581,19 +802,22 @@ def main(argv: list[str] | None = None) -> int:
         files += write_ablation(rows, args.baseline, out)
     if not args.no_plots:
         files += plot(groups, rows, out)
-    try:
-        run_id = log_summary(args.experiment, files, f"compare {args.experiment}", args.uri,
-                             sweep_parent(done + failed))
-    except Exception as e:  # noqa: BLE001 - the tables are written; only the summary run is missing
-        print(f"warning: MLflow: no summary run: {e if isinstance(e, GammaError) else failure_reason(e)}",
-              file=sys.stderr)
-        run_id = "not logged"
+    run_id = "not logged (no MLflow parent: the sweep was not tracked)"
+    if sel.experiment:
+        try:
+            run_id = log_summary(sel.experiment, files, f"compare {sel.name}", args.uri,
+                                 sel.parent or sweep_parent(done + failed))
+        except Exception as e:  # noqa: BLE001 - the tables are written; only the summary run is missing
+            print(f"warning: MLflow: no summary run: {e if isinstance(e, GammaError) else failure_reason(e)}",
+                  file=sys.stderr)
+            run_id = "not logged"
     print((out / "table.md").read_text(encoding="utf-8"))
     if (out / "ablation.md") in files:
         print((out / "ablation.md").read_text(encoding="utf-8"))
     if superseded:
         print(f"left out {superseded} older runs of jobs that were run again")
-    print(f"wrote {len(files)} files to {out}; summary run {run_id}")
+    print(f"wrote {len(files)} files to {out}" + (f" (removed {removed} of an earlier call)" if removed
+                                                  else "") + f"; summary run {run_id}")
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from gamma.mapping import Mapping
+from gamma.results.records import bound_ratio_text
 
 
 class LayerProgress:
@@ -146,8 +147,7 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
     if t["feasible"]:
         total = (f"total over {t['layers']} layers: latency {_num(t['latency_cycles'])} cycles, "
                  f"energy {_num(t['energy_nJ'], 1)} nJ; compute bound "
-                 f"{_num(t['compute_bound_cycles'])} cycles; ratio to the bound "
-                 f"{_num(t['ratio_to_compute_bound'], 3)}x")
+                 f"{_num(t['compute_bound_cycles'])} cycles; {bound_ratio_text(results)}")
     else:
         total = (f"total over {t['layers']} layers: infeasible, no feasible mapping found for "
                  f"layers {', '.join(map(str, t['infeasible_layers']))}; compute bound "

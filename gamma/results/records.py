@@ -161,6 +161,22 @@ def compute_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def bound_ratio_text(results: dict[str, Any]) -> str:
+    """How a job's totals compare with a bound, in the job's own terms: ``ratio to the bound
+    1.234x`` (latency over the compute bound, cycles) for ``objective=latency``; for other
+    objectives, which have no bound of their own (the cost model's bounds are latency bounds),
+    the same ratio named as the latency's: ``latency 26.924x the compute bound (no energy
+    bound)``. Empty where some layer is infeasible."""
+    t = results["totals"]
+    ratio = t.get("ratio_to_compute_bound")
+    if ratio is None:
+        return ""
+    objective = results.get("objective", "latency")
+    if objective == "latency":
+        return f"ratio to the bound {ratio:,.3f}x"
+    return f"latency {ratio:,.3f}x the compute bound (no {objective} bound)"
+
+
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary file and an atomic rename."""
     write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")

@@ -388,10 +388,11 @@ def job_label_of(cfg: dict[str, Any]) -> str:
 
 
 def run_name(cfg: dict[str, Any]) -> str:
-    """The label first (MLflow's runs table cuts long names), then model, system, platform, seed."""
-    where = "-".join(str(x) for x in (cfg["model"].get("name"), cfg["system"]["name"],
-                                      cfg["platform"]["name"], f"s{cfg['seed']}"))
-    return f"{job_label_of(cfg)} | {where}"
+    """What a sweep varies first, as MLflow's runs table cuts long names: system and label
+    (``s2 pso | resnet18 edge seed 0``), then model, platform, seed."""
+    where = " ".join(str(x) for x in (cfg["model"].get("name"), cfg["platform"]["name"],
+                                      f"seed {cfg['seed']}"))
+    return f"{cfg['system']['name']} {job_label_of(cfg)} | {where}"
 
 
 

@@ -24,16 +24,19 @@ unreachable server fails in about 10 s. Every process that may create a SQLite s
 experiment does it under a file lock (:func:`open_client`, :func:`store_lock`).
 
 Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
-``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``output_dir``,
+``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``arm`` (system and
+label first, then the context: :func:`arm_name`), ``output_dir``,
 ``gamma.kind=job`` and MLflow's context tags (``mlflow.source.git.commit`` and ``.branch`` of
 the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.type`` = LOCAL,
 ``mlflow.user``); params = the flattened config without the model's layer list; the selected
 layers as a dataset input named after the model (one row per layer: its shape and MACs); per
-layer a step metric ``best_cost/layer_XX`` (best cost so far vs samples) plus
-``latency_cycles/layer_XX`` and ``energy_nJ/layer_XX``, in ONE ``log_batch`` call per layer
+layer a step metric ``layers/best_cost_XX`` (best cost so far vs samples) plus
+``layers/latency_cycles_XX`` and ``layers/energy_nJ_XX``, in ONE ``log_batch`` call per layer
 (beyond :data:`LAYER_METRICS` layers: per unique shape, its first layer);
-totals (cycles, nJ, seconds; ``feasible_best_cost`` and ``feasible_latency_cycles`` summed over
-the layers with a feasible mapping; with ``objective=two_stage`` also the ``two_stage/...`` block of
+totals as top-level metrics (:func:`total_metrics`: ``latency_cycles``, ``energy_nJ``,
+``x_bound``, ``x_optimum``, ``feasible_layers``, ...; cycles, nJ, seconds) and the end-to-end
+best-so-far ``best_cost`` against samples per unique layer
+(with ``objective=two_stage`` also the ``two_stage/...`` block of
 results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
@@ -60,6 +63,7 @@ import argparse
 import atexit
 import contextlib
 import json
+import math
 import os
 import random
 import signal
@@ -92,6 +96,14 @@ RUN_NOTE_TAG = "mlflow.note.content"
 #: Config entries that become tags of a job run (tag name: config path).
 JOB_TAGS = {"optimizer": "optimizer.name", "system": "system.name", "platform": "platform.name",
             "model": "model.name", "objective": "objective.name", "seed": "seed", "label": "label"}
+#: Tag naming a job's arm in its context (system, label, platform, model, objective, budget): the
+#: MLflow UI's "Group by" on it averages only the seeds of one arm, never across optimizers.
+ARM_TAG = "arm"
+#: The prefix of the per-layer metrics (``layers/best_cost_02``, ``layers/latency_cycles_02``,
+#: ``layers/energy_nJ_02``): one chart section of the MLflow UI, which folds with one click.
+#: MLflow 3.17 puts every prefix section above *Model metrics* (the unprefixed totals)
+#: whatever its name, so no prefix can sort after them there (docs/tracking.md).
+LAYER_PREFIX = "layers"
 #: Config entries left out of the params (the layer table is the run's dataset input instead).
 NOT_PARAMS = ("model.layers",)
 #: Selected layers up to which every layer gets its metrics (beyond: the first layer of each
@@ -585,7 +597,7 @@ class RunLogger:
             return None
         self.client.update_run(run_id, status="RUNNING")
         self.logged = {int(k.rsplit("_", 1)[1]) for k in run.data.metrics
-                       if k.startswith("best_cost/layer_")}
+                       if k.startswith((f"{LAYER_PREFIX}/best_cost_", "best_cost/layer_"))}
         return run_id
 
     def _config(self) -> dict[str, Any]:
@@ -615,6 +627,7 @@ class RunLogger:
                 tags[tag] = str(value)
         if self.model is not None:  # a model file's name rather than "file"
             tags["model"] = self.model.name
+        tags[ARM_TAG] = arm_name(tags, self.cfg)
         if parent_run_id:
             try:
                 ok = self.client.get_run(parent_run_id).info.experiment_id == exp_id
@@ -687,11 +700,11 @@ class RunLogger:
         for r in records:
             if r["index"] in self.logged:
                 continue
-            tag = f"layer_{r['index']:02d}"
-            items = [(f"best_cost/{tag}", c, s) for s, c in r["history"] if c is not None]
+            items = [(layer_metric("best_cost", r["index"]), c, s) for s, c in r["history"]
+                     if c is not None]
             if r["best"] is not None:
-                items += [(f"latency_cycles/{tag}", r["best"]["runtime_cycles"], 0),
-                          (f"energy_nJ/{tag}", r["best"]["energy_nJ"], 0)]
+                items += [(layer_metric("latency_cycles", r["index"]), r["best"]["runtime_cycles"], 0),
+                          (layer_metric("energy_nJ", r["index"]), r["best"]["energy_nJ"], 0)]
             if items:
                 self._metrics(items)
             self.logged.add(r["index"])
@@ -718,19 +731,77 @@ class RunLogger:
             self.client.set_terminated(self.run_id, STATUSES.get(status, "FAILED"), end_ms)
 
     def _totals(self, results: dict[str, Any]) -> None:
-        t = results["totals"]
-        feasible = [r for r in results["layers"] if r["feasible"] and r["best"]]
-        values = {"total_latency_cycles": t["latency_cycles"], "total_energy_nJ": t["energy_nJ"],
-                  "feasible_best_cost": sum(r["best_cost"] for r in feasible),
-                  "feasible_latency_cycles": sum(r["best"]["runtime_cycles"] for r in feasible),
-                  "compute_bound_cycles": t["compute_bound_cycles"],
-                  "ratio_to_compute_bound": t["ratio_to_compute_bound"],
-                  "infeasible_layers": len(t["infeasible_layers"]), "wall_s": results.get("wall_s"),
-                  "costmodel_s": results.get("costmodel_s"), "search_s": results.get("search_s")}
+        values = total_metrics(results)
         values.update(two_stage_metrics(results.get("two_stage")))
         items = [(k, v, 0) for k, v in values.items() if v is not None]
+        items += [("best_cost", c, s) for s, c in end_to_end_curve(results["layers"])]
         if items:
             self._metrics(items)
+
+
+def arm_name(tags: dict[str, str], cfg: dict[str, Any]) -> str:
+    """The ``arm`` tag: system and label first (what a sweep varies), then the rest of the
+    context compare.py keeps arms apart by, e.g. ``s2 gamma | resnet18 edge latency 1000``
+    (``layers [2, 6]`` added where the job selects layers)."""
+    context = [tags.get(k, "?") for k in ("model", "platform", "objective")]
+    context.append(str(config_value(cfg, "budget")))
+    if config_value(cfg, "layers") is not None:
+        context.append(f"layers {config_value(cfg, 'layers')}")
+    head = f"{tags.get('system', '?')} {tags.get('label') or tags.get('optimizer', '?')}"
+    return f"{head} | {' '.join(context)}"
+
+
+def layer_metric(name: str, index: int) -> str:
+    """The per-layer metric ``name`` (best_cost, latency_cycles, energy_nJ) of layer ``index``:
+    ``layers/best_cost_02``."""
+    return f"{LAYER_PREFIX}/{name}_{index:02d}"
+
+
+def total_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """A job's totals as top-level metrics (None: not logged): ``latency_cycles``, ``energy_nJ``
+    (sums over every layer, only where every layer is feasible), ``x_bound`` (latency over the
+    compute bound, for ``objective=latency``; ``latency_x_bound`` for other objectives: the
+    bound is a latency bound, not one of energy, power, ...), ``x_optimum`` (latency over the
+    summed proven optima, where results.json knows them), ``feasible_layers``,
+    ``infeasible_layers``, ``compute_bound_cycles``, ``feasible_best_cost`` and
+    ``feasible_latency_cycles`` (over the feasible layers), ``wall_s``, ``costmodel_s``,
+    ``search_s``."""
+    t = results["totals"]
+    feasible = [r for r in results["layers"] if r["feasible"] and r["best"]]
+    latency_objective = results.get("objective", "latency") == "latency"
+    return {"latency_cycles": t["latency_cycles"], "energy_nJ": t["energy_nJ"],
+            "x_bound" if latency_objective else "latency_x_bound": t["ratio_to_compute_bound"],
+            "x_optimum": t.get("ratio_to_optimum"),
+            "feasible_layers": len(feasible), "infeasible_layers": len(t["infeasible_layers"]),
+            "compute_bound_cycles": t["compute_bound_cycles"],
+            "feasible_best_cost": sum(r["best_cost"] for r in feasible),
+            "feasible_latency_cycles": sum(r["best"]["runtime_cycles"] for r in feasible),
+            "wall_s": results.get("wall_s"), "costmodel_s": results.get("costmodel_s"),
+            "search_s": results.get("search_s")}
+
+
+def end_to_end_curve(layers: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """The end-to-end best-so-far cost (the objective's unit, summed over every layer) against
+    samples per unique layer, at the steps of the layers' histories from the first step where
+    every layer has a feasible mapping; empty where some layer never has one. Steps
+    (samples) and values (the objective's unit)."""
+    if not layers or not all(r.get("history") for r in layers):
+        return []
+    steps = sorted({s for r in layers for s, _ in r["history"]})
+    best = [math.inf] * len(layers)
+    cursor = [0] * len(layers)
+    out = []
+    for step in steps:
+        for i, r in enumerate(layers):
+            hist = r["history"]
+            while cursor[i] < len(hist) and hist[cursor[i]][0] <= step:
+                c = hist[cursor[i]][1]
+                if c is not None:
+                    best[i] = min(best[i], c)
+                cursor[i] += 1
+        if all(math.isfinite(b) for b in best):
+            out.append((int(step), float(sum(best))))
+    return out
 
 
 def two_stage_metrics(block: dict[str, Any] | None) -> dict[str, Any]:
