@@ -150,3 +150,11 @@ def read_rows(table: str) -> dict[tuple[str, str], list[str]]:
         cells = re.split(r"\s{2,}", line.strip())
         rows[cells[0], cells[1]] = cells
     return rows
+
+
+def test_a_non_latency_jobs_line_names_its_objective_and_the_latency_bound():
+    energy = {**job("gamma", "s2", 1100.0), "objective": "energy", "objective_unit": "nJ",
+              "layers": [{"best_cost": 120000.5}, {"best_cost": 3000.0}]}
+    line = S.job_line(energy)
+    assert line.startswith("energy 123,000 nJ, latency 1,100 cycles, 1.1000x the compute bound")
+    assert S.job_line(job("gamma", "s2", 1100.0)).startswith("1,100 cycles, 1.1000x bound, 2 layers")

@@ -99,8 +99,9 @@ def job_line(results: dict[str, Any]) -> str:
     parts = [f"{t['latency_cycles']:,.0f} cycles", f"{ratio(t.get('ratio_to_compute_bound'))} bound"]
     if t.get("ratio_to_optimum") is not None:
         parts.append(f"{ratio(t['ratio_to_optimum'])} optimum")
-    if results.get("objective") not in (None, "latency"):
-        parts.insert(0, f"{results['objective']} {objective_total(results)}")
+    if results.get("objective") not in (None, "latency"):  # its own total; the bounds are latency's
+        parts = [f"{results['objective']} {objective_total(results)}",
+                 f"latency {parts[0]}, {parts[1].replace('bound', 'the compute bound')}", *parts[2:]]
     return ", ".join(parts) + f", {t.get('layers')} layers{took}"
 
 
@@ -110,7 +111,8 @@ def objective_total(results: dict[str, Any]) -> str:
     if not costs or any(c is None for c in costs):
         return "-"
     unit = results.get("objective_unit") or ""
-    return f"{sum(costs):,.4g} {unit}".rstrip()
+    total = sum(costs)
+    return f"{total:,.0f} {unit}".rstrip() if abs(total) >= 100 else f"{total:.4g} {unit}".rstrip()
 
 
 def progress_note(k: int, info: SweepInfo | None, done: int, now: float | None = None) -> str:
