@@ -118,7 +118,7 @@ def test_area_rejections_are_counted_with_the_samples(tmp_path):
         assert r["rejections"][R_AREA] > 0
         assert sum(r["rejections"].values()) + r["feasible_samples"] == 1000
     assert res["codesign"]["rejections"][R_AREA] >= res["layers"][0]["rejections"][R_AREA]
-    assert res["hardware"]["area_mm2"] <= 0.05
+    assert res["hardware"] is None or res["hardware"]["area_mm2"] <= 0.05
 
 
 def test_codesign_off_is_the_plain_job(tmp_path):

@@ -120,6 +120,14 @@ class HwSpace:
         m[who, genes] = np.clip(new, 1, self.upper[genes])
         g.rows[:], g.cols[:] = m[:, 0], m[:, 1]
 
+    def resize(self, g: HwGenes, who: np.ndarray, pes: np.ndarray) -> None:
+        """Designs ``who`` get at most ``pes`` PEs (at least 1): the PE count on S2, the columns
+        (rows kept) on a grid; in place."""
+        if self.grid:
+            g.cols[who] = np.clip(pes // g.rows[who], 1, self.max_cols)
+        else:
+            g.cols[who] = np.clip(pes, 1, self.max_cols)
+
     def hardware(self, g: HwGenes, i: int, base: Hardware) -> Hardware:
         """Design ``i`` as the :class:`Hardware` its mappings are evaluated on: its PEs, buffers
         as large as the budget could hold (the buffers its mappings need are sized after), the

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from gamma.errors import GammaError
 from gamma.hardware import Hardware
 from gamma.mapping import Mapping
 from gamma.mapspace.hwspace import HwGenes, HwSpace
@@ -41,8 +42,6 @@ from gamma.objectives.scalar import BudgetExceeded, Objective
 R_AREA = "area over codesign.area_mm2"
 #: Individuals with a layer without a feasible mapping (counted per individual, not per layer).
 R_LAYER = "a layer's mapping infeasible"
-#: The exponent of the area penalty (1 + relative excess)^AREA_PENALTY on a design's cost.
-AREA_PENALTY = 2
 #: Metrics whose network value is the sum over layers (what a co-design search can minimize).
 SUM_METRICS = ("latency", "energy")
 
@@ -60,6 +59,36 @@ class Design:
     samples: int  # samples per unique layer used when it was found
 
 
+@dataclass(frozen=True)
+class Penalty:
+    """How designs and mappings that break the area budget still rank (``codesign.penalty``,
+    docs/codesign.md): a design's cost is (its feasible layers' cost + ``infeasible_layer`` x
+    the compute bound of each infeasible layer) x (1 + e)^w, e its area's relative excess, w
+    growing as ``design_area`` x (samples used / budget)^2; a layer's mapping scores its cost
+    over the compute bound x (1 + e')^``layer_area``, e' the excess of its own buffers over
+    ``layer_share`` of the area the PEs leave."""
+
+    infeasible_layer: float
+    design_area: float
+    layer_area: float
+    layer_share: float
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Penalty":
+        """From ``codesign.penalty``; each a non-negative number (``layer_share`` positive),
+        else a :class:`GammaError` naming it."""
+        data = data if isinstance(data, dict) else {}
+        values = {}
+        for name in ("infeasible_layer", "design_area", "layer_area", "layer_share"):
+            v = data.get(name)
+            low_ok = v > 0 if name == "layer_share" and isinstance(v, (int, float)) else True
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not low_ok:
+                raise GammaError(f"codesign.penalty.{name} = {v!r}: must be a "
+                                 f"{'positive' if name == 'layer_share' else 'non-negative'} number")
+            values[name] = float(v)
+        return cls(**values)
+
+
 @dataclass
 class CoDesignObjective:
     """Scores individuals (a design and a genome per unique layer) on the model's cost.
@@ -69,6 +98,7 @@ class CoDesignObjective:
     counts: list[int]
     hwspace: HwSpace
     base: Hardware  # bandwidths and NoC of every design
+    penalty: Penalty
     best: Design | None = None
     #: Individuals rejected as a whole: over the area budget (the PE array alone, or with the
     #: buffers its mappings need), or with some layer's mapping infeasible.
@@ -92,8 +122,12 @@ class CoDesignObjective:
     def best_cost(self) -> float:
         return self.best.cost if self.best else math.inf
 
-    def evaluate(self, hw: HwGenes, genomes: list[Genome]) -> tuple[np.ndarray, np.ndarray]:
-        """(rank, cost) per individual, for a selection that ranks by rank, then cost. Rank: its
+    def evaluate(self, hw: HwGenes, genomes: list[Genome]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rank, cost, layer scores, fitting PEs) per individual, for a selection that ranks
+        designs by rank, then cost, and each layer's mappings by their score
+        (:meth:`_layer_scores`); the fitting PEs are the largest PE count whose area with the
+        buffers the individual's mappings need fits the budget (0: none). Rank: its
         number of unique layers without a feasible mapping (+inf when its PE array alone is over
         the area budget). Cost: the sum of its feasible layers' costs, times (1 + e)^2 where e
         is its area's relative excess over the budget with the buffers its mappings need (0
@@ -134,13 +168,41 @@ class CoDesignObjective:
         weights = np.array(self.counts, np.float64)[:, None]
         bad = (~np.isfinite(per_layer)).sum(axis=0)
         total = np.where(np.isfinite(per_layer), per_layer * weights, 0.0).sum(axis=0)
-        rank = np.where(fits, bad.astype(np.float64), np.inf)
+        bound = np.ceil(np.array([o.true_macs for o in self.objectives], np.float64)[:, None]
+                        / hw.pes.astype(np.float64)[None, :])
+        penalized = total + (np.where(np.isfinite(per_layer), 0.0,
+                                      self.penalty.infeasible_layer * bound)
+                             * weights).sum(axis=0)
+        ok_all = fits & (bad == 0) & (excess == 0)
+        rank = np.where(fits, np.where(ok_all, 0.0, 1.0), np.inf)
+        score = self._layer_scores(hw, per_layer, l1, l2)
         self.rejections[R_AREA] += int((~fits).sum() + (fits & (bad == 0) & (excess > 0)).sum())
         self.rejections[R_LAYER] += int((fits & (bad > 0)).sum())
-        ok_all = fits & (bad == 0) & (excess == 0)
         self._keep_best(hw, genomes, np.where(ok_all, total, np.inf), where, need_l1, need_l2)
         self.history.append((self.used, self.best_cost))
-        return rank, np.where(fits, total * (1.0 + excess) ** AREA_PENALTY, np.inf)
+        weight = self.penalty.design_area * (self.used / self.budget) ** 2  # gentle early, strict late
+        area = self.hwspace.area
+        fit_pes = np.floor((self.hwspace.budget_um2 - area.sram_um2(need_l2.astype(np.float64)))
+                           / (area.mac_um2 + area.sram_um2(need_l1.astype(np.float64))))
+        return (rank, np.where(fits, penalized * (1.0 + excess) ** weight, np.inf), score,
+                np.maximum(fit_pes, 0).astype(np.int64))
+
+    def _layer_scores(self, hw: HwGenes, per_layer: np.ndarray, l1: np.ndarray,
+                      l2: np.ndarray) -> np.ndarray:
+        """(U, n) each layer's mapping on its own, comparable across designs: its cost over the
+        layer's compute bound on the design (latency; other metrics: the cost), times
+        (1 + e)^2 where e is the relative excess of the buffers it needs alone (L1 x PEs + L2)
+        over the area the design's PEs leave in the budget; +inf where infeasible."""
+        pes = hw.pes.astype(np.float64)[None, :]
+        if self.objectives[0].metric == "latency":
+            macs = np.array([o.true_macs for o in self.objectives], np.float64)[:, None]
+            norm = per_layer / np.ceil(macs / pes)
+        else:
+            norm = per_layer
+        left = np.maximum(self.hwspace.budget_um2 - pes * self.hwspace.area.mac_um2, 1e-9)
+        share = self.penalty.layer_share * left
+        excess = np.maximum(0.0, self.hwspace.area.sram_um2(l1 * pes + l2) / share - 1.0)
+        return norm * (1.0 + excess) ** self.penalty.layer_area
 
     def _keep_best(self, hw: HwGenes, genomes: list[Genome], model: np.ndarray,
                    where: dict[int, tuple[list[Any], int]], l1: np.ndarray, l2: np.ndarray) -> None:

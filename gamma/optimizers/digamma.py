@@ -2,24 +2,27 @@
 2022), built on GAMMA's selection and operators (:class:`~gamma.optimizers.gamma.Gamma`).
 
 An individual is a hardware design and a genome per unique layer
-(:class:`~gamma.objectives.codesign.CoDesignObjective`). One generation, as GAMMA's:
-truncation selection on (infeasible layers, model cost) picks elites and parents; mating pairs
-are drawn from the parents; then
+(:class:`~gamma.objectives.codesign.CoDesignObjective`). One generation:
 
-- hardware crossover: per pair, with probability ``hw_crossover``, the two swap one hardware gene
-  (rows or cols; on S2 the PE count);
-- layer swap: per pair and unique layer, with probability ``layer_swap``, the two swap that
-  layer's whole mapping (good mappings of one layer travel between designs);
-- GAMMA's crossover on every layer's genomes (tiles swapped within a pair);
+- selection of designs: GAMMA's truncation selection on the penalized model cost (elites kept
+  unchanged, the best 40 % as parents), with half of the elite places and a place among the
+  parents kept for the best designs that fit the budget with every layer feasible;
+- hardware crossover: per pair of parent designs, with probability ``hw_crossover``, the two
+  swap one hardware gene (rows or cols; on S2 the PE count);
 - hardware mutation: per child, with probability ``hw_mutation``, one hardware gene is scaled by
   2^N(0, ``hw_step``) within its bounds;
-- GAMMA's mutation, structure, reorder, growth and aging on every layer's genomes;
+- mappings, per unique layer: each child draws its two mapping parents from that layer's best
+  mappings (by the layer's own score: its cost over its compute bound, penalized when its
+  buffers alone take more than a share of the area the PEs leave) among the individuals whose
+  PE count is within a factor of two of the child's (its niche); GAMMA's crossover, mutation,
+  structure, reorder, growth and aging then act on them as on a single layer;
 - repair of every layer's genomes on the child's own hardware (cluster sizes within its PEs; S1:
-  the inner cluster pinned to its columns), so a mapping follows its design's PE array.
+  the inner cluster pinned to its columns).
 
 The children are evaluated in one call of the objective, which groups them by PE count and
 sizes each design's buffers to what its mappings need. A population whose every PE array is over
-the area budget restarts from random individuals, as GAMMA does. docs/codesign.md ("Operators") gives the reasons.
+the area budget restarts from random individuals, as GAMMA does. docs/codesign.md
+("Operators") gives the reasons and the measurements behind them.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from gamma.optimizers.gamma import Gamma
 from gamma.optimizers.selection import Truncation
 
 #: The settings of ``codesign.operators`` and what they set.
-HW_OPERATORS = ("hw_crossover", "layer_swap", "hw_mutation", "hw_step")
+HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit")
 
 
 @dataclass
@@ -74,9 +77,9 @@ class CoGamma:
             raise GammaError(f"codesign.operators must be a mapping of {', '.join(HW_OPERATORS)}")
         self.gamma = gamma
         self.hw_crossover = _setting(operators, "hw_crossover", 1.0)
-        self.layer_swap = _setting(operators, "layer_swap", 1.0)
         self.hw_mutation = _setting(operators, "hw_mutation", 1.0)
         self.hw_step = _setting(operators, "hw_step", 64.0)
+        self.hw_fit = _setting(operators, "hw_fit", 1.0)
         self._spaces: dict[tuple[int, int, int | None], MapSpace] = {}
 
     # --- map spaces per design ----------------------------------------------------------------
@@ -109,23 +112,73 @@ class CoGamma:
                  rng: np.random.Generator, on_progress: ProgressCallback | None = None) -> None:
         """Spend the objective's budget. ``bases``: each unique layer's map space on the largest
         PE count (the operators' ranges); ``pinned``: S1's inner cluster follows the columns."""
-        size, sel = self.gamma.population, self.gamma.selection
+        size = self.gamma.population
         pop = self.random(min(size, objective.remaining), objective.hwspace, bases, pinned, rng)
-        rank, cost = objective.evaluate(pop.hw, pop.layers)
+        rank, cost, score, fit = objective.evaluate(pop.hw, pop.layers)
         _report(objective, on_progress)
         while objective.remaining > 0:
-            elites, chosen = sel.select(rank, cost, size)
-            if len(chosen) == 0:
-                parents = self.random(size, objective.hwspace, bases, pinned, rng)
+            elites, chosen = self.select(rank, cost)
+            n = min(size, objective.remaining)
+            if len(chosen) == 0:  # every PE array over the budget: restart
+                children = self.random(n, objective.hwspace, bases, pinned, rng)
+                children = self.breed(children.hw, (children, np.zeros((len(bases), n))), n,
+                                      objective.hwspace, bases, pinned, rng)
             else:
-                parents = pop.take(chosen)
-            children = self.breed(parents, min(size, objective.remaining), objective.hwspace,
-                                  bases, pinned, rng)
-            c_rank, c_cost = objective.evaluate(children.hw, children.layers)
+                children = self.breed(self.fit_parents(pop.hw, fit, chosen, objective.hwspace, rng),
+                                      (pop, score), n, objective.hwspace,
+                                      bases, pinned, rng)
+            c_rank, c_cost, c_score, c_fit = objective.evaluate(children.hw, children.layers)
             pop = Population.concat([pop.take(elites), children])
             rank = np.concatenate([rank[elites], c_rank])
             cost = np.concatenate([cost[elites], c_cost])
+            score = np.concatenate([score[:, elites], c_score], axis=1)
+            fit = np.concatenate([fit[elites], c_fit])
             _report(objective, on_progress)
+
+    def fit_parents(self, hw: HwGenes, fit: np.ndarray, chosen: np.ndarray, hwspace: HwSpace,
+                    rng: np.random.Generator) -> HwGenes:
+        """The parent designs ``chosen``; each whose mappings need more buffer than its PE count
+        leaves room for is, with probability ``hw_fit``, shrunk to the largest PE array that
+        would hold those buffers within the budget (a mapping-aware hardware mutation)."""
+        parents = hw.take(chosen)
+        over = np.flatnonzero((fit[chosen] < parents.pes) & (fit[chosen] >= 1)
+                              & (rng.random(len(chosen)) < self.hw_fit))
+        hwspace.resize(parents, over, fit[chosen][over])
+        return parents
+
+    def select(self, rank: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(elites, parent designs): GAMMA's truncation selection on the penalized cost, with
+        the best designs that fit (rank 0) given half of the elite places and added to the
+        parents, so that the best fitting designs survive while penalized ones keep breeding."""
+        finite = np.where(np.isfinite(rank), 0.0, np.inf)
+        elites, chosen = self.gamma.selection.select(finite, cost, self.gamma.population)
+        fit = np.flatnonzero(rank == 0)
+        if len(fit) == 0 or len(elites) == 0:
+            return elites, chosen
+        best = fit[np.argsort(cost[fit], kind="stable")[: max(1, len(elites) // 2)]]
+        elites = np.concatenate([best, elites[~np.isin(elites, best)]])[: len(elites)]
+        return elites, np.concatenate([best, chosen[~np.isin(chosen, best)]])
+
+    def layer_parents(self, score: np.ndarray, niche: np.ndarray, want: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        """For each entry of ``want`` (a PE-count niche), the index of a parent mapping of one
+        layer: drawn uniformly from the best (by the layer's own ``score``; the parents share of
+        the population, at least 2) of the individuals in that niche (PE counts within a factor
+        of two), else of all individuals, else of any."""
+        _, n_parents = self.gamma.selection.counts(self.gamma.population)
+        ok = np.isfinite(score)
+        out = np.empty(len(want), np.int64)
+        best_all = np.flatnonzero(ok)
+        best_all = best_all[np.argsort(score[best_all], kind="stable")[:n_parents]]
+        if len(best_all) == 0:
+            best_all = np.arange(len(score))
+        for b in np.unique(want):
+            members = np.flatnonzero(ok & (niche == b))
+            pool = (members[np.argsort(score[members], kind="stable")[:n_parents]]
+                    if len(members) else best_all)
+            at = np.flatnonzero(want == b)
+            out[at] = pool[rng.integers(0, len(pool), len(at))]
+        return out
 
     def random(self, n: int, hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
                rng: np.random.Generator) -> Population:
@@ -136,23 +189,32 @@ class CoGamma:
         self.repair(pop, bases, pinned)
         return pop
 
-    def breed(self, parents: Population, n: int, hwspace: HwSpace, bases: list[MapSpace],
-              pinned: bool, rng: np.random.Generator) -> Population:
-        """``n`` children of ``parents`` (see the module docstring for the steps)."""
+    def breed(self, hw_parents: HwGenes, scored: tuple[Population, np.ndarray], n: int,
+              hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
+              rng: np.random.Generator) -> Population:
+        """``n`` children: designs bred from ``hw_parents`` and, per unique layer, a mapping bred
+        from the best mappings of that layer in ``scored`` (a population and its (U, n) layer
+        scores) on designs of the child's PE-count niche (see the module docstring)."""
+        pop, score = scored
+        niche = _niche(pop.hw.pes)
         pairs = (n + 1) // 2
-        a = parents.take(rng.integers(0, len(parents), pairs))
-        b = parents.take(rng.integers(0, len(parents), pairs))
-        self.cross_hw(a.hw, b.hw, hwspace, rng)
-        for u in range(len(bases)):
-            _swap_rows(a.layers[u], b.layers[u], rng.random(pairs) < self.layer_swap)
-            if self.gamma.crossover is not None:
-                self.gamma.crossover(a.layers[u], b.layers[u], rng)
-        children = Population.concat([a, b]).take(np.arange(n))
-        hwspace.mutate(children.hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng,
-                       self.hw_step)
+        a = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
+        b = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
+        self.cross_hw(a, b, hwspace, rng)
+        hw = HwGenes.concat([a, b]).take(np.arange(n))
+        hwspace.mutate(hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng, self.hw_step)
+        layers = []
+        want_a, want_b = _niche(hw.pes[:pairs]), _niche(np.concatenate([hw.pes[pairs:], hw.pes[:1]])[:pairs])
         for u, base in enumerate(bases):
+            la = pop.layers[u].take(self.layer_parents(score[u], niche, want_a, rng))
+            lb = pop.layers[u].take(self.layer_parents(score[u], niche, want_b, rng))
+            if self.gamma.crossover is not None:
+                self.gamma.crossover(la, lb, rng)
+            g = Genome.concat([la, lb]).take(np.arange(n))
             for op in self.gamma.variations:
-                op(children.layers[u], base, rng)
+                op(g, base, rng)
+            layers.append(g)
+        children = Population(hw, layers)
         self.repair(children, bases, pinned)
         return children
 
@@ -186,13 +248,9 @@ def _put(g: Genome, idx: np.ndarray, sub: Genome) -> None:
         getattr(g, f)[idx] = getattr(sub, f)
 
 
-def _swap_rows(a: Genome, b: Genome, mask: np.ndarray) -> None:
-    """Swap the individuals of ``a`` and ``b`` where ``mask``, in place."""
-    idx = np.flatnonzero(mask)
-    if len(idx):
-        ta = a.take(idx)
-        _put(a, idx, b.take(idx))
-        _put(b, idx, ta)
+def _niche(pes: np.ndarray) -> np.ndarray:
+    """The PE-count niche of each design: floor(log2(PEs))."""
+    return np.floor(np.log2(np.maximum(pes, 1))).astype(np.int64)
 
 
 def _report(objective: CoDesignObjective, on_progress: ProgressCallback | None) -> None:

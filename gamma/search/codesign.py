@@ -23,7 +23,7 @@ from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_are
 from gamma.limits import MAX_HARDWARE
 from gamma.mapspace.hwspace import HwSpace
 from gamma.objectives.metrics import output_key
-from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design
+from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
 from gamma.optimizers import ProgressCallback
 from gamma.optimizers.digamma import CoGamma
 from gamma.optimizers.gamma import Gamma
@@ -61,6 +61,7 @@ def check(cfg: dict[str, Any]) -> None:
     if cfg.get("resume"):
         raise GammaError("resume: codesign=digamma searches every layer together; run it again "
                          "without resume")
+    Penalty.from_dict(cfg["codesign"].get("penalty"))
     if workers_of(cfg) > 1:
         raise GammaError("parallel.workers: codesign=digamma searches every layer together; use "
                          "parallel.workers=1")
@@ -150,7 +151,8 @@ def search(cfg: dict[str, Any], setup: Setup,
     todo = setup.todo
     objectives = [make_objective(flat, setup.unique[u], widest, rules=rules) for u in todo]
     counts = [len(setup.layers_of(u)) for u in todo]
-    objective = CoDesignObjective(objectives, counts, space, setup.hw)
+    objective = CoDesignObjective(objectives, counts, space, setup.hw,
+                                  Penalty.from_dict(cfg["codesign"].get("penalty")))
     optimizer = CoGamma(gamma, dict(cfg["codesign"].get("operators") or {}))
     pinned = cfg["system"].get("fixed_inner_cluster") is not None
     rng = np.random.default_rng(int(cfg["seed"]))

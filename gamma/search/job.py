@@ -395,7 +395,6 @@ class CoDesignJob(Job):
         self.results.update(hardware=codesign.hardware_record(found),
                             codesign=codesign.codesign_record(self.cfg, found))
         if found.design is not None:
-            say(report.hardware_line(self.results["hardware"], budget))
             (self.out_dir / "mappings").mkdir(exist_ok=True)
             (self.out_dir / "mappings" / "hardware.m").write_text(
                 format_hardware_file(codesign.reported_hardware(found.design)), encoding="utf-8")
