@@ -4,7 +4,6 @@ budget. Real cost model, small budgets (docs/codesign.md)."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
