@@ -185,8 +185,8 @@ def hardware_record(found: CoDesignSearch) -> dict[str, Any] | None:
 
 
 def platform_record(cfg: dict[str, Any]) -> dict[str, Any]:
-    """results.json ``platform`` of a co-design job: the platform's hardware and its area under
-    the same model."""
+    """results.json ``platform_hardware`` of a co-design job: the platform's hardware and its
+    area under the same model (``platform`` stays its name)."""
     hw = Hardware.from_dict(cfg["platform"])
     return {"name": cfg["platform"].get("name"), **hw.to_dict(), **_area_record(hw, area_model(cfg))}
 
@@ -214,7 +214,7 @@ def unique_results(setup: Setup, found: CoDesignSearch) -> list[R.UniqueResult]:
     for k, (u, obj) in enumerate(zip(setup.todo, found.objective.objectives)):
         summary = obj.summary()
         summary["feasible"] = d is not None
-        pes = d.hw.num_pes if d is not None else obj.hw.num_pes
+        pes = d.hw.num_pes if d is not None else setup.hw.num_pes
         summary["compute_bound_cycles"] = math.ceil(obj.layer.macs / pes)
         out.append(R.UniqueResult(
             u, obj.layer, summary, d.outputs[k][output_key(obj.metric)] if d else None,
