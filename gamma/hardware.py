@@ -59,3 +59,51 @@ class Hardware:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class AreaModel:
+    """The co-design area model (DiGamma's): an INT8 MAC per PE plus SRAM bits for the buffers.
+    Its constants come from the config (``codesign.area``, conf/codesign/digamma.yaml), where
+    their source is stated; docs/codesign.md explains them."""
+
+    mac_um2: float  # area of one PE's MAC (um^2)
+    sram_um2_per_bit: float  # SRAM area per bit (um^2/bit)
+    bits_per_element: int  # bits of one buffer element (8: INT8)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "AreaModel":
+        """From ``codesign.area`` (keys ``mac_um2``, ``sram_um2_per_bit``, ``bits_per_element``),
+        each a positive number, else a :class:`HardwareError` naming it."""
+        values = {}
+        for f in fields(cls):
+            v = data.get(f.name) if isinstance(data, Mapping) else None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise HardwareError(f"codesign.area.{f.name}", v, "must be a positive number")
+            values[f.name] = v
+        return cls(**values)
+
+    def sram_um2(self, elements: Any) -> Any:
+        """Area of ``elements`` buffer elements (um^2); works on numpy arrays."""
+        return elements * self.bits_per_element * self.sram_um2_per_bit
+
+
+def area_breakdown_um2(num_pes: int, l1_size: int, l2_size: int, model: AreaModel) -> dict[str, float]:
+    """The area of an array of ``num_pes`` PEs with ``l1_size`` elements of L1 per PE and an
+    ``l2_size``-element L2, by part (um^2): ``pes_um2`` (the MACs), ``l1_um2`` (all PEs' L1),
+    ``l2_um2`` and ``total_um2``."""
+    pes = num_pes * model.mac_um2
+    l1 = float(model.sram_um2(num_pes * l1_size))
+    l2 = float(model.sram_um2(l2_size))
+    return {"pes_um2": float(pes), "l1_um2": l1, "l2_um2": l2, "total_um2": float(pes + l1 + l2)}
+
+
+def area_um2(num_pes: Any, l1_size: Any, l2_size: Any, model: AreaModel) -> Any:
+    """Total area (um^2) of PEs x MAC + (L1 x PEs + L2) x bits x SRAM area per bit; elementwise
+    on numpy arrays (one value per hardware)."""
+    return num_pes * model.mac_um2 + model.sram_um2(num_pes * l1_size + l2_size)
+
+
+def hardware_area_um2(hw: Hardware, model: AreaModel) -> float:
+    """The area of ``hw`` under ``model`` (um^2)."""
+    return float(area_um2(hw.num_pes, hw.l1_size, hw.l2_size, model))

@@ -160,6 +160,13 @@ class Objective:
                                 hw: Hardware | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(cost, tie-break cost) of a batch on ``hw`` (default: the objective's); the
         tie-break is 0 when none is configured. Counts ``len(genomes)`` evaluations."""
+        return self.evaluate_outputs(genomes, hw)[:2]
+
+    def evaluate_outputs(self, genomes: Genome, hw: Hardware | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Evaluation]:
+        """(cost, tie-break cost, feasible, the cost model's evaluation) of a batch on ``hw``
+        (default: the objective's), for a caller that needs each mapping's outputs
+        (``res.outputs(i)``). Counts ``len(genomes)`` evaluations."""
         n = len(genomes)
         self._check_budget(n)
         t0 = time.perf_counter()
@@ -172,7 +179,18 @@ class Objective:
             g = genomes.take(np.array([i]))
             return g, self.space.to_mapping(g, 0)
 
-        return self._score(res, batch, n, best_of, genomes)[:2]
+        return (*self._score(res, batch, n, best_of, genomes), res)
+
+    def count_rejected(self, n: int, reason: str) -> None:
+        """Count ``n`` evaluations rejected before the cost model (e.g. a co-designed hardware
+        over its area budget) under ``reason``, each costing +inf, as any evaluation."""
+        if n <= 0:
+            return
+        self._check_budget(n)
+        self.used += n
+        self.rejections[reason] += n
+        self._record_curve(np.full(n, np.inf))
+        self.history.append((self.used, self.best_cost))
 
     def evaluate_mappings(self, mappings: Sequence[Mapping]) -> tuple[np.ndarray, list[str | None]]:
         """Costs of already-built mappings (+inf where infeasible), under the same feasibility

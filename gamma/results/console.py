@@ -162,6 +162,18 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
     print("\n".join(lines), file=out)
     if results.get("two_stage"):
         print_two_stage(results, out)
+    if results.get("codesign") and results.get("hardware"):
+        print(hardware_line(results["hardware"], results["codesign"]["area_budget_mm2"]), file=out)
+
+
+def hardware_line(hw: dict[str, Any], budget_mm2: float) -> str:
+    """The co-designed hardware (results.json ``hardware``) in one line: PEs (array shape), L1
+    per PE and L2 (elements), area (mm^2) against the budget and its breakdown."""
+    shape = f" ({hw['array_rows']} x {hw['array_cols']})" if "array_rows" in hw else ""
+    a = hw["area_um2"]
+    return (f"hardware: {hw['num_pes']:,} PEs{shape}, L1 {hw['l1_size']:,} per PE, L2 "
+            f"{hw['l2_size']:,} elements; area {hw['area_mm2']:.4f} of {budget_mm2:.4f} mm^2 "
+            f"(PEs {a['pes_um2'] / 1e6:.4f}, L1 {a['l1_um2'] / 1e6:.4f}, L2 {a['l2_um2'] / 1e6:.4f})")
 
 
 def print_two_stage(results: dict[str, Any], out: TextIO = sys.stdout) -> None:

@@ -31,8 +31,9 @@ from gamma.objectives.metrics import UNITS
 from gamma.objectives.pareto import unit_of
 from gamma.results import console as report, pareto as pareto_report, records as R
 from gamma.results.layout import read_results, write_failure, write_results
+from gamma.workloads.maestro_hw import format_hardware_file
 from gamma.results.console import say
-from gamma.search import optima, twostage
+from gamma.search import codesign, optima, twostage
 from gamma.search.parallel import search_parallel
 from gamma.search.rules import PARETO, TWO_STAGE, adapt_config, search_rules
 from gamma.search.setup import (Setup, build_setup, check_seed_budget, search_unique, total_cost,
@@ -369,9 +370,49 @@ class TwoStageJob(Job, twostage.Events):
                 for k, v in t.items()}
 
 
+class CoDesignJob(Job):
+    """A :class:`Job` of ``codesign=digamma`` (:mod:`gamma.search.codesign`): one search of the
+    hardware and every unique layer's mapping. results.json gets ``hardware`` (the design),
+    ``platform_hardware`` (the platform, its area under the same model) and ``codesign``;
+    ``mappings/hardware.m`` is the design's MAESTRO hardware file."""
+
+    def run(self) -> None:
+        codesign.check(self.cfg)
+        setup = build_setup(self.cfg)
+        self.results.update(model=setup.model.name, hardware=None, selected_layers=setup.selected,
+                            platform_hardware=codesign.platform_record(self.cfg))
+        budget = codesign.budget_um2(self.cfg) / codesign.UM2_PER_MM2
+        say(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
+            f"({len(setup.todo)} unique shapes); hardware and mappings searched together "
+            f"(codesign=digamma) within {budget:.4f} mm^2 ({self.results['platform']}: "
+            f"{self.results['platform_hardware']['area_mm2']:.4f} mm^2), {self.results['system']}, "
+            f"{self.results['objective']}, {self.cfg['budget']:,} samples per unique layer, "
+            f"seed {self.cfg['seed']}")
+        self.save()
+        with report.LayerProgress("co-design", int(self.cfg["budget"]),
+                                  self.results["objective_unit"]) as bar:
+            found = codesign.search(self.cfg, setup, self.watching(bar))
+        self.results.update(hardware=codesign.hardware_record(found),
+                            codesign=codesign.codesign_record(self.cfg, found))
+        if found.design is not None:
+            (self.out_dir / "mappings").mkdir(exist_ok=True)
+            (self.out_dir / "mappings" / "hardware.m").write_text(
+                format_hardware_file(codesign.reported_hardware(found.design)), encoding="utf-8")
+        else:
+            say(f"no design with a feasible mapping of every layer in {self.cfg['budget']:,} samples")
+        for res in codesign.unique_results(setup, found):
+            self.add(setup, res)
+
+    def against_optimum(self, records: list[dict[str, Any]]) -> None:
+        """No cached optima: the design is not the platform the cache is keyed on."""
+
+
 def job_class_of(cfg: dict[str, Any]) -> type[Job]:
     """:class:`Job`, or for ``objective=two_stage`` :class:`TwoStageJob` once its settings are
-    checked."""
+    checked, or for ``codesign=digamma`` :class:`CoDesignJob`."""
+    if codesign.is_codesign(cfg):
+        codesign.check(cfg)
+        return CoDesignJob
     if search_rules(cfg).kind != TWO_STAGE:
         return Job
     twostage.check(cfg)

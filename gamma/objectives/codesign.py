@@ -1,0 +1,221 @@
+"""The co-design objective (``codesign=digamma``, docs/codesign.md): one hardware design and a
+mapping of every unique layer, scored together as the model's end-to-end cost.
+
+An individual is a hardware design (:class:`~gamma.mapspace.hwspace.HwGenes`, one row) and one
+genome per unique layer. Evaluating it costs one evaluation of every unique layer's objective
+(each holds the usual ``budget`` per unique layer), so a search of ``budget`` individuals spends
+exactly ``budget`` samples per unique layer, hardware and mappings counted together:
+
+- a design whose PE array alone is over the area budget is not run in the cost model; every
+  layer counts the evaluation as rejected under :data:`R_AREA` (as the guard's reasons are
+  counted);
+- otherwise every layer's mapping is evaluated on the design's PEs by that layer's
+  :class:`~gamma.objectives.scalar.Objective` (feasibility rule and guard unchanged; buffer
+  capacities: the largest the budget could hold). The design then gets the L1 and L2 its
+  feasible mappings need (the largest requirement of any layer), and its area with them must
+  fit the budget, else the individual is rejected as a whole (:attr:`rejections`).
+
+The model's cost is the sum over the selected layers (each unique layer times its count) of the
+metric (latency in cycles, or energy in nJ); it is finite only when every layer's mapping is
+feasible. For selection an individual ranks by (its number of infeasible unique layers, the
+cost of its feasible ones, penalized by its area's excess over the budget); a PE array over the
+budget on its own ranks last (+inf).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from gamma.errors import GammaError
+from gamma.hardware import Hardware
+from gamma.mapping import Mapping
+from gamma.mapspace.hwspace import HwGenes, HwSpace
+from gamma.mapspace.space import Genome
+from gamma.objectives.scalar import BudgetExceeded, Objective
+
+#: The rejection reason of a design over the area budget.
+R_AREA = "area over codesign.area_mm2"
+#: Individuals with a layer without a feasible mapping (counted per individual, not per layer).
+R_LAYER = "a layer's mapping infeasible"
+#: Metrics whose network value is the sum over layers (what a co-design search can minimize).
+SUM_METRICS = ("latency", "energy")
+
+
+@dataclass
+class Design:
+    """The best co-designed individual so far: its hardware and every unique layer's mapping."""
+
+    cost: float  # the model's cost (objective's unit)
+    genes: HwGenes  # a population of one
+    hw: Hardware  # the design: its PEs, L1 and L2 as its mappings need them
+    genomes: list[Genome]  # per unique layer, a population of one
+    mappings: list[Mapping]
+    outputs: list[dict[str, float]]  # per unique layer, the cost model's outputs
+    samples: int  # samples per unique layer used when it was found
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """How designs and mappings that break the area budget still rank (``codesign.penalty``,
+    docs/codesign.md): a design's cost is (its feasible layers' cost + ``infeasible_layer`` x
+    the compute bound of each infeasible layer) x (1 + e)^w, e its area's relative excess, w
+    growing as ``design_area`` x (samples used / budget)^2; a layer's mapping scores its cost
+    over the compute bound x (1 + e')^``layer_area``, e' the excess of its own buffers over
+    ``layer_share`` of the area the PEs leave."""
+
+    infeasible_layer: float
+    design_area: float
+    layer_area: float
+    layer_share: float
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Penalty":
+        """From ``codesign.penalty``; each a non-negative number (``layer_share`` positive),
+        else a :class:`GammaError` naming it."""
+        data = data if isinstance(data, dict) else {}
+        values = {}
+        for name in ("infeasible_layer", "design_area", "layer_area", "layer_share"):
+            v = data.get(name)
+            low_ok = v > 0 if name == "layer_share" and isinstance(v, (int, float)) else True
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not low_ok:
+                raise GammaError(f"codesign.penalty.{name} = {v!r}: must be a "
+                                 f"{'positive' if name == 'layer_share' else 'non-negative'} number")
+            values[name] = float(v)
+        return cls(**values)
+
+
+@dataclass
+class CoDesignObjective:
+    """Scores individuals (a design and a genome per unique layer) on the model's cost.
+    ``objectives[u]``: unique layer ``u``'s objective; ``counts[u]``: its selected layers."""
+
+    objectives: list[Objective]
+    counts: list[int]
+    hwspace: HwSpace
+    base: Hardware  # bandwidths and NoC of every design
+    penalty: Penalty
+    best: Design | None = None
+    #: Individuals rejected as a whole: over the area budget (the PE array alone, or with the
+    #: buffers its mappings need), or with some layer's mapping infeasible.
+    rejections: Counter = field(default_factory=Counter)
+    #: (samples per unique layer, the model's best cost so far) after every batch.
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def used(self) -> int:
+        return self.objectives[0].used
+
+    @property
+    def budget(self) -> int:
+        return self.objectives[0].budget
+
+    @property
+    def remaining(self) -> int:
+        return min(o.remaining for o in self.objectives)
+
+    @property
+    def best_cost(self) -> float:
+        return self.best.cost if self.best else math.inf
+
+    def evaluate(self, hw: HwGenes, genomes: list[Genome]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rank, cost, layer scores, fitting PEs) per individual, for a selection that ranks
+        designs by rank, then cost, and each layer's mappings by their score
+        (:meth:`_layer_scores`); the fitting PEs are the largest PE count whose area with the
+        buffers the individual's mappings need fits the budget (0: none). Rank: its
+        number of unique layers without a feasible mapping (+inf when its PE array alone is over
+        the area budget). Cost: the sum of its feasible layers' costs, times (1 + e)^2 where e
+        is its area's relative excess over the budget with the buffers its mappings need (0
+        when it fits): a penalty, so that designs slightly over the budget still breed. Only a
+        design with rank 0 that fits is a candidate for :attr:`best`. Counts ``len(hw)``
+        samples on every layer."""
+        n = len(hw)
+        if n > self.remaining:
+            raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
+        fits = self.hwspace.fits(hw)
+        for o in self.objectives:
+            o.count_rejected(int((~fits).sum()), R_AREA)
+        U = len(self.objectives)
+        per_layer = np.full((U, n), np.inf)
+        l1 = np.zeros((U, n))
+        l2 = np.zeros((U, n))
+        where: dict[int, tuple[list[Any], int]] = {}  # individual -> its evaluations, position
+        ok = np.flatnonzero(fits)
+        if len(ok):
+            _, group = np.unique(hw.pes[ok], return_inverse=True)
+            group = group.ravel()
+            for g in range(int(group.max()) + 1):
+                idx = ok[group == g]
+                design = self.hwspace.hardware(hw, int(idx[0]), self.base)
+                evals = []
+                for u, o in enumerate(self.objectives):
+                    cost, _, feasible, res = o.evaluate_outputs(genomes[u].take(idx), hw=design)
+                    per_layer[u, idx] = cost
+                    l1[u, idx] = np.where(feasible, res.l1_size_req, 0)
+                    l2[u, idx] = np.where(feasible, res.l2_size_req, 0)
+                    evals.append(res)
+                for k, i in enumerate(idx):
+                    where[int(i)] = (evals, k)
+        need_l1 = np.maximum(1, np.ceil(l1.max(axis=0))).astype(np.int64)
+        need_l2 = np.maximum(1, np.ceil(l2.max(axis=0))).astype(np.int64)
+        excess = np.maximum(0.0, self.hwspace.area_um2(hw, need_l1, need_l2)
+                            / self.hwspace.budget_um2 - 1.0)
+        weights = np.array(self.counts, np.float64)[:, None]
+        bad = (~np.isfinite(per_layer)).sum(axis=0)
+        total = np.where(np.isfinite(per_layer), per_layer * weights, 0.0).sum(axis=0)
+        bound = np.ceil(np.array([o.true_macs for o in self.objectives], np.float64)[:, None]
+                        / hw.pes.astype(np.float64)[None, :])
+        penalized = total + (np.where(np.isfinite(per_layer), 0.0,
+                                      self.penalty.infeasible_layer * bound)
+                             * weights).sum(axis=0)
+        ok_all = fits & (bad == 0) & (excess == 0)
+        rank = np.where(fits, np.where(ok_all, 0.0, 1.0), np.inf)
+        score = self._layer_scores(hw, per_layer, l1, l2)
+        self.rejections[R_AREA] += int((~fits).sum() + (fits & (bad == 0) & (excess > 0)).sum())
+        self.rejections[R_LAYER] += int((fits & (bad > 0)).sum())
+        self._keep_best(hw, genomes, np.where(ok_all, total, np.inf), where, need_l1, need_l2)
+        self.history.append((self.used, self.best_cost))
+        weight = self.penalty.design_area * (self.used / self.budget) ** 2  # gentle early, strict late
+        area = self.hwspace.area
+        fit_pes = np.floor((self.hwspace.budget_um2 - area.sram_um2(need_l2.astype(np.float64)))
+                           / (area.mac_um2 + area.sram_um2(need_l1.astype(np.float64))))
+        return (rank, np.where(fits, penalized * (1.0 + excess) ** weight, np.inf), score,
+                np.maximum(fit_pes, 0).astype(np.int64))
+
+    def _layer_scores(self, hw: HwGenes, per_layer: np.ndarray, l1: np.ndarray,
+                      l2: np.ndarray) -> np.ndarray:
+        """(U, n) each layer's mapping on its own, comparable across designs: its cost over the
+        layer's compute bound on the design (latency; other metrics: the cost), times
+        (1 + e)^2 where e is the relative excess of the buffers it needs alone (L1 x PEs + L2)
+        over the area the design's PEs leave in the budget; +inf where infeasible."""
+        pes = hw.pes.astype(np.float64)[None, :]
+        if self.objectives[0].metric == "latency":
+            macs = np.array([o.true_macs for o in self.objectives], np.float64)[:, None]
+            norm = per_layer / np.ceil(macs / pes)
+        else:
+            norm = per_layer
+        left = np.maximum(self.hwspace.budget_um2 - pes * self.hwspace.area.mac_um2, 1e-9)
+        share = self.penalty.layer_share * left
+        excess = np.maximum(0.0, self.hwspace.area.sram_um2(l1 * pes + l2) / share - 1.0)
+        return norm * (1.0 + excess) ** self.penalty.layer_area
+
+    def _keep_best(self, hw: HwGenes, genomes: list[Genome], model: np.ndarray,
+                   where: dict[int, tuple[list[Any], int]], l1: np.ndarray, l2: np.ndarray) -> None:
+        """Keep the batch's best individual (``model``: its cost, +inf unless every layer is
+        feasible and the design fits) if it beats the best so far."""
+        i = int(np.argmin(model))
+        if not model[i] < self.best_cost:
+            return
+        evals, k = where[i]
+        one = np.array([i])
+        layer_genomes = [g.take(one) for g in genomes]
+        design = replace(self.base, num_pes=int(hw.pes[i]), l1_size=int(l1[i]), l2_size=int(l2[i]))
+        self.best = Design(
+            float(model[i]), hw.take(one), design, layer_genomes,
+            [o.space.to_mapping(g, 0) for o, g in zip(self.objectives, layer_genomes)],
+            [res.outputs(k) for res in evals], self.used)

@@ -1,0 +1,258 @@
+"""GAMMA's co-search of hardware and mappings (``codesign=digamma``; DiGamma, Kao et al., DATE
+2022), built on GAMMA's selection and operators (:class:`~gamma.optimizers.gamma.Gamma`).
+
+An individual is a hardware design and a genome per unique layer
+(:class:`~gamma.objectives.codesign.CoDesignObjective`). One generation:
+
+- selection of designs: GAMMA's truncation selection on the penalized model cost (elites kept
+  unchanged, the best 40 % as parents), with half of the elite places and a place among the
+  parents kept for the best designs that fit the budget with every layer feasible;
+- hardware crossover: per pair of parent designs, with probability ``hw_crossover``, the two
+  swap one hardware gene (rows or cols; on S2 the PE count);
+- hardware mutation: per child, with probability ``hw_mutation``, one hardware gene is scaled by
+  2^N(0, ``hw_step``) within its bounds;
+- mappings, per unique layer: each child draws its two mapping parents from that layer's best
+  mappings (by the layer's own score: its cost over its compute bound, penalized when its
+  buffers alone take more than a share of the area the PEs leave) among the individuals whose
+  PE count is within a factor of two of the child's (its niche); GAMMA's crossover, mutation,
+  structure, reorder, growth and aging then act on them as on a single layer;
+- repair of every layer's genomes on the child's own hardware (cluster sizes within its PEs; S1:
+  the inner cluster pinned to its columns).
+
+The children are evaluated in one call of the objective, which groups them by PE count and
+sizes each design's buffers to what its mappings need. A population whose every PE array is over
+the area budget restarts from random individuals, as GAMMA does. docs/codesign.md
+("Operators") gives the reasons and the measurements behind them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gamma.errors import GammaError
+from gamma.mapspace.hwspace import HwGenes, HwSpace
+from gamma.mapspace.space import Genome, MapSpace
+from gamma.objectives.codesign import CoDesignObjective
+from gamma.optimizers.base import ProgressCallback
+from gamma.optimizers.gamma import Gamma
+from gamma.optimizers.selection import Truncation
+
+#: The settings of ``codesign.operators`` and what they set.
+HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit")
+
+
+@dataclass
+class Population:
+    """Individuals: a design each (``hw``) and, per unique layer, a genome each."""
+
+    hw: HwGenes
+    layers: list[Genome]
+
+    def __len__(self) -> int:
+        return len(self.hw)
+
+    def take(self, idx: np.ndarray) -> "Population":
+        return Population(self.hw.take(idx), [g.take(idx) for g in self.layers])
+
+    @staticmethod
+    def concat(parts: list["Population"]) -> "Population":
+        return Population(HwGenes.concat([p.hw for p in parts]),
+                          [Genome.concat([p.layers[u] for p in parts])
+                           for u in range(len(parts[0].layers))])
+
+
+class CoGamma:
+    """GAMMA over designs and mappings. ``gamma``: the GA whose population, selection and
+    operators are used (``optimizer.*``); the hardware operators' rates from
+    ``codesign.operators``."""
+
+    def __init__(self, gamma: Gamma, operators: dict[str, Any]) -> None:
+        if not isinstance(gamma.selection, Truncation) or gamma.selection.ranks_vectors:
+            raise GammaError("codesign=digamma ranks one cost: use optimizer.selection.name=truncation")
+        if not isinstance(operators, dict):
+            raise GammaError(f"codesign.operators must be a mapping of {', '.join(HW_OPERATORS)}")
+        self.gamma = gamma
+        self.hw_crossover = _setting(operators, "hw_crossover", 1.0)
+        self.hw_mutation = _setting(operators, "hw_mutation", 1.0)
+        self.hw_step = _setting(operators, "hw_step", 64.0)
+        self.hw_fit = _setting(operators, "hw_fit", 1.0)
+        self._spaces: dict[tuple[int, int, int | None], MapSpace] = {}
+
+    # --- map spaces per design ----------------------------------------------------------------
+    def space_of(self, u: int, base: MapSpace, pes: int, cols: int, pinned: bool) -> MapSpace:
+        """Unique layer ``u``'s map space on ``pes`` PEs (S1, ``pinned``: inner cluster = ``cols``);
+        a shallow copy of ``base`` sharing its divisor tables."""
+        fixed = int(cols) if pinned else None
+        key = (u, int(pes), fixed)
+        space = self._spaces.get(key)
+        if space is None:
+            space = copy.copy(base)
+            space.num_pes, space.fixed_inner_cluster = int(pes), fixed
+            self._spaces[key] = space
+        return space
+
+    def repair(self, pop: Population, bases: list[MapSpace], pinned: bool) -> None:
+        """Every layer's genomes repaired on their own design's PE array, in place."""
+        keys = np.stack([pop.hw.pes, pop.hw.cols if pinned else np.zeros(len(pop), np.int64)], 1)
+        uniq, group = np.unique(keys, axis=0, return_inverse=True)
+        group = group.ravel()
+        for g, (pes, cols) in enumerate(uniq):
+            idx = np.flatnonzero(group == g)
+            for u, base in enumerate(bases):
+                sub = pop.layers[u].take(idx)
+                self.space_of(u, base, pes, cols, pinned).repair(sub)
+                _put(pop.layers[u], idx, sub)
+
+    # --- the search ---------------------------------------------------------------------------
+    def optimize(self, objective: CoDesignObjective, bases: list[MapSpace], pinned: bool,
+                 rng: np.random.Generator, on_progress: ProgressCallback | None = None) -> None:
+        """Spend the objective's budget. ``bases``: each unique layer's map space on the largest
+        PE count (the operators' ranges); ``pinned``: S1's inner cluster follows the columns."""
+        size = self.gamma.population
+        pop = self.random(min(size, objective.remaining), objective.hwspace, bases, pinned, rng)
+        rank, cost, score, fit = objective.evaluate(pop.hw, pop.layers)
+        _report(objective, on_progress)
+        while objective.remaining > 0:
+            elites, chosen = self.select(rank, cost)
+            n = min(size, objective.remaining)
+            if len(chosen) == 0:  # every PE array over the budget: restart
+                children = self.random(n, objective.hwspace, bases, pinned, rng)
+                children = self.breed(children.hw, (children, np.zeros((len(bases), n))), n,
+                                      objective.hwspace, bases, pinned, rng)
+            else:
+                children = self.breed(self.fit_parents(pop.hw, fit, chosen, objective.hwspace, rng),
+                                      (pop, score), n, objective.hwspace,
+                                      bases, pinned, rng)
+            c_rank, c_cost, c_score, c_fit = objective.evaluate(children.hw, children.layers)
+            pop = Population.concat([pop.take(elites), children])
+            rank = np.concatenate([rank[elites], c_rank])
+            cost = np.concatenate([cost[elites], c_cost])
+            score = np.concatenate([score[:, elites], c_score], axis=1)
+            fit = np.concatenate([fit[elites], c_fit])
+            _report(objective, on_progress)
+
+    def fit_parents(self, hw: HwGenes, fit: np.ndarray, chosen: np.ndarray, hwspace: HwSpace,
+                    rng: np.random.Generator) -> HwGenes:
+        """The parent designs ``chosen``; each whose mappings need more buffer than its PE count
+        leaves room for is, with probability ``hw_fit``, shrunk to the largest PE array that
+        would hold those buffers within the budget (a mapping-aware hardware mutation)."""
+        parents = hw.take(chosen)
+        over = np.flatnonzero((fit[chosen] < parents.pes) & (fit[chosen] >= 1)
+                              & (rng.random(len(chosen)) < self.hw_fit))
+        hwspace.resize(parents, over, fit[chosen][over])
+        return parents
+
+    def select(self, rank: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(elites, parent designs): GAMMA's truncation selection on the penalized cost, with
+        the best designs that fit (rank 0) given half of the elite places and added to the
+        parents, so that the best fitting designs survive while penalized ones keep breeding."""
+        finite = np.where(np.isfinite(rank), 0.0, np.inf)
+        elites, chosen = self.gamma.selection.select(finite, cost, self.gamma.population)
+        fit = np.flatnonzero(rank == 0)
+        if len(fit) == 0 or len(elites) == 0:
+            return elites, chosen
+        best = fit[np.argsort(cost[fit], kind="stable")[: max(1, len(elites) // 2)]]
+        elites = np.concatenate([best, elites[~np.isin(elites, best)]])[: len(elites)]
+        return elites, np.concatenate([best, chosen[~np.isin(chosen, best)]])
+
+    def layer_parents(self, score: np.ndarray, niche: np.ndarray, want: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        """For each entry of ``want`` (a PE-count niche), the index of a parent mapping of one
+        layer: drawn uniformly from the best (by the layer's own ``score``; the parents share of
+        the population, at least 2) of the individuals in that niche (PE counts within a factor
+        of two), else of all individuals, else of any."""
+        _, n_parents = self.gamma.selection.counts(self.gamma.population)
+        ok = np.isfinite(score)
+        out = np.empty(len(want), np.int64)
+        best_all = np.flatnonzero(ok)
+        best_all = best_all[np.argsort(score[best_all], kind="stable")[:n_parents]]
+        if len(best_all) == 0:
+            best_all = np.arange(len(score))
+        for b in np.unique(want):
+            members = np.flatnonzero(ok & (niche == b))
+            pool = (members[np.argsort(score[members], kind="stable")[:n_parents]]
+                    if len(members) else best_all)
+            at = np.flatnonzero(want == b)
+            out[at] = pool[rng.integers(0, len(pool), len(at))]
+        return out
+
+    def random(self, n: int, hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
+               rng: np.random.Generator) -> Population:
+        """``n`` random designs inside the budget, each with random genomes (GAMMA's: the
+        shallowest depth) repaired on its PE array."""
+        hw = hwspace.random(n, rng)
+        pop = Population(hw, [b.random(n, rng, levels=b.min_levels) for b in bases])
+        self.repair(pop, bases, pinned)
+        return pop
+
+    def breed(self, hw_parents: HwGenes, scored: tuple[Population, np.ndarray], n: int,
+              hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
+              rng: np.random.Generator) -> Population:
+        """``n`` children: designs bred from ``hw_parents`` and, per unique layer, a mapping bred
+        from the best mappings of that layer in ``scored`` (a population and its (U, n) layer
+        scores) on designs of the child's PE-count niche (see the module docstring)."""
+        pop, score = scored
+        niche = _niche(pop.hw.pes)
+        pairs = (n + 1) // 2
+        a = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
+        b = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
+        self.cross_hw(a, b, hwspace, rng)
+        hw = HwGenes.concat([a, b]).take(np.arange(n))
+        hwspace.mutate(hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng, self.hw_step)
+        layers = []
+        want_a, want_b = _niche(hw.pes[:pairs]), _niche(np.concatenate([hw.pes[pairs:], hw.pes[:1]])[:pairs])
+        for u, base in enumerate(bases):
+            la = pop.layers[u].take(self.layer_parents(score[u], niche, want_a, rng))
+            lb = pop.layers[u].take(self.layer_parents(score[u], niche, want_b, rng))
+            if self.gamma.crossover is not None:
+                self.gamma.crossover(la, lb, rng)
+            g = Genome.concat([la, lb]).take(np.arange(n))
+            for op in self.gamma.variations:
+                op(g, base, rng)
+            layers.append(g)
+        children = Population(hw, layers)
+        self.repair(children, bases, pinned)
+        return children
+
+    def cross_hw(self, a: HwGenes, b: HwGenes, hwspace: HwSpace, rng: np.random.Generator) -> None:
+        """Per pair, with probability ``hw_crossover``: swap one searched hardware gene, in place."""
+        hit = np.flatnonzero(rng.random(len(a)) < self.hw_crossover)
+        genes = np.array(hwspace.genes)[rng.integers(0, len(hwspace.genes), len(hit))]
+        ma, mb = a.matrix(), b.matrix()
+        ma[hit, genes], mb[hit, genes] = mb[hit, genes], ma[hit, genes].copy()
+        for g, m in ((a, ma), (b, mb)):
+            g.rows[:], g.cols[:] = m[:, 0], m[:, 1]
+
+
+def _setting(operators: dict[str, Any], name: str, high: float) -> float:
+    """``codesign.operators.<name>``: a number in [0, ``high``] (a rate: [0, 1])."""
+    unknown = [k for k in operators if k not in HW_OPERATORS]
+    if unknown:
+        raise GammaError(f"codesign.operators.{unknown[0]}: unknown; choose from {', '.join(HW_OPERATORS)}")
+    v = operators.get(name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
+        raise GammaError(f"codesign.operators.{name} = {v!r}: must be a number in [0, {high:g}]")
+    return float(v)
+
+
+GENOME_FIELDS = ("nlev", "par", "order", "tile", "cluster")
+
+
+def _put(g: Genome, idx: np.ndarray, sub: Genome) -> None:
+    """Write the individuals ``sub`` into ``g`` at ``idx``."""
+    for f in GENOME_FIELDS:
+        getattr(g, f)[idx] = getattr(sub, f)
+
+
+def _niche(pes: np.ndarray) -> np.ndarray:
+    """The PE-count niche of each design: floor(log2(PEs))."""
+    return np.floor(np.log2(np.maximum(pes, 1))).astype(np.int64)
+
+
+def _report(objective: CoDesignObjective, on_progress: ProgressCallback | None) -> None:
+    if on_progress:
+        on_progress(objective.used, objective.best_cost)

@@ -1,0 +1,224 @@
+"""Hardware and mapping co-design (``codesign=digamma``, docs/codesign.md): one hardware design
+for the whole model, searched together with every unique layer's mapping under a hard area
+budget (``codesign.area_mm2``; default: the platform's own area under the same model).
+
+:func:`check` refuses what a co-design job cannot do; :func:`hw_space` turns the config into the
+hardware genes' bounds and the budget (an impossible budget is an ``error:`` naming
+``codesign.area_mm2``); :func:`search` runs the co-search; :func:`hardware_record`,
+:func:`platform_record` and :func:`unique_results` give what results.json records. Units:
+cycles, nJ, elements, PEs, um^2 (mm^2 where the name says so), seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from gamma.errors import GammaError, HardwareError
+from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_area_um2
+from gamma.limits import MAX_HARDWARE
+from gamma.mapspace.hwspace import HwSpace
+from gamma.objectives.metrics import output_key
+from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
+from gamma.optimizers import ProgressCallback
+from gamma.optimizers.digamma import CoGamma
+from gamma.optimizers.gamma import Gamma
+from gamma.results import records as R
+from gamma.search.rules import search_rules
+from gamma.search.setup import Setup, build_optimizer, make_objective, workers_of
+
+#: ``codesign.name`` values.
+MODES = ("off", "digamma")
+UM2_PER_MM2 = 1e6
+
+
+def mode(cfg: dict[str, Any]) -> str:
+    """``codesign.name`` (``off`` when the group is absent)."""
+    name = (cfg.get("codesign") or {}).get("name", "off")
+    name = "off" if name is False else name  # YAML 1.1 reads a bare off as false
+    if name not in MODES:
+        raise GammaError(f"codesign = {name!r}: choose from {', '.join(MODES)}")
+    return str(name)
+
+
+def is_codesign(cfg: dict[str, Any]) -> bool:
+    return mode(cfg) == "digamma"
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """What a co-design job cannot have, as an ``error:`` naming the setting."""
+    opt = cfg["optimizer"]["name"]
+    if opt != "gamma":
+        raise GammaError(f"optimizer={opt}: codesign=digamma searches with optimizer=gamma")
+    metric = cfg["objective"]["name"]
+    if metric not in SUM_METRICS or cfg["objective"].get("tie_break"):
+        raise GammaError(f"objective={metric}: codesign=digamma minimizes a sum over layers "
+                         f"({', '.join(SUM_METRICS)}), without a tie-break")
+    if cfg.get("resume"):
+        raise GammaError("resume: codesign=digamma searches every layer together; run it again "
+                         "without resume")
+    Penalty.from_dict(cfg["codesign"].get("penalty"))
+    if workers_of(cfg) > 1:
+        raise GammaError("parallel.workers: codesign=digamma searches every layer together; use "
+                         "parallel.workers=1")
+    hw_space(cfg)
+
+
+def area_model(cfg: dict[str, Any]) -> AreaModel:
+    try:
+        return AreaModel.from_dict(cfg["codesign"].get("area") or {})
+    except HardwareError as e:
+        raise GammaError(f"{e.field} = {e.value!r}: {e.reason}") from None
+
+
+def platform_area_um2(cfg: dict[str, Any]) -> float:
+    """The platform's own area under the co-design area model (um^2)."""
+    return hardware_area_um2(Hardware.from_dict(cfg["platform"]), area_model(cfg))
+
+
+def budget_um2(cfg: dict[str, Any]) -> float:
+    """``codesign.area_mm2`` in um^2 (null: the platform's own area)."""
+    given = cfg["codesign"].get("area_mm2")
+    if given is None:
+        return platform_area_um2(cfg)
+    if isinstance(given, bool) or not isinstance(given, (int, float)) or not given > 0:
+        raise GammaError(f"codesign.area_mm2 = {given!r}: must be a positive number (mm^2) or null")
+    return float(given) * UM2_PER_MM2
+
+
+def _bound(cfg: dict[str, Any], key: str, derived: float) -> int:
+    """``codesign.<key>``, or (null) ``derived`` rounded down; at least 1."""
+    v = cfg["codesign"].get(key)
+    if v is None:
+        return int(max(1, min(math.floor(derived), MAX_HARDWARE)))
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_HARDWARE:
+        raise GammaError(f"codesign.{key} = {v!r}: must be a positive integer or null")
+    return v
+
+
+def hw_space(cfg: dict[str, Any]) -> HwSpace:
+    """The hardware genes' bounds and the area budget of ``cfg``. Bounds left null are the
+    largest values whose design fits the budget with every other gene at 1. A budget below the
+    smallest design (one PE, one element of L1 and of L2) is an error naming
+    ``codesign.area_mm2``."""
+    model, budget = area_model(cfg), budget_um2(cfg)
+    smallest = area_breakdown_um2(1, 1, 1, model)["total_um2"]
+    if budget < smallest:
+        raise GammaError(f"codesign.area_mm2 = {budget / UM2_PER_MM2:.6g}: smaller than the "
+                         f"smallest design (one PE with one element of L1 and of L2: "
+                         f"{smallest / UM2_PER_MM2:.6g} mm^2)")
+    sram1 = float(model.sram_um2(1))
+    max_pes = (budget - sram1) / (model.mac_um2 + sram1)  # P PEs, L1 = L2 = 1
+    grid = cfg["system"].get("name") != "s2"
+    return HwSpace(
+        grid=grid,
+        max_rows=_bound(cfg, "max_rows", max_pes) if grid else 1,
+        max_cols=_bound(cfg, "max_cols" if grid else "max_pes", max_pes),
+        max_l1=_bound(cfg, "max_l1", (budget - model.mac_um2 - sram1) / sram1),
+        max_l2=_bound(cfg, "max_l2", (budget - model.mac_um2 - sram1) / sram1),
+        area=model, budget_um2=budget)
+
+
+@dataclass
+class CoDesignSearch:
+    """A finished co-search: its objective (the best design, per-layer objectives) and time."""
+
+    objective: CoDesignObjective
+    hwspace: HwSpace
+    search_s: float  # wall seconds, cost model included
+
+    @property
+    def design(self) -> Design | None:
+        return self.objective.best
+
+
+def search(cfg: dict[str, Any], setup: Setup,
+           on_progress: ProgressCallback | None = None) -> CoDesignSearch:
+    """The co-search of ``setup``'s unique layers with generator ``default_rng(seed)``:
+    ``budget`` individuals, i.e. ``budget`` samples per unique layer."""
+    check(cfg)
+    space = hw_space(cfg)
+    rules = search_rules(cfg)
+    gamma = build_optimizer(cfg, rules)
+    assert isinstance(gamma, Gamma)
+    pes = space.max_rows * space.max_cols
+    widest = replace(setup.hw, num_pes=pes)
+    flat = {**cfg, "system": {**cfg["system"], "fixed_inner_cluster": None}}
+    todo = setup.todo
+    objectives = [make_objective(flat, setup.unique[u], widest, rules=rules) for u in todo]
+    counts = [len(setup.layers_of(u)) for u in todo]
+    objective = CoDesignObjective(objectives, counts, space, setup.hw,
+                                  Penalty.from_dict(cfg["codesign"].get("penalty")))
+    optimizer = CoGamma(gamma, dict(cfg["codesign"].get("operators") or {}))
+    pinned = cfg["system"].get("fixed_inner_cluster") is not None
+    rng = np.random.default_rng(int(cfg["seed"]))
+    t0 = time.perf_counter()
+    optimizer.optimize(objective, [o.space for o in objectives], pinned, rng, on_progress)
+    return CoDesignSearch(objective, space, time.perf_counter() - t0)
+
+
+def reported_hardware(design: Design) -> Hardware:
+    """The design: its PEs, with L1 and L2 as its mappings need them."""
+    return design.hw
+
+
+def _area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
+    parts = area_breakdown_um2(hw.num_pes, hw.l1_size, hw.l2_size, model)
+    return {"area_mm2": parts["total_um2"] / UM2_PER_MM2,
+            "area_um2": {k: round(v, 3) for k, v in parts.items()}}
+
+
+def hardware_record(found: CoDesignSearch) -> dict[str, Any] | None:
+    """results.json ``hardware`` of a co-design job: the design (PEs, array shape, L1, L2 as its
+    mappings need them, bandwidths), its area and its breakdown."""
+    d = found.design
+    if d is None:
+        return None
+    hw, model = reported_hardware(d), found.hwspace.area
+    shape = ({"array_rows": int(d.genes.rows[0]), "array_cols": int(d.genes.cols[0])}
+             if found.hwspace.grid else {})
+    return {**hw.to_dict(), **shape, **_area_record(hw, model)}
+
+
+def platform_record(cfg: dict[str, Any]) -> dict[str, Any]:
+    """results.json ``platform_hardware`` of a co-design job: the platform's hardware and its
+    area under the same model (``platform`` stays its name)."""
+    hw = Hardware.from_dict(cfg["platform"])
+    return {"name": cfg["platform"].get("name"), **hw.to_dict(), **_area_record(hw, area_model(cfg))}
+
+
+def codesign_record(cfg: dict[str, Any], found: CoDesignSearch) -> dict[str, Any]:
+    """results.json ``codesign``: the mode, the budget and bounds, the model's best cost and
+    its best-so-far curve (samples per unique layer, cost)."""
+    s = found.hwspace
+    return {"name": "digamma", "area_budget_mm2": s.budget_um2 / UM2_PER_MM2,
+            "bounds": {"max_rows": s.max_rows, "max_cols": s.max_cols, "max_l1": s.max_l1,
+                       "max_l2": s.max_l2},
+            "best_cost": R.finite_or_none(found.objective.best_cost),
+            "rejections": {k: v for k, v in found.objective.rejections.items() if v},
+            "found_at_samples": found.design.samples if found.design else None,
+            "samples_per_unique_layer": found.objective.used,
+            "search_s": round(found.search_s, 4),
+            "history": [[int(n), R.finite_or_none(c)] for n, c in found.objective.history]}
+
+
+def unique_results(setup: Setup, found: CoDesignSearch) -> list[R.UniqueResult]:
+    """Per unique layer what results.json records: the design's mapping and outputs, the
+    layer's samples and rejections, the compute bound on the design's PEs."""
+    d, out = found.design, []
+    per_layer_s = found.search_s / max(1, len(setup.todo))
+    for k, (u, obj) in enumerate(zip(setup.todo, found.objective.objectives)):
+        summary = obj.summary()
+        summary["feasible"] = d is not None
+        pes = d.hw.num_pes if d is not None else setup.hw.num_pes
+        summary["compute_bound_cycles"] = math.ceil(obj.layer.macs / pes)
+        out.append(R.UniqueResult(
+            u, obj.layer, summary, d.outputs[k][output_key(obj.metric)] if d else None,
+            d.outputs[k] if d else None, d.mappings[k] if d else None, [], per_layer_s))
+    return out
+
+

@@ -1,0 +1,135 @@
+"""codesign=digamma: one hardware searched with every unique layer's mapping under a hard area
+budget. Real cost model, small budgets (docs/codesign.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gamma.costmodel.base import costmodel_of
+from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, area_um2, hardware_area_um2
+from gamma.objectives.codesign import R_AREA
+from gamma.search.codesign import UM2_PER_MM2
+from gamma.workloads.maestro_hw import format_hardware_file, parse_hardware_file, read_hardware_file
+from gamma.workloads.maestro_io import read_mapping_file
+from tests.jobs import run_captured, run_inprocess
+
+#: ResNet-18 layers of three unique shapes (layer 5 repeats layer 2's shape).
+BASE = ["model=resnet18", "layers=[2,5,6,8]", "budget=1000", "codesign=digamma",
+        "tracking.enabled=false"]
+MODEL = AreaModel(mac_um2=282, sram_um2_per_bit=0.086, bits_per_element=8)
+#: The edge platform's area under the model: 168 x 282 + (512 x 168 + 108,000) x 8 x 0.086 um^2.
+EDGE_UM2 = 180_859.008
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """Co-design jobs on S2 (the edge platform's area, and half of it) and S1 (rows x cols)."""
+    tmp = tmp_path_factory.mktemp("codesign")
+    out = {}
+    for name, extra in (("s2", ["system=s2"]),
+                        ("half", ["system=s2", f"codesign.area_mm2={EDGE_UM2 / 2 / 1e6}"]),
+                        ("s1", ["system=s1"])):
+        code, res = run_inprocess([*BASE, *extra], tmp / name)
+        assert code == 0
+        out[name] = (res, tmp / name)
+    return out
+
+
+def test_area_model_of_the_edge_platform():
+    parts = area_breakdown_um2(168, 512, 108_000, MODEL)
+    assert parts == pytest.approx({"pes_um2": 47_376.0, "l1_um2": 59_179.008,
+                                   "l2_um2": 74_304.0, "total_um2": EDGE_UM2})
+    edge = Hardware(168, 512, 108_000, 81_920_000, 70_000)
+    assert hardware_area_um2(edge, MODEL) == pytest.approx(EDGE_UM2)
+    assert area_um2(1, 1, 1, MODEL) == pytest.approx(282 + 2 * 8 * 0.086)
+
+
+@pytest.mark.parametrize("name, budget_um2", [("s2", EDGE_UM2), ("half", EDGE_UM2 / 2),
+                                              ("s1", EDGE_UM2)])
+def test_every_design_fits_its_budget_and_spends_the_budget(jobs, name, budget_um2):
+    res, _ = jobs[name]
+    hw = res["hardware"]
+    assert res["codesign"]["area_budget_mm2"] == pytest.approx(budget_um2 / UM2_PER_MM2)
+    assert hw["area_mm2"] <= res["codesign"]["area_budget_mm2"]
+    assert area_um2(hw["num_pes"], hw["l1_size"], hw["l2_size"], MODEL) <= budget_um2
+    assert hw["area_um2"]["total_um2"] == pytest.approx(
+        hw["area_um2"]["pes_um2"] + hw["area_um2"]["l1_um2"] + hw["area_um2"]["l2_um2"])
+    assert res["platform_hardware"]["area_mm2"] == pytest.approx(EDGE_UM2 / UM2_PER_MM2)
+    assert res["totals"]["feasible"]
+    for r in res["layers"]:
+        assert r["samples_used"] == 1000
+        assert r["best"]["l1_size_req"] <= hw["l1_size"]
+        assert r["best"]["l2_size_req"] <= hw["l2_size"]
+        assert r["compute_bound_cycles"] == math.ceil(_macs(r["shape"]) / hw["num_pes"])
+    assert res["totals"]["latency_cycles"] == res["codesign"]["best_cost"]
+
+
+def test_s1_designs_are_rows_by_columns_with_the_cluster_pinned_to_the_columns(jobs):
+    res, _ = jobs["s1"]
+    hw = res["hardware"]
+    assert hw["num_pes"] == hw["array_rows"] * hw["array_cols"]
+    for r in res["layers"]:
+        assert r["mapping"]["levels"][1]["cluster"]["size"] == hw["array_cols"]
+
+
+@pytest.mark.parametrize("name", ["s2", "s1"])
+def test_written_design_and_mappings_give_the_reported_numbers(jobs, name):
+    res, folder = jobs[name]
+    hw = read_hardware_file(folder / "mappings" / "hardware.m",
+                            base=Hardware(1, 1, 1, 81_920_000, 70_000))
+    assert (hw.num_pes, hw.l1_size, hw.l2_size) == (res["hardware"]["num_pes"],
+                                                    res["hardware"]["l1_size"],
+                                                    res["hardware"]["l2_size"])
+    model = costmodel_of("maestro")
+    for r in res["layers"]:
+        ((layer, mapping),) = read_mapping_file(folder / "mappings" / f"layer_{r['index']:02d}.m")
+        out = model.evaluate(layer, hw, model.encode(layer, [mapping]))
+        assert not out.rejected[0]
+        assert out.runtime[0] == r["best"]["runtime_cycles"]
+        assert out.energy[0] == pytest.approx(r["best"]["energy_nJ"])
+        assert out.l1_size_req[0] <= hw.l1_size and out.l2_size_req[0] <= hw.l2_size
+
+
+def test_hardware_file_round_trip_and_a_bad_line():
+    hw = Hardware(191, 126, 56_868, 81_920_000, 70_000)
+    assert parse_hardware_file(format_hardware_file(hw)) == hw
+    with pytest.raises(Exception, match="hw.m:2"):
+        parse_hardware_file("num_pes: 4\nl1_size_cstr: many\n", "hw.m")
+
+
+def test_an_impossible_budget_is_an_error_naming_codesign_area_mm2(tmp_path):
+    run = run_captured([*BASE, "codesign.area_mm2=0.0001", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert run.returncode == 1
+    assert "error: codesign.area_mm2 = 0.0001: smaller than the smallest design" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_area_rejections_are_counted_with_the_samples(tmp_path):
+    """PE counts up to 400 (0.113 mm^2 of MACs alone) under a 0.05 mm^2 budget: arrays over it
+    are rejected before the cost model and counted as samples of every layer."""
+    code, res = run_inprocess([*BASE, "codesign.area_mm2=0.05", "codesign.max_pes=400"],
+                              tmp_path / "run")
+    assert code == 0
+    for r in res["layers"]:
+        assert r["samples_used"] == 1000
+        assert r["rejections"][R_AREA] > 0
+        assert sum(r["rejections"].values()) + r["feasible_samples"] == 1000
+    assert res["codesign"]["rejections"][R_AREA] >= res["layers"][0]["rejections"][R_AREA]
+    assert res["hardware"] is None or res["hardware"]["area_mm2"] <= 0.05
+
+
+def test_codesign_off_is_the_plain_job(tmp_path):
+    args = ["model=resnet18", "layers=[2,8]", "budget=400", "tracking.enabled=false"]
+    code, plain = run_inprocess(args, tmp_path / "plain")
+    code_off, off = run_inprocess([*args, "codesign=off"], tmp_path / "off")
+    assert code == code_off == 0
+    assert off["totals"] == plain["totals"]
+    assert "codesign" not in off and off["hardware"]["num_pes"] == 168
+
+
+def _macs(shape: str) -> int:
+    """K*C*R*S*Y'*X' of a CONV shape string, e.g. 'CONV K64 C64 Y56 X56 R3 S3'."""
+    d = {t[0]: int(t[1:]) for t in shape.split()[1:]}
+    return d["K"] * d["C"] * d["R"] * d["S"] * (d["Y"] - d["R"] + 1) * (d["X"] - d["S"] + 1)
