@@ -49,6 +49,19 @@ def graph_macs(model: onnx.ModelProto) -> int:
                for n in g.node if n.op_type == "MatMul")
 
 
+def block_views(m: int, ctx: int) -> dict[str, int]:
+    """The GEMM layers of a BERT-base block with ``m`` query tokens attending to ``ctx`` tokens,
+    and how many of each: four projections, one Q K^T and one scores x V per head, the FFN."""
+    return {f"GEMM M{m} N{H} K{H}": 4, f"GEMM M{m} N{ctx} K{D}": HEADS,
+            f"GEMM M{m} N{D} K{ctx}": HEADS, f"GEMM M{m} N{F} K{H}": 1, f"GEMM M{m} N{H} K{F}": 1}
+
+
+def saved(graph: onnx.ModelProto, path: Path):
+    """``graph`` written to ``path`` and read back as a model."""
+    onnx.save(graph, str(path))
+    return load_model(path)
+
+
 def test_help_lists_the_new_models(tmp_path: Path) -> None:
     proc = run_py("--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -85,12 +98,8 @@ def test_bert_encoder_block_from_onnx(tmp_path: Path) -> None:
     """Q, K, V and output projections, Q K^T and scores x V once per head, the two feed-forward
     GEMMs; the MACs are the graph's; Softmax, LayerNorm, Gelu skipped with their elements."""
     graph = make_onnx.encoder_block(S, H, HEADS, F)
-    path = tmp_path / "bert_block.onnx"
-    onnx.save(graph, str(path))
-    model = load_model(path)
-    assert Counter(l.view for l in model.layers) == {
-        f"GEMM M{S} N{H} K{H}": 4, f"GEMM M{S} N{S} K{D}": HEADS, f"GEMM M{S} N{D} K{S}": HEADS,
-        f"GEMM M{S} N{F} K{H}": 1, f"GEMM M{S} N{H} K{F}": 1}
+    model = saved(graph, tmp_path / "bert_block.onnx")
+    assert Counter(l.view for l in model.layers) == block_views(S, S)
     assert all(l.gemm and l.type == "CONV" for l in model.layers)
     names = [l.name for l in model.layers]
     assert names[:3] == ["k_proj", "v_proj", "q_proj"] and names[-3:] == ["out_proj", "ffn_up", "ffn_down"]
@@ -133,12 +142,8 @@ def test_encoder_job_counts_every_instance(tmp_path: Path) -> None:
 
 def test_decoder_step_is_matrix_vector_and_feasible(tmp_path: Path) -> None:
     graph = make_onnx.decoder_step(S, H, HEADS, F)
-    path = tmp_path / "decoder_step.onnx"
-    onnx.save(graph, str(path))
-    model = load_model(path)
-    assert Counter(l.view for l in model.layers) == {
-        f"GEMM M1 N{H} K{H}": 4, f"GEMM M1 N{S} K{D}": HEADS, f"GEMM M1 N{D} K{S}": HEADS,
-        f"GEMM M1 N{F} K{H}": 1, f"GEMM M1 N{H} K{F}": 1}
+    model = saved(graph, tmp_path / "decoder_step.onnx")
+    assert Counter(l.view for l in model.layers) == block_views(1, S)
     assert model.macs == graph_macs(graph) == 4 * H * H + 2 * HEADS * S * D + 2 * H * F
     assert model.skipped_ops["Concat"] == {"nodes": 2, "elements": 2 * HEADS * S * D}
     for platform in ("edge", "cloud"):
