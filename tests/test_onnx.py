@@ -191,3 +191,11 @@ def test_run_py_errors_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"error: {path}: node up1 (ConvTranspose): ")
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_skipped_text_with_unknown_elements() -> None:
+    from gamma.workloads.layer import Model
+
+    model = Model("m", (Layer("CONV", K=2),), skipped_ops={
+        "Relu": {"nodes": 2, "elements": None}, "Softmax": {"nodes": 1, "elements": 3_145_728}})
+    assert model.skipped_text() == "Relu 2 (? elements), Softmax 1 (3,145,728 elements)"
