@@ -1,11 +1,13 @@
-"""One-off generator of conf/model/*.yaml from GAMMA's CNN layer tables (dev tool, not used at run time).
+"""One-off generator of conf/model/*.yaml from GAMMA's layer tables (dev tool, not used at run time).
 
 Usage: python scripts/make_model_configs.py [CSV_DIR] [OUT_DIR]
 (defaults: tests/data/models, the reference code's tables, and conf/model).
 
-The layer sizes come from the tables; the strides and the header notes are ours, written from
-the torchvision architectures (see STRIDES). The YAML files are the project's own definitions:
-nothing reads the tables at run time.
+CNNs: the layer sizes come from the tables; the strides and the header notes are ours, written
+from the torchvision architectures (see STRIDES). Transformer and recommendation models
+(GEMM_TABLES): every row is a GEMM (an FC row one with M = 1), written as
+``{type: GEMM, M, N, K, as: CONV}``: searched as the 1x1 CONV GAMMA makes of it, shown as the GEMM.
+The YAML files are the project's own definitions: nothing reads the tables at run time.
 """
 
 from __future__ import annotations
@@ -74,6 +76,59 @@ layers:
 """
 
 
+#: GAMMA's GEMM (T=3) and FC (T=0) tables: config name -> (table file, header lines). The notes
+#: on what each row is are ours, from the shapes (the tables carry only the numbers).
+GEMM_TABLES: dict[str, tuple[str, str]] = {
+    "bert": ("BERT_m.csv", """\
+BERT-base encoder layer (hidden 768, 12 heads of 64, feed-forward 3072, sequence 512): one row per
+# kind of GEMM, as the reference lists them: a projection (Q, K, V and the output projection share
+# its shape), scores x V of one head (M512 N64 K512), the Q K^T product of one head as the table
+# writes it (M64 N512 K512: Q K^T is M512 N512 K64, the same 16.8 M MACs with M and K exchanged),
+# the output projection, the two feed-forward GEMMs (768 -> 3072 -> 768, listed second-first).
+# The table does not repeat Q/K/V, the 12 heads or the 12 layers: its MACs are not BERT-base's
+# (an encoder block with every instance: scripts/make_transformer_onnx.py and model=onnx)."""),
+    "albert": ("ALBERT_m.csv", """\
+ALBERT-xxlarge encoder layer (hidden 4096, 64 heads of 64, feed-forward 16384, sequence 512),
+# one row per kind of GEMM as in the reference: projection (Q, K, V, output), scores x V of one
+# head, Q K^T of one head as the table writes it (M64 N512 K512), the two feed-forward GEMMs."""),
+    "t5": ("T5_m.csv", """\
+T5-small layer (d_model 512, 8 heads of 64, d_ff 2048, sequence 512), one row per kind of GEMM
+# as in the reference: projection, scores x V of one head, Q K^T of one head as the table writes
+# it (M64 N512 K512), output projection, the two feed-forward GEMMs."""),
+    "transformer": ("transformer.csv", """\
+The reference's "transformer": the six GEMMs of its BERT table (conf/model/bert.yaml) repeated
+# 16 times, 96 layers (5 unique shapes, rows 1 and 4 being one: each unique shape is searched
+# once, the totals sum all 96)."""),
+    "dlrm": ("dlrmRMC1_m.csv", """\
+DLRM, the reference's RMC1 table: 6 fully connected layers at batch 1, by their shapes a
+# bottom MLP (256 -> 256 -> 128 -> 32) and a top MLP (256 -> 256 -> 64 -> 1), each a GEMM with
+# M = 1, N = outputs, K = inputs; the embedding lookups carry no MACs and are not listed."""),
+    "ncf": ("ncf_m.csv", """\
+NCF (neural collaborative filtering), the reference's table: 12 fully connected layers at
+# batch 1, each a GEMM with M = 1, N = outputs, K = inputs; the embedding lookups carry no MACs
+# and are not listed."""),
+}
+
+GEMM_HEADER = """\
+# {title}
+# Source: the GAMMA reference code's layer table data/model/{table} (copied verbatim in
+# tests/data/models/{table}). Each layer is a GEMM out[M,N] += A[M,K] B[K,N], searched and
+# evaluated as the 1x1 CONV K = N, C = K, Y = M of GAMMA's tables (`as: CONV`, the same MACs);
+# the console table and results.json show it as GEMM M N K.
+# Generated once by scripts/make_model_configs.py; this file is the definition.
+name: {name}
+path: null
+layers:
+"""
+
+
+def gemm_line(layer) -> str:
+    """A GEMM-view layer as ``{type: GEMM, M, N, K, as: CONV}``."""
+    g = layer.gemm_dims
+    assert g is not None, layer
+    return f"  - {{type: GEMM, M: {g['M']}, N: {g['N']}, K: {g['K']}, as: CONV}}\n"
+
+
 def layer_line(layer, stride: int) -> str:
     d = {k: v for k, v in layer.to_dict().items() if not k.startswith("stride")}
     body = ", ".join(f"{k}: {v}" for k, v in d.items())
@@ -89,6 +144,12 @@ def main(csv_dir: Path, out_dir: Path) -> None:
         text += "".join(layer_line(layer, strides.get(i, 1)) for i, layer in enumerate(model.layers, 1))
         (out_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
         print(f"{name}: {len(model)} layers, {sum(s != 1 for s in strides.values())} with stride != 1")
+    for name, (table, title) in GEMM_TABLES.items():
+        model = load_model(csv_dir / table)
+        text = GEMM_HEADER.format(title=title, name=name, table=table)
+        text += "".join(gemm_line(layer) for layer in model.layers)
+        (out_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
+        print(f"{name}: {len(model)} GEMM layers ({len(model.unique_layers()[0])} unique) from {table}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,11 @@ def test_two_convs_and_a_gemm(tmp_path: Path) -> None:
                                   Layer("CONV", K=10, C=32, Y=1)]
     assert [l.name for l in model.layers] == ["conv1", "conv2", "fc"]
     assert [l.macs for l in model.layers] == [16 * 3 * 9 * 32 * 32, 32 * 16 * 9 * 16 * 16, 320]
-    assert model.skipped_ops == {"Flatten": 1, "GlobalAveragePool": 1, "Relu": 2}
+    assert [l.view for l in model.layers][2] == "GEMM M1 N10 K32" and model.layers[2].gemm
+    # nodes and output elements: Relu 16x32x32 + 32x16x16, pool and flatten 32 each
+    assert model.skipped_ops == {"Flatten": {"nodes": 1, "elements": 32},
+                                 "GlobalAveragePool": {"nodes": 1, "elements": 32},
+                                 "Relu": {"nodes": 2, "elements": 16 * 32 * 32 + 32 * 16 * 16}}
     strided = load_model(path, apply_strides=True).layers[1]
     assert (strided.Y, strided.stride_y, strided.stride_x) == (33, 2, 2)  # (16 - 1) * 2 + 3 rows
 
@@ -91,7 +95,9 @@ def test_matmul_batch_folds_or_repeats(tmp_path: Path) -> None:
     model = load_model(path)
     assert model.layers[0] == Layer("CONV", K=7, C=6, Y=10)   # shared weight: M = 2 x 5
     assert model.layers[1:] == (Layer("CONV", K=5, C=7, Y=5),) * 2  # one GEMM per batch element
-    assert model.skipped_ops == {"Transpose": 1}
+    assert [l.view for l in model.layers] == ["GEMM M10 N7 K6"] + ["GEMM M5 N5 K7"] * 2
+    assert [l.name for l in model.layers[1:]] == ["scores batch 1/2", "scores batch 2/2"]
+    assert model.skipped_ops == {"Transpose": {"nodes": 1, "elements": 70}}
 
 
 def test_conv_transpose_names_the_node(tmp_path: Path) -> None:
@@ -135,8 +141,9 @@ def test_model_config_names_the_model_after_the_file(tmp_path: Path) -> None:
     path = tmp_path / "tiny.onnx"
     onnx.save(onnx_example.example_model(size=8), str(path))
     model = model_from_config({"name": "onnx", "path": str(path), "layers": None})
-    assert model.name == "tiny" and len(model) == 3 and model.skipped_ops["Relu"] == 2
-    assert model_from_config({"name": "mine", "path": str(path), "layers": None}).skipped_ops["Relu"] == 2
+    assert model.name == "tiny" and len(model) == 3 and model.skipped_ops["Relu"]["nodes"] == 2
+    mine = model_from_config({"name": "mine", "path": str(path), "layers": None})
+    assert mine.skipped_ops["Relu"] == {"nodes": 2, "elements": 16 * 8 * 8 + 32 * 4 * 4}
     with pytest.raises(ModelFileError, match=r"e\.g\. model=onnx model\.path=net\.onnx"):
         model_from_config({"name": "onnx", "path": "???", "layers": None})
 
@@ -154,10 +161,15 @@ def test_run_py_on_an_onnx_model(tmp_path: Path) -> None:
     proc = run_py("model=onnx", f"model.path={path}", "budget=200", "tracking.enabled=false",
                   f"hydra.run.dir={out}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "skipped operators (no layer): Flatten 1, GlobalAveragePool 1, Relu 2" in proc.stdout
+    assert ("skipped operators (no layer): Flatten 1 (32 elements), GlobalAveragePool 1 "
+            "(32 elements), Relu 2 (1,536 elements)") in proc.stdout
     results = read_results(out / "results.json")
     assert results["model"] == "tiny" and results["status"] == "finished"
-    assert results["skipped_ops"] == {"Flatten": 1, "GlobalAveragePool": 1, "Relu": 2}
+    assert results["skipped_ops"] == {"Flatten": {"nodes": 1, "elements": 32},
+                                      "GlobalAveragePool": {"nodes": 1, "elements": 32},
+                                      "Relu": {"nodes": 2, "elements": 1536}}
+    assert [r.get("gemm") for r in results["layers"]] == [None, None, {"M": 1, "N": 10, "K": 32}]
+    assert "3  GEMM M1 N10 K32 " in proc.stdout  # the table shows the GEMM, results.json both
     assert [r["shape"] for r in results["layers"]] == [
         "CONV K16 C3 Y10 X10 R3 S3", "CONV K32 C16 Y6 X6 R3 S3", "CONV K10 C32 Y1 X1 R1 S1"]
     assert all(r["feasible"] and r["samples_used"] == 200 for r in results["layers"])
@@ -179,3 +191,11 @@ def test_run_py_errors_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"error: {path}: node up1 (ConvTranspose): ")
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_skipped_text_with_unknown_elements() -> None:
+    from gamma.workloads.layer import Model
+
+    model = Model("m", (Layer("CONV", K=2),), skipped_ops={
+        "Relu": {"nodes": 2, "elements": None}, "Softmax": {"nodes": 1, "elements": 3_145_728}})
+    assert model.skipped_text() == "Relu 2 (? elements), Softmax 1 (3,145,728 elements)"

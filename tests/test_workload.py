@@ -33,8 +33,97 @@ def reference_rows(name: str) -> list[list[int]]:
 
 # ---------------------------------------------------------------- model configs vs reference tables
 
+#: The transformer and recommendation configs: name -> (reference table, layers, unique shapes).
+GEMM_MODELS = {
+    "bert": ("BERT_m", 6, 5), "albert": ("ALBERT_m", 5, 5), "t5": ("T5_m", 6, 5),
+    "transformer": ("transformer", 96, 5), "dlrm": ("dlrmRMC1_m", 6, 5), "ncf": ("ncf_m", 12, 7),
+}
+
+
 def test_every_config_is_tested() -> None:
-    assert {p.stem for p in CONF_MODEL.glob("*.yaml")} == set(MODEL_LAYERS) | {"file", "onnx"}  # the last two read model.path
+    assert ({p.stem for p in CONF_MODEL.glob("*.yaml")}
+            == set(MODEL_LAYERS) | set(GEMM_MODELS) | {"file", "onnx"})  # the last two read model.path
+
+
+@pytest.mark.parametrize("name", sorted(GEMM_MODELS))
+def test_gemm_config_matches_reference_table(name: str) -> None:
+    """Each row of a GEMM table (``M,N,K,0,0,0,3``) or FC table (``O,I,0,0,0,0,0``) is one
+    GEMM-view layer: evaluated as CONV K=N, C=K, Y=M, shown as GEMM M N K; the header names the
+    table it comes from."""
+    table, n, unique = GEMM_MODELS[name]
+    model = load_model(CONF_MODEL / f"{name}.yaml")
+    rows = reference_rows(table)
+    assert model.name == name and len(model) == len(rows) == n
+    assert len(model.unique_layers()[0]) == unique
+    for i, (layer, row) in enumerate(zip(model.layers, rows), 1):
+        a, b, c, *rest, T = row
+        M, N, K = (a, b, c) if T == 3 else (1, a, b)  # FC: O outputs, I inputs, batch 1
+        assert T in (0, 3) and set(rest) <= {0, 1}, (name, i)
+        assert layer.gemm and layer.gemm_dims == {"M": M, "N": N, "K": K}, f"{name} layer {i}"
+        assert (layer.type, layer.K, layer.C, layer.Y, layer.X, layer.R, layer.S) == ("CONV", N, K, M, 1, 1, 1)
+        assert layer.view == f"GEMM M{M} N{N} K{K}" and layer.macs == M * N * K
+    from_csv = load_model(REF_MODELS / f"{table}.csv").layers
+    assert from_csv == model.layers and all(l.gemm for l in from_csv)
+    text = (CONF_MODEL / f"{name}.yaml").read_text()
+    assert f"Source: the GAMMA reference code's layer table data/model/{table}.csv" in text
+
+
+def test_configs_are_what_the_generator_writes(tmp_path: Path) -> None:
+    """scripts/make_model_configs.py regenerates every bundled model config byte for byte."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_model_configs",
+                                                  PROJECT / "scripts" / "make_model_configs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    gen.main(REF_MODELS, tmp_path)
+    names = set(MODEL_LAYERS) | set(GEMM_MODELS)
+    assert {p.stem for p in tmp_path.glob("*.yaml")} == names
+    for name in sorted(names):
+        assert (tmp_path / f"{name}.yaml").read_text() == (CONF_MODEL / f"{name}.yaml").read_text(), name
+
+
+def test_gemm_view_layer() -> None:
+    """A GEMM-view layer is its CONV for equality, the cost model and the shape key; only the
+    view and the record differ."""
+    g = Layer("CONV", K=768, C=3072, Y=512, gemm=True)
+    assert g == Layer("CONV", K=768, C=3072, Y=512) and hash(g) == hash(Layer("CONV", K=768, C=3072, Y=512))
+    assert g.shape == "CONV K768 C3072 Y512 X1 R1 S1" and g.view == "GEMM M512 N768 K3072"
+    assert g.gemm_dims == {"M": 512, "N": 768, "K": 3072} and Layer("CONV", K=4).gemm_dims is None
+    assert g.to_dict()["gemm"] is True and Layer.from_dict(g.to_dict()).gemm
+    assert "gemm" not in Layer("CONV", K=4).to_dict()
+    for bad, field in ((dict(type="CONV", K=4, X=2), "X"), (dict(type="CONV", K=4, Y=3, R=3), "R"),
+                       (dict(type="DSCONV", C=4), "gemm"), (dict(type="GEMM", M=2), "gemm"),
+                       (dict(type="CONV", K=4, stride_y=2), "stride_y")):
+        with pytest.raises(LayerError) as e:
+            Layer(**bad, gemm=True)
+        assert e.value.field == field, bad
+    with pytest.raises(LayerError, match="must be true or false"):
+        Layer("CONV", gemm=1)
+
+
+def test_yaml_gemm_as_conv(tmp_path: Path) -> None:
+    p = bad_file(tmp_path, "layers:\n  - {type: GEMM, M: 16, N: 32, K: 64, as: CONV, name: proj}\n"
+                           "  - {type: GEMM, M: 16, N: 32, K: 64}\n", "g.yaml")
+    view, native = load_model(p).layers
+    assert view == Layer("CONV", K=32, C=64, Y=16) and view.gemm and view.name == "proj"
+    assert native == Layer("GEMM", M=16, N=32, K=64) and not native.gemm
+    for line, where, reason in (
+            ("{type: GEMM, M: 16, N: 32, K: 64, as: GEMM}", "layer 1 field 'as'", "the only value is CONV"),
+            ("{type: CONV, K: 16, as: CONV}", "layer 1 field 'as'", "only a GEMM layer"),
+            ("{type: GEMM, M: 16, N: 32, K: 64, R: 3, as: CONV}", "layer 1 field 'R'", "GEMM layers use only M, N, K"),
+            ("{type: GEMM, M: 0, N: 32, K: 64, as: CONV}", "layer 1 field 'M'", "positive integer")):
+        q = bad_file(tmp_path, f"layers:\n  - {line}\n", "bad.yaml")
+        with pytest.raises(ModelFileError) as e:
+            load_model(q)
+        assert e.value.where == where and reason in e.value.reason, line
+
+
+def test_csv_fc_and_gemm_rows_are_gemm_views() -> None:
+    fc = layer_from_csv_row(["256", "128", "0", "0", "0", "0", "0"], "t.csv", 1)
+    gemm = layer_from_csv_row(["512", "64", "512", "0", "0", "0", "3"], "t.csv", 1)
+    conv = layer_from_csv_row(["8", "4", "6", "6", "1", "1", "1"], "t.csv", 1)
+    assert (fc.view, gemm.view, conv.gemm) == ("GEMM M1 N256 K128", "GEMM M512 N64 K512", False)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_LAYERS))

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from gamma.mapping import Mapping
 from gamma.results.records import bound_ratio_text
+from gamma.workloads.layer import gemm_text
 
 
 class LayerProgress:
@@ -58,14 +59,21 @@ def compact_mapping(mapping: Mapping | dict[str, Any] | None) -> str:
     return " | ".join(parts)
 
 
+def shape_text(record: dict[str, Any]) -> str:
+    """A layer record's shape as people know it: ``GEMM M512 N768 K768`` for a GEMM evaluated as
+    its 1x1 CONV (``gemm`` in the record), else ``shape``."""
+    g = record.get("gemm")
+    return gemm_text(g) if g else record["shape"]
+
+
 def layer_line(record: dict[str, Any], seconds: float) -> str:
     """One line when a unique layer is done (``stage 2 layer ...`` in a two-stage job)."""
     best = record["best"]
     head = "stage 2 " if record.get("stage2") is not None else ""
     if best is None:
-        return (f"{head}layer {record['index']:>3} {record['shape']}: no feasible mapping in "
+        return (f"{head}layer {record['index']:>3} {shape_text(record)}: no feasible mapping in "
                 f"{record['samples_used']:,} samples ({seconds:.1f} s)")
-    return (f"{head}layer {record['index']:>3} {record['shape']}: {_num(best['runtime_cycles'])} cycles, "
+    return (f"{head}layer {record['index']:>3} {shape_text(record)}: {_num(best['runtime_cycles'])} cycles, "
             f"{_num(best['energy_nJ'], 1)} nJ ({record['samples_used']:,} samples, {seconds:.1f} s)")
 
 
@@ -129,7 +137,7 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
         text = texts.get(r["unique_index"])
         if text is None:
             text = texts[r["unique_index"]] = compact_mapping(r["mapping"])
-        rows.append((str(r["index"]), r["shape"] + (f" x{count:,}" if count > 1 else ""),
+        rows.append((str(r["index"]), shape_text(r) + (f" x{count:,}" if count > 1 else ""),
                      _num(b.get("runtime_cycles")), _num(b.get("energy_nJ"), 1),
                      _num(b.get("l1_size_req")), _num(b.get("l2_size_req")), text))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]

@@ -98,11 +98,14 @@ def below_bound(outputs: dict[str, float] | None, bound: int) -> bool | None:
 
 
 def layer_record(index: int, res: UniqueResult, network: str = "N0") -> dict[str, Any]:
-    """The ``layers[]`` entry of results.json for model layer ``index`` (1-based)."""
+    """The ``layers[]`` entry of results.json for model layer ``index`` (1-based). ``shape`` is
+    the layer the cost model evaluates (the optima cache's key); a GEMM-view layer also has
+    ``gemm`` (its M, N, K, elements)."""
     s = res.summary
     return {
         "index": index,
         "shape": res.layer.shape,
+        **({"gemm": res.layer.gemm_dims} if res.layer.gemm else {}),  # the GEMM it evaluates
         "unique_index": res.unique_index,
         "feasible": feasible_flag(res),
         "samples_used": s["samples_used"],

@@ -162,8 +162,7 @@ class Job:
             + (f"; {workers} workers" if workers > 1 else ""))
         if setup.model.skipped_ops:  # an ONNX graph's operators that carry no layer
             self.results["skipped_ops"] = dict(setup.model.skipped_ops)
-            say("skipped operators (no layer): " + ", ".join(
-                f"{op} {n}" for op, n in setup.model.skipped_ops.items()))
+            say("skipped operators (no layer): " + setup.model.skipped_text())
         if done:
             say(f"resume: {len(setup.todo) - len(todo)} unique shapes already searched, "
                 f"{len(todo)} to go")

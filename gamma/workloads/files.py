@@ -14,8 +14,10 @@ Conventions, as in GAMMA and MAESTRO:
   ``apply_strides=True``. Otherwise every layer has stride 1.
 * CSV type column ``T`` (GAMMA's conversion): 0 = FC, row ``O,I,0,0,0,0,0`` -> CONV with K=O, C=I,
   the rest 1; 1 = CONV; 2 = DSCONV (depthwise, K column is 1); 3 = GEMM, row ``M,N,K,0,0,0,3`` ->
-  CONV with K=N, C=K, Y=M, X=R=S=1. A native GEMM layer (type ``GEMM`` with M, N, K) can only
-  come from a YAML file or from :meth:`Layer.from_dict`.
+  CONV with K=N, C=K, Y=M, X=R=S=1. FC and GEMM rows are GEMM-view layers (``Layer.gemm``: shown
+  as ``GEMM M N K``, an FC row as M = 1, N = O, K = I). A native GEMM layer (type ``GEMM`` with
+  M, N, K, which the map space does not search) can only come from a YAML file or from
+  :meth:`Layer.from_dict`.
 
 YAML model format (also the Hydra config group ``model``; ``model=resnet18`` selects one)::
 
@@ -24,10 +26,12 @@ YAML model format (also the Hydra config group ``model``; ``model=resnet18`` sel
     layers:
       - {type: CONV, K: 64, C: 3, Y: 224, X: 224, R: 7, S: 7, stride: 2}
       - {type: DSCONV, K: 1, C: 32, Y: 112, X: 112, R: 3, S: 3}
-      - {type: GEMM, M: 512, N: 768, K: 768}
+      - {type: GEMM, M: 512, N: 768, K: 768, as: CONV}
 
-A layer may use the keys type, K, C, Y, X, R, S, M, N, stride (or stride_y and stride_x) and name;
-missing sizes default to 1.
+A layer may use the keys type, K, C, Y, X, R, S, M, N, stride (or stride_y and stride_x), name and
+as; missing sizes default to 1. ``as: CONV`` on a GEMM layer makes it a GEMM-view layer, searched
+and evaluated as the 1x1 CONV K = N, C = K, Y = M (as a CSV GEMM row); without it a GEMM layer is
+native (MAESTRO's GEMM type).
 """
 
 from __future__ import annotations
@@ -80,10 +84,10 @@ def layer_from_csv_row(row: Sequence[str | int], path: str | Path, row_number: i
                        f"column {i + 1} must be 0 or 1, got {values[i]}")
     K, C, Y, X, R, S = values[:6]
     try:
-        if kind == "FC":
-            return Layer("CONV", K=K, C=C)
+        if kind == "FC":  # GEMM M = 1, N = O, K = I
+            return Layer("CONV", K=K, C=C, gemm=True)
         if kind == "GEMM":  # M, N, K = K, C, Y columns
-            return Layer("CONV", K=C, C=Y, Y=K)
+            return Layer("CONV", K=C, C=Y, Y=K, gemm=True)
         return Layer(kind, K=K, C=C, Y=Y, X=X, R=R, S=S)
     except LayerError as e:
         raise fail(f"column {e.field}: {e.reason}") from None
@@ -105,7 +109,8 @@ def _strict_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
 StrictLoader.add_constructor("tag:yaml.org,2002:int", _strict_int)
 
 _MODEL_KEYS = ("name", "path", "layers")
-_YAML_LAYER_KEYS = ("type", "K", "C", "Y", "X", "R", "S", "M", "N", "stride", "stride_y", "stride_x", "name")
+_YAML_LAYER_KEYS = ("type", "K", "C", "Y", "X", "R", "S", "M", "N", "stride", "stride_y", "stride_x", "name",
+                    "as")
 
 
 def load_model(path: str | Path, apply_strides: bool = False, *,
@@ -235,9 +240,20 @@ def _layer_from_mapping(d: Any, source: str, n: int, apply_strides: bool) -> Lay
     if "name" in args:
         args["name"] = str(args["name"])
     try:
-        return Layer(**args)
+        return _gemm_as_conv(args) if "as" in args else Layer(**args)
     except LayerError as e:
         raise ModelFileError(source, f"layer {n} field '{e.field}'", e.reason) from None
+
+
+def _gemm_as_conv(args: dict[str, Any]) -> Layer:
+    """A YAML ``{type: GEMM, M, N, K, as: CONV}`` layer: the GEMM-view CONV K = N, C = K, Y = M
+    (checked first as the native GEMM, so that a stray C or R is named)."""
+    if args.pop("as") != "CONV":
+        raise LayerError("as", "the only value is CONV (a GEMM searched as its 1x1 CONV form)")
+    if args.get("type") != "GEMM":
+        raise LayerError("as", f"only a GEMM layer can be searched as CONV, not {args.get('type')!r}")
+    g = Layer(**args)
+    return Layer("CONV", K=g.N, C=g.K, Y=g.M, name=g.name, gemm=True)
 
 
 def _read_csv(text: str, source: str) -> list[Layer]:

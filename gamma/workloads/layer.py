@@ -9,6 +9,10 @@ Conventions, as in GAMMA and MAESTRO:
 * **Strides.** A layer has stride 1 unless built with ``stride_y``/``stride_x``; the model files
   (:mod:`gamma.workloads.files`) keep a YAML ``stride`` only when asked to.
 * A native GEMM layer (type ``GEMM`` with M, N, K) computes out[M,N] += A[M,K] * B[K,N].
+* A **GEMM-view** CONV layer (``gemm=True``) is a GEMM or FC layer evaluated as the 1x1 CONV
+  GAMMA's tables turn it into: K = N, C = K, Y = M, X = R = S = 1 (same MACs). The cost model and
+  the map space see the CONV; :attr:`Layer.view` and :attr:`Layer.gemm_dims` give the GEMM back
+  for people (console table, results.json).
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ INT_FIELDS: tuple[str, ...] = ("K", "C", "Y", "X", "R", "S", "M", "N", "stride_y
 T = TypeVar("T")
 
 
+def gemm_text(dims: Mapping[str, int]) -> str:
+    """A GEMM's printable shape, e.g. ``"GEMM M512 N768 K768"`` (``dims``: M, N, K elements)."""
+    return f"GEMM M{dims['M']} N{dims['N']} K{dims['K']}"
+
+
 class LayerError(ValueError):
     """An impossible layer: ``field`` names the offending field, ``reason`` says why."""
 
@@ -42,7 +51,9 @@ class Layer:
 
     CONV and DSCONV use K, C, Y, X, R, S (DSCONV has K=1: one filter per input channel) and the
     strides. A native GEMM uses M, N, K only (out[M,N] += A[M,K] * B[K,N]). ``name`` is a label
-    and takes no part in equality or hashing, so equal shapes compare equal.
+    and takes no part in equality or hashing, so equal shapes compare equal. ``gemm`` marks a CONV
+    layer as the evaluation of GEMM M = Y, N = K, K = C (see the module doc); like ``name`` it is
+    a label: the cost model sees the same layer with or without it.
     """
 
     type: str
@@ -57,6 +68,7 @@ class Layer:
     stride_y: int = 1
     stride_x: int = 1
     name: str = field(default="", compare=False)
+    gemm: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.type not in LAYER_TYPES:
@@ -77,6 +89,7 @@ class Layer:
                                        "in int64")
             object.__setattr__(self, name, value)
         self._check_product()
+        self._check_gemm_view()
         if self.type == "GEMM":
             for name in ("C", "Y", "X", "R", "S", "stride_y", "stride_x"):
                 if getattr(self, name) != 1:
@@ -91,6 +104,19 @@ class Layer:
             raise LayerError("S", f"filter cols S={self.S} exceed input cols X={self.X}")
         if self.type == "DSCONV" and self.K != 1:
             raise LayerError("K", f"DSCONV (depthwise) layers must have K=1, got K={self.K}")
+
+    def _check_gemm_view(self) -> None:
+        """A ``gemm`` layer is a CONV with X = R = S = 1 at stride 1 (a GEMM's 1x1 CONV form)."""
+        if not isinstance(self.gemm, bool):
+            raise LayerError("gemm", f"must be true or false, got {self.gemm!r}")
+        if not self.gemm:
+            return
+        if self.type != "CONV":
+            raise LayerError("gemm", f"only a CONV layer can be a GEMM's 1x1 CONV form, not {self.type}")
+        for name in ("X", "R", "S", "stride_y", "stride_x"):
+            if getattr(self, name) != 1:
+                raise LayerError(name, f"a GEMM's CONV form (K=N, C=K, Y=M) has {name} = 1, "
+                                       f"got {getattr(self, name)}")
 
     def _check_product(self) -> None:
         """The product of the dimensions (:attr:`work`) within what the cost model can count
@@ -134,10 +160,23 @@ class Layer:
         return {"K": self.K, "C": self.C, "R": self.R, "S": self.S, "Y": self.Y, "X": self.X}
 
     @property
+    def gemm_dims(self) -> dict[str, int] | None:
+        """The GEMM (elements) a GEMM-view CONV layer evaluates: M = Y, N = K, K = C; None for
+        other layers (a native GEMM has them in :attr:`dims`)."""
+        return {"M": self.Y, "N": self.K, "K": self.C} if self.gemm else None
+
+    @property
+    def view(self) -> str:
+        """The layer as people know it: ``"GEMM M512 N768 K768"`` for a GEMM-view layer,
+        else :attr:`shape` (which stays the key of the evaluated CONV)."""
+        g = self.gemm_dims
+        return self.shape if g is None else gemm_text(g)
+
+    @property
     def shape(self) -> str:
         """Printable key, e.g. ``"CONV K64 C64 Y56 X56 R3 S3"`` (``" s2"`` appended at stride 2)."""
         if self.type == "GEMM":
-            return f"GEMM M{self.M} N{self.N} K{self.K}"
+            return gemm_text(self.dims)
         text = f"{self.type} K{self.K} C{self.C} Y{self.Y} X{self.X} R{self.R} S{self.S}"
         if (self.stride_y, self.stride_x) != (1, 1):
             text += f" s{self.stride_y}" if self.stride_y == self.stride_x else f" s{self.stride_y}x{self.stride_x}"
@@ -152,6 +191,8 @@ class Layer:
                  "stride_y": self.stride_y, "stride_x": self.stride_x}
         if self.name:
             d["name"] = self.name
+        if self.gemm:
+            d["gemm"] = True
         return d
 
     @classmethod
@@ -169,11 +210,12 @@ class Layer:
 @dataclass(frozen=True)
 class Model:
     """A named, ordered list of layers. ``skipped_ops``: for a model read from an ONNX graph,
-    how many nodes of each operator type carried no layer (pooling, activations, ...)."""
+    per operator type that carried no layer (pooling, activations, Softmax, ...), ``nodes`` (how
+    many) and ``elements`` (the sum of their outputs' sizes, elements; None when unknown)."""
 
     name: str
     layers: tuple[Layer, ...]
-    skipped_ops: dict[str, int] = field(default_factory=dict, compare=False)
+    skipped_ops: dict[str, dict[str, int | None]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -188,6 +230,13 @@ class Model:
     def macs(self) -> int:
         """Total MACs over all layers (see :attr:`Layer.macs`)."""
         return sum(layer.macs for layer in self.layers)
+
+    def skipped_text(self) -> str:
+        """``skipped_ops`` in one line, e.g. ``Relu 2 (24,576 elements), Softmax 1 (? elements)``."""
+        def elements(n: int | None) -> str:
+            return "?" if n is None else f"{n:,}"
+        return ", ".join(f"{op} {s['nodes']} ({elements(s['elements'])} elements)"
+                         for op, s in self.skipped_ops.items())
 
     def unique_layers(self) -> tuple[list[Layer], list[int]]:
         """Distinct layer shapes in first-appearance order, and for each layer its index among them."""

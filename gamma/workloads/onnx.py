@@ -21,14 +21,19 @@ output size and the same MACs.
 * **Grouped** Conv (1 < ``group`` < C): ``group`` identical CONV layers with ``C / group`` input
   and ``K / group`` output channels, one per group (named ``<node> group i/g``): the groups run
   one after another, the MACs are the node's, and the search runs once per unique shape.
-* **Gemm** (``Y = op(A) op(B)``, ``op(A)`` M x K, ``op(B)`` K x N) and **MatMul**: a CONV layer
-  with ``K = N``, ``C = K``, ``Y = M``, the rest 1, as GAMMA's tables turn GEMM rows into 1x1
-  convolutions (:func:`gamma.workloads.files.layer_from_csv_row`). MatMul's leading dimensions: with a
-  2-D (or broadcast) right operand they fold into ``M``; when both operands have batch
-  dimensions, one layer per batch element. A 1-D operand is a 1 x K row / K x 1 column.
-* Every other operator of the standard domain that carries no MACs (pooling, activations,
-  normalisation, reshapes, adds, ...) is skipped and counted per operator type
-  (:attr:`Model.skipped_ops`). An operator that does carry MACs and that we cannot map
+* **Gemm** (``Y = op(A) op(B)``, ``op(A)`` M x K, ``op(B)`` K x N) and **MatMul**: a GEMM-view
+  CONV layer (``Layer.gemm``, shown as ``GEMM M N K``) with ``K = N``, ``C = K``, ``Y = M``, the
+  rest 1, as GAMMA's tables turn GEMM rows into 1x1 convolutions
+  (:func:`gamma.workloads.files.layer_from_csv_row`). MatMul's leading dimensions: with a 2-D (or
+  broadcast) right operand they fold into ``M`` (a projection of every token); when both operands
+  have batch dimensions (attention's batch x heads), the product of the broadcast batch
+  dimensions is the **count** of identical GEMM layers, one per instance (``<node> batch i/n``):
+  the model's identical layers share one search, and the totals and the compute bound sum every
+  instance. A 1-D operand is a 1 x K row / K x 1 column.
+* Every other operator of the standard domain that carries no MACs (pooling, activations, Softmax,
+  LayerNormalization, Gelu, reshapes, adds, ...) is skipped and counted per operator type
+  (:attr:`Model.skipped_ops`: nodes, and elements = the sum of their first outputs' sizes, None
+  when a shape is unknown). An operator that does carry MACs and that we cannot map
   (:data:`UNMAPPABLE`, 3-D convolutions, batch > 1, control flow holding such nodes, custom
   domains' conv/matmul-like operators) is an error naming the node and its operator.
 
@@ -81,6 +86,7 @@ def load_onnx(path: str | Path, apply_strides: bool = False, source: str | None 
     graph, shapes = _read(p, src)
     layers: list[Layer] = []
     skipped: Counter[str] = Counter()
+    elements: dict[str, int | None] = {}
     for n, node in enumerate(graph.node, 1):
         where = f"node {node.name or '#' + str(n)} ({node.op_type})"
         try:
@@ -90,6 +96,7 @@ def load_onnx(path: str | Path, apply_strides: bool = False, source: str | None 
                 _check_skippable(node)
                 kind = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
                 skipped[kind] += 1
+                elements[kind] = _add_known(elements.get(kind, 0), _output_elements(node, shapes))
         except NodeError as e:
             raise ModelFileError(src, where, str(e)) from None
         except LayerError as e:
@@ -97,7 +104,22 @@ def load_onnx(path: str | Path, apply_strides: bool = False, source: str | None 
     if not layers:
         ops = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
         raise ModelFileError(src, "file", f"no Conv, Gemm or MatMul node to map (operators: {ops})")
-    return Model(p.stem, tuple(layers), skipped_ops=dict(sorted(skipped.items())))
+    ops = {k: {"nodes": skipped[k], "elements": elements[k]} for k in sorted(skipped)}
+    return Model(p.stem, tuple(layers), skipped_ops=ops)
+
+
+def _output_elements(node: Any, shapes: Shapes) -> int | None:
+    """Elements of the node's first output (what an element-wise operator computes); None when
+    its shape is not fully known."""
+    dims = shapes.get(node.output[0]) if node.output else None
+    if dims is None or any(d is None or d < 0 for d in dims):
+        return None
+    return math.prod(int(d) for d in dims)
+
+
+def _add_known(total: int | None, n: int | None) -> int | None:
+    """``total + n``, None as soon as either is unknown."""
+    return None if total is None or n is None else total + n
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -252,10 +274,11 @@ def _conv_output(node: Any, shapes: Shapes, x: list[int], w: list[int], a: dict[
 
 # --- Gemm / MatMul --------------------------------------------------------------------------------
 def _fc(M: int, K: int, N: int, name: str, copies: int = 1) -> list[Layer]:
-    """``copies`` GEMMs ``out[M,N] += A[M,K] B[K,N]`` as CONV layers (K=N, C=K, Y=M)."""
+    """``copies`` GEMMs ``out[M,N] += A[M,K] B[K,N]`` as GEMM-view CONV layers (K=N, C=K, Y=M)."""
     if copies == 1:
-        return [Layer("CONV", K=N, C=K, Y=M, name=name)]
-    return [Layer("CONV", K=N, C=K, Y=M, name=f"{name} batch {i}/{copies}") for i in range(1, copies + 1)]
+        return [Layer("CONV", K=N, C=K, Y=M, name=name, gemm=True)]
+    return [Layer("CONV", K=N, C=K, Y=M, name=f"{name} batch {i}/{copies}", gemm=True)
+            for i in range(1, copies + 1)]
 
 
 def _gemm(node: Any, shapes: Shapes, apply_strides: bool) -> list[Layer]:
