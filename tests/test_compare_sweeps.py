@@ -22,7 +22,8 @@ from gamma.results.records import bound_ratio_text
 from gamma.tracking import reader
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMON = ["budget=300", "layers=[2,6]", "tracking.experiment=two"]
+COMMON = ["budget=300", "layers=[2,6]", "tracking.experiment=two",
+          "hydra/launcher=basic"]  # one process per sweep: less CPU for the tests
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> None:

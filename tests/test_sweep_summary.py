@@ -1,20 +1,16 @@
 """A sweep read as one result: how many jobs it has, its jobs' one console line each, its summary
-table, and the local launcher's jobs at once. The sweeps themselves run as a user types them in
-tests/test_tracking.py (the summary logged to the parent run and printed) and here (console)."""
+table, and the local launcher's jobs at once. The sweep itself runs as a user types it in
+tests/test_tracking.py (its console, the summary printed and logged to the parent run)."""
 
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gamma.results import sweep as S
-from gamma.results.layout import read_results
 from gamma.search.sweep import job_prefix, jobs_at_once, sweep_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,50 +102,6 @@ def test_progress_note_estimates_the_time_left():
     assert S.progress_note(4, info, done=3, now=1030.0) == "job 4 of 9, 3 done, about 1 min 0 s left"
     assert S.progress_note(9, info, done=9, now=1090.0) == "job 9 of 9, 9 done"
     assert S.progress_note(2, None, done=0) == "job 2"
-
-
-def test_a_sweeps_console_is_one_line_per_job_and_its_summary(tmp_path):
-    """A 4-job sweep as a user types it (the default launcher, jobs on every core): each job's
-    one line, prefixed with what the sweep varies, "job k of 4"; no per-layer lines or tables on
-    the console (they are in each job's run.log); the summary table from the jobs' results."""
-    sweep_dir = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "optimizer=gamma,random",
-                           "system=s1,s2", "budget=300", "layers=[2,3]", "tracking.enabled=false",
-                           f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    job_lines = [line for line in lines if line.startswith("[") and "job " in line]
-    assert sorted(line.split("]")[0] for line in job_lines) == [
-        "[gamma s1", "[gamma s2", "[random s1", "[random s2"]
-    assert sorted(line.split("; job ")[1].split(",")[0] for line in job_lines) == [
-        "1 of 4", "2 of 4", "3 of 4", "4 of 4"]
-    assert not [line for line in lines if "layer " in line or "total over" in line]
-    jobs = {d.name: read_results(d / "results.json") for d in sweep_dir.iterdir()
-            if (d / "results.json").is_file()}
-    assert len(jobs) == 4
-    for name, results in jobs.items():
-        log = (sweep_dir / name / "run.log").read_text()
-        assert "total over 2 layers" in log  # the job's table went to its log
-    table = (sweep_dir / S.SUMMARY_TEXT).read_text().rstrip("\n")
-    assert table in proc.stdout
-    rows = read_rows(table)
-    for name, results in jobs.items():
-        t = results["totals"]
-        cell = rows[results["label"], results["system"]]
-        assert cell[3] == (f"{t['latency_cycles']:,.0f}" if t["feasible"] else "infeasible")
-        assert cell[6] == f"{2 - len(t['infeasible_layers'])}/2"
-
-
-def read_rows(table: str) -> dict[tuple[str, str], list[str]]:
-    """The summary table's rows by (arm, system), split on runs of two or more spaces."""
-    import re
-
-    rows = {}
-    for line in table.splitlines()[1:]:
-        cells = re.split(r"\s{2,}", line.strip())
-        rows[cells[0], cells[1]] = cells
-    return rows
 
 
 def test_a_non_latency_jobs_line_names_its_objective_and_the_latency_bound():

@@ -38,18 +38,54 @@ def git_head() -> str:
                           text=True, check=True).stdout.strip()
 
 
+def children_of(pid: int) -> dict[int, bytes]:
+    """The processes whose parent is ``pid``, with their command lines."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                out[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def watched_sweep(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, dict]:
+    """``run.py ARGS`` and, seen while it ran, its tracking servers (pid, socket), the helpers
+    they forked and the helpers the sweep or its worker processes started themselves."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: dict = {"servers": set(), "forked": set(), "started": set()}
+    while proc.poll() is None:
+        mine = children_of(proc.pid)
+        for pid, cmd in mine.items():
+            if b"gamma.tracking.server" in cmd:
+                seen["servers"].add((pid, cmd.split(b"\0")[-2].decode()))
+                seen["forked"] |= set(children_of(pid))
+        for pid in [proc.pid, *mine]:
+            seen["started"] |= {p for p, c in children_of(pid).items() if b"gamma.tracking.writer" in c}
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), seen
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, new_store):
-    """A 2-job sweep, then a single run (in this process) with a stale $GAMMA_MLFLOW_PARENT,
-    in one store."""
+    """A 2-job sweep as a user types it (the default launcher, no tracking server of the
+    user's), then a single run (in this process) with a stale $GAMMA_MLFLOW_PARENT, in one
+    store."""
+    from gamma.tracking.forked import ENV
     from mlflow.tracking import MlflowClient
 
     tmp = tmp_path_factory.mktemp("track")
     uri = new_store(tmp / "mlflow.db")
-    env = {k: v for k, v in os.environ.items() if k != tracking.PARENT_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (tracking.PARENT_ENV, ENV)}
     env["MLFLOW_TRACKING_URI"] = uri
     t0 = time.time() * 1000
-    proc = run_cli(["-m", *SWEEP, f"hydra.sweep.dir={tmp / 'sweep'}"], env)  # the default launcher
+    proc, seen = watched_sweep(["-m", *SWEEP, f"hydra.sweep.dir={tmp / 'sweep'}"], env)
     t1 = time.time() * 1000
     assert proc.returncode == 0, proc.stderr
     stale = json.dumps({"uri": uri, "experiment": "swept", "run_id": "0" * 32,
@@ -68,6 +104,7 @@ def store(tmp_path_factory, new_store):
     exp = client.get_experiment_by_name("swept")
     runs = client.search_runs([exp.experiment_id])
     return {"client": client, "uri": uri, "tmp": tmp, "t0": t0, "t1": t1, "runs": runs, "proc": proc,
+            "seen": seen,
             "results": [read_results(d / "results.json")
                         for d in sorted((tmp / "sweep").iterdir()) if (d / "results.json").is_file()],
             "single": read_results(tmp / "single" / "results.json")}
@@ -96,6 +133,36 @@ def test_sweep_is_one_parent_with_two_children(store):
     published = json.loads((sweep_dir / tracking.PARENT_FILE).read_text())
     assert published == {"uri": store["uri"], "experiment": "swept",
                          "run_id": parent.info.run_id, "sweep_dir": str(sweep_dir.resolve())}
+
+
+def test_a_local_sweep_forks_its_helpers_from_its_own_tracking_server(store):
+    """Without ``$GAMMA_TRACKING_SERVER``, a sweep on the default (joblib) launcher starts a
+    tracking server for its worker processes: no helper is started by the sweep or its workers,
+    every helper is a child of that server, and the server and its folder are gone at the end."""
+    seen = store["seen"]
+    assert len(seen["servers"]) == 1 and not seen["started"]
+    assert len(seen["forked"]) >= 2  # the sweep's own (the parent run) and a worker's at least
+    (server_pid, socket_path), = seen["servers"]
+    assert not Path(socket_path).parent.exists()
+    stat = Path(f"/proc/{server_pid}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_sweeps_console_is_one_line_per_job_and_its_summary(store):
+    """Each job's one line, prefixed with what the sweep varies (the seed), "job k of 2"; no
+    per-layer lines or tables on the console (they are in each job's run.log); the summary."""
+    lines = store["proc"].stdout.splitlines()
+    job_lines = [line for line in lines if line.startswith("[") and "; job " in line]
+    assert sorted(line.split("]")[0] for line in job_lines) == ["[0", "[1"]
+    assert sorted(line.split("; job ")[1].split(",")[0] for line in job_lines) == ["1 of 2", "2 of 2"]
+    for line in job_lines:
+        seed = int(line[1])
+        (res,) = [r for r in store["results"] if r["seed"] == seed]
+        assert line.startswith(f"[{seed}] {res['totals']['latency_cycles']:,.0f} cycles, ")
+    assert not [line for line in lines if "layer " in line or "total over" in line]
+    for d in (store["tmp"] / "sweep").iterdir():
+        if (d / "results.json").is_file():
+            assert "total over 2 layers" in (d / "run.log").read_text()  # the table: in its log
 
 
 def test_the_sweeps_parent_run_carries_its_summary(store):
