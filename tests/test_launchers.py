@@ -1,8 +1,8 @@
 """Sweeps through Hydra's other launchers, as a user runs them (README "Sweeps at scale"):
 
 - Ray: a Ray head started here on 127.0.0.1, an MLflow tracking server on 127.0.0.1 (SQLite
-  store, artifacts uploaded through the server into a folder), a 4-job sweep with
-  ``hydra/launcher=ray_cluster``; the 4 jobs are FINISHED children of one sweep parent run.
+  store, artifacts uploaded through the server into a folder), a 2-job sweep with
+  ``hydra/launcher=ray_cluster``; the 2 jobs are FINISHED children of one sweep parent run.
 - Submitit's local launcher: a 2-job sweep, both FINISHED.
 
 Every service listens on 127.0.0.1 only, on ports chosen at run time, and is stopped by its
@@ -193,19 +193,19 @@ def runs_of(uri: str, experiment: str) -> tuple[object, list, list]:
 
 def test_ray_sweep_logs_to_a_tracking_server(ray_head, mlflow_server, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    proc = sweep(["seed=0,1", "system=s1,s2", *SMALL, f"tracking.uri={mlflow_server['uri']}",
+    proc = sweep(["seed=0,1", "system=s1", *SMALL, f"tracking.uri={mlflow_server['uri']}",
                   "tracking.experiment=on_ray", "hydra/launcher=ray_cluster",
                   f"hydra.launcher.ray.init.address={ray_head['address']}",
                   f"hydra.sweep.dir={sweep_dir}"], job_env(RAY_TMPDIR=str(ray_head["temp"])))
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert "Connecting to existing Ray cluster at address: " + ray_head["address"] in proc.stderr
     client, (parent,), jobs = runs_of(mlflow_server["uri"], "on_ray")
-    assert parent.info.status == "FINISHED" and parent.data.tags["gamma.sweep.jobs"] == "4 FINISHED"
-    assert len(jobs) == 4
+    assert parent.info.status == "FINISHED" and parent.data.tags["gamma.sweep.jobs"] == "2 FINISHED"
+    assert len(jobs) == 2
     assert all(r.info.status == "FINISHED" for r in jobs)
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in jobs)
     assert sorted((r.data.tags["system"], r.data.tags["seed"]) for r in jobs) == \
-        [("s1", "0"), ("s1", "1"), ("s2", "0"), ("s2", "1")]
+        [("s1", "0"), ("s1", "1")]
     # Each job ran in a Ray worker and wrote its folder; its artifacts went through the server
     # into the server's artifact folder (the client never sees that folder).
     exp = client.get_experiment(parent.info.experiment_id)

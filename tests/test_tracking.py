@@ -39,17 +39,18 @@ def git_head() -> str:
 
 
 def children_of(pid: int) -> dict[int, bytes]:
-    """The processes whose parent is ``pid``, with their command lines."""
+    """The processes whose parent is ``pid`` (any of its threads), with their command lines."""
     out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                out[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
+            kids = (task / "children").read_text().split()
+        except OSError:
             continue
+        for kid in kids:
+            try:
+                out[int(kid)] = Path(f"/proc/{kid}/cmdline").read_bytes()
+            except OSError:
+                continue
     return out
 
 
