@@ -241,15 +241,17 @@ def test_a_rerun_sweep_with_resume_skips_its_finished_jobs(tmp_path):
 
 
 def test_workers_inside_a_joblib_sweep(tmp_path):
-    """A sweep's job runs in a joblib (loky) worker, whose start method the layer workers must
-    know; the results equal a serial job's."""
+    """A sweep's job runs in a joblib (loky) worker of the default launcher, whose start method
+    the layer workers must know; with 2 workers per job the launcher runs cores // 2 jobs at
+    once; the results equal a serial job's."""
     sweep = tmp_path / "sweep"
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "optimizer=random",
                            "budget=200", "layers=[1,2,7]", "seed=0,1", "parallel.workers=2",
-                           "tracking.enabled=false", "hydra/launcher=joblib",
-                           f"hydra.sweep.dir={sweep}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+                           "tracking.enabled=false", f"hydra.sweep.dir={sweep}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    at_once = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert f"Joblib.Parallel(n_jobs={at_once}," in proc.stdout
     jobs = {read_results(f)["seed"]: read_results(f)
             for f in sweep.glob("*/results.json")}
     assert sorted(jobs) == [0, 1] and all(j["status"] == "finished" for j in jobs.values())

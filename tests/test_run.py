@@ -251,7 +251,8 @@ def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monk
 
 
 def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path, new_store):
-    """A sweep on both cores: the joblib workers register the baselines; a job with bad settings
+    """A sweep in a joblib (loky) worker (one: each would import nevergrad, 3 s): the worker
+    registers the baselines; a job with bad settings
     and a job where nevergrad itself raises (DE with a negative population: "Both asked and told
     queues are empty") are recorded as failed, with their errors, in results.json and MLflow, and
     the other jobs still run."""
@@ -260,7 +261,7 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path, new_stor
     proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de",
                     "optimizer.optimizer=DifferentialEvolution",
                     "optimizer.options={popsize:-3},{popsize:30}", "budget=200", "layers=[2]",
-                    "tracking.experiment=failures", "hydra/launcher=joblib",
+                    "tracking.experiment=failures", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1",
                     f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
     assert proc.returncode == 0, proc.stderr
     jobs = {}
