@@ -118,7 +118,7 @@ def job_ended(out_dir: Path, sweep_dir: Path, k: int) -> None:
     """A sweep job's one console line: its outcome (its results.json), ``job k of N``, how many
     jobs have ended and how long the sweep still needs."""
     info = S.SweepInfo.read(sweep_dir)
-    done = S.jobs_done(sweep_dir, info.start) if info else 0
+    done = S.job_done(sweep_dir, info, k) if info else 0
     path = out_dir / "results.json"
     try:
         earlier = info is not None and path.stat().st_mtime < info.start
