@@ -63,6 +63,13 @@ def job_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def local_env() -> dict[str, str]:
+    """:func:`job_env` for jobs on this machine (submitit's local launcher): they may fork their
+    MLflow helpers from the test session's tracking server."""
+    server = os.environ.get(forked.ENV)
+    return job_env(**({forked.ENV: server} if server else {}))
+
+
 def session_pids(sid: int) -> set[int]:
     """The processes of session ``sid`` (a service started with its own session and everything
     it started, unless they left the session)."""
@@ -229,7 +236,7 @@ def test_submitit_local_sweep(tmp_path, new_store):
     sweep_dir = tmp_path / "sweep"
     proc = sweep(["seed=0,1", *SMALL, f"tracking.uri={uri}", "tracking.experiment=on_submitit",
                   "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=20",
-                  f"hydra.sweep.dir={sweep_dir}"], job_env(), timeout=600)
+                  f"hydra.sweep.dir={sweep_dir}"], local_env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]
     _, (parent,), jobs = runs_of(uri, "on_submitit")
     assert parent.info.status == "FINISHED" and len(jobs) == 2
