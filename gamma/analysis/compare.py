@@ -77,6 +77,7 @@ from gamma.tracking import reader, writer as tracking
 from gamma.tracking.writer import LAYER_PREFIX
 from gamma.tracking.store import failure_reason
 from gamma.errors import GammaError
+from gamma.results.curves import end_to_end_best
 from gamma.search.labels import NO_EFFECT, short_setting
 from gamma.objectives.metrics import UNITS
 
@@ -198,16 +199,9 @@ def curve(results: dict[str, Any], grid: np.ndarray, feasible_only: bool = False
     """End-to-end best-so-far cost (the run's objective) on ``grid`` (samples per unique layer):
     every layer takes its unique shape's best so far; inf until every layer has a feasible
     mapping. With ``feasible_only``, the layers that never got one are left out."""
-    total = np.zeros(len(grid))
-    for layer in results["layers"]:
-        if feasible_only and not (layer.get("feasible") and layer.get("best")):
-            continue
-        best = np.full(len(grid), np.inf)
-        for s, c in layer.get("history", []):
-            if c is not None:
-                best[grid >= s] = np.minimum(best[grid >= s], c)
-        total += best
-    return total
+    layers = [layer for layer in results["layers"]
+              if not feasible_only or (layer.get("feasible") and layer.get("best"))]
+    return end_to_end_best(layers, grid)
 
 
 # --- arms ---------------------------------------------------------------------------------------

@@ -65,16 +65,20 @@ def sweep_jobs(sweep_dir: Path, since: float) -> list[dict[str, Any]]:
     jobs = []
     for path in sorted(sweep_dir.glob("*/results.json")):
         try:
-            written = path.stat().st_mtime
             started = max((f.stat().st_mtime for f in (path.parent / ".hydra").glob("*.yaml")),
-                          default=written)
-            if started < since:
-                continue
-            results = read_results(path)
+                          default=path.stat().st_mtime)
+            if started >= since:
+                jobs.append({**job_results(path, since), "run_dir": str(path.parent)})
         except (OSError, GammaError):
             continue
-        jobs.append({**results, "run_dir": str(path.parent), "earlier": written < since})
     return jobs
+
+
+def job_results(path: Path, since: float) -> dict[str, Any]:
+    """A job's results.json with ``earlier``: written before ``since`` (the sweep's start), i.e.
+    a finished job that ``resume=true`` did not run again."""
+    earlier = path.stat().st_mtime < since
+    return {**read_results(path), "earlier": earlier}
 
 
 def job_done(sweep_dir: Path, info: "SweepInfo", k: int) -> int:

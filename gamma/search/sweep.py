@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 from gamma.errors import GammaError
 from gamma.results import sweep as S
 from gamma.results.console import say, sweep_console
-from gamma.results.layout import read_results
 
 
 def jobs_at_once(workers: int | str | None) -> int:
@@ -119,10 +118,8 @@ def job_ended(out_dir: Path, sweep_dir: Path, k: int) -> None:
     jobs have ended and how long the sweep still needs."""
     info = S.SweepInfo.read(sweep_dir)
     done = S.job_done(sweep_dir, info, k) if info else 0
-    path = out_dir / "results.json"
     try:
-        earlier = info is not None and path.stat().st_mtime < info.start
-        outcome = S.job_line({**read_results(path), "earlier": earlier})
+        outcome = S.job_line(S.job_results(out_dir / "results.json", info.start if info else 0.0))
     except (OSError, GammaError):
         outcome = "no results.json"
     say(f"{outcome}; {S.progress_note(k, info, done)}", headline=True)

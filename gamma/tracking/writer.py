@@ -74,8 +74,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from gamma.errors import GammaError
 from gamma.results import sweep as S
+from gamma.results.curves import end_to_end_best
 from gamma.tracking import forked
 from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
                                    context_tags, experiment_name, failure_reason, flatten,
@@ -787,21 +790,9 @@ def end_to_end_curve(layers: list[dict[str, Any]]) -> list[tuple[int, float]]:
     (samples) and values (the objective's unit)."""
     if not layers or not all(r.get("history") for r in layers):
         return []
-    steps = sorted({s for r in layers for s, _ in r["history"]})
-    best = [math.inf] * len(layers)
-    cursor = [0] * len(layers)
-    out = []
-    for step in steps:
-        for i, r in enumerate(layers):
-            hist = r["history"]
-            while cursor[i] < len(hist) and hist[cursor[i]][0] <= step:
-                c = hist[cursor[i]][1]
-                if c is not None:
-                    best[i] = min(best[i], c)
-                cursor[i] += 1
-        if all(math.isfinite(b) for b in best):
-            out.append((int(step), float(sum(best))))
-    return out
+    steps = np.array(sorted({s for r in layers for s, _ in r["history"]}))
+    total = end_to_end_best(layers, steps)
+    return [(int(s), float(v)) for s, v in zip(steps, total) if math.isfinite(v)]
 
 
 def two_stage_metrics(block: dict[str, Any] | None) -> dict[str, Any]:
