@@ -108,8 +108,10 @@ def test_an_impossible_budget_is_an_error_naming_codesign_area_mm2(tmp_path):
 
 def test_area_rejections_are_counted_with_the_samples(tmp_path):
     """PE counts up to 400 (0.113 mm^2 of MACs alone) under a 0.05 mm^2 budget: arrays over it
-    are rejected before the cost model and counted as samples of every layer."""
-    code, res = run_inprocess([*BASE, "codesign.area_mm2=0.05", "codesign.max_pes=400"],
+    are rejected before the cost model and counted as samples of every layer (random designs
+    from the start: no start at the platform's array)."""
+    code, res = run_inprocess([*BASE, "codesign.area_mm2=0.05", "codesign.max_pes=400",
+                               "codesign.operators.platform_start=0"],
                               tmp_path / "run")
     assert code == 0
     for r in res["layers"]:
@@ -133,3 +135,54 @@ def _macs(shape: str) -> int:
     """K*C*R*S*Y'*X' of a CONV shape string, e.g. 'CONV K64 C64 Y56 X56 R3 S3'."""
     d = {t[0]: int(t[1:]) for t in shape.split()[1:]}
     return d["K"] * d["C"] * d["R"] * d["S"] * (d["Y"] - d["R"] + 1) * (d["X"] - d["S"] + 1)
+
+
+@pytest.mark.parametrize("extra, shape", [
+    (["system=s2", f"codesign.area_mm2={EDGE_UM2 / 2 / 1e6}"], (1, 84)),  # 168 PEs scaled to half
+    (["system=s1"], (12, 14))])                                  # the edge platform's rows x cols
+def test_a_search_held_at_its_start_searches_the_platforms_array(tmp_path, extra, shape):
+    """With the whole budget at the start design, the design is the platform's array (scaled
+    into a smaller budget), with the buffers its mappings need."""
+    code, res = run_inprocess([*BASE, "codesign.operators.platform_start=1",
+                               *extra], tmp_path / "run")
+    assert code == 0
+    hw = res["hardware"]
+    assert hw["num_pes"] == shape[0] * shape[1]
+    assert (hw.get("array_rows", 1), hw.get("array_cols", hw["num_pes"])) == shape
+    assert hw["area_mm2"] <= res["codesign"]["area_budget_mm2"]
+
+
+def test_assembled_children_take_each_layers_best_mapping_on_the_best_array():
+    """assemble_best: child 0 gets the best design's array and, per layer, the mapping with the
+    best layer score among the individuals on that array (not the best individual's own)."""
+    import numpy as np
+    from gamma.mapspace.hwspace import HwGenes
+    from gamma.mapspace.space import Genome
+    from gamma.objectives.codesign import Scores
+    from gamma.optimizers.digamma import CoGamma, Population
+    from gamma.optimizers.gamma import Gamma
+
+    def genomes(marks):  # one-level genomes told apart by their top K tile
+        n = len(marks)
+        tile = np.ones((n, 1, 6), np.int64)
+        tile[:, 0, 0] = marks
+        return Genome(np.ones(n, np.int64), np.zeros((n, 1), np.int64),
+                      np.tile(np.arange(6), (n, 1, 1)), tile, np.zeros((n, 1), np.int64))
+
+    pop = Population(HwGenes(np.ones(4, np.int64), np.array([64, 64, 32, 64])),
+                     [genomes([1, 2, 3, 4]), genomes([11, 12, 13, 14])])
+    layer = np.array([[5.0, 1.0, 0.5, 3.0],    # layer 0: best on 64 PEs is individual 1
+                      [2.0, 4.0, 0.1, 1.5]])   # layer 1: best on 64 PEs is individual 3
+    scores = Scores(np.zeros(4), np.ones(4), np.zeros(4), layer, np.zeros(4, np.int64))
+    children = Population(HwGenes(np.ones(3, np.int64), np.array([7, 7, 7])),
+                          [genomes([0, 0, 0]), genomes([0, 0, 0])])
+    cogamma = CoGamma(Gamma(), {"hw_crossover": 0.5, "hw_mutation": 0.3, "hw_step": 0.5,
+                                "hw_fit": 0, "platform_start": 0, "assemble": 1})
+    cogamma.assemble_best(children, pop, scores, cost=np.array([1.0, 3.0, 0.5, 2.0]))
+    # the best design (cost 0.5) is on 32 PEs, alone: its own mappings
+    assert children.hw.cols.tolist() == [32, 7, 7]
+    assert [children.layers[u].tile[0, 0, 0] for u in (0, 1)] == [3, 13]
+    cogamma.assemble_best(children, pop, scores, cost=np.array([1.0, 3.0, 9.0, 2.0]))
+    # the best design is on 64 PEs: each layer's best mapping among individuals 0, 1 and 3
+    assert children.hw.cols.tolist() == [64, 7, 7]
+    assert [children.layers[u].tile[0, 0, 0] for u in (0, 1)] == [2, 14]

@@ -13,7 +13,7 @@ NoC from the platform). Units: PEs, elements, um^2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -68,6 +68,9 @@ class HwSpace:
     max_l2: int
     area: AreaModel
     budget_um2: float
+    #: The design a search starts from (a population of one): the platform's array, scaled
+    #: into the budget.
+    start: HwGenes = field(default_factory=lambda: HwGenes(np.ones(1, np.int64), np.ones(1, np.int64)))
 
     @property
     def genes(self) -> tuple[int, ...]:

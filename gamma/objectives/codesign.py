@@ -59,6 +59,26 @@ class Design:
     samples: int  # samples per unique layer used when it was found
 
 
+@dataclass
+class Scores:
+    """What :meth:`CoDesignObjective.evaluate` says of ``n`` individuals (see there)."""
+
+    rank: np.ndarray  # (n,) 0: fits with every layer feasible; 1: not; +inf: PE array over budget
+    raw: np.ndarray  # (n,) cost before the area penalty (+inf: PE array over budget)
+    excess: np.ndarray  # (n,) area over the budget, relative (0: fits)
+    layer: np.ndarray  # (U, n) each layer's mapping score
+    fit_pes: np.ndarray  # (n,) largest PE count the individual's buffers allow (0: none)
+
+    def take(self, idx: np.ndarray) -> "Scores":
+        return Scores(self.rank[idx], self.raw[idx], self.excess[idx], self.layer[:, idx],
+                      self.fit_pes[idx])
+
+    @staticmethod
+    def concat(parts: list["Scores"]) -> "Scores":
+        return Scores(*(np.concatenate([getattr(p, f) for p in parts], axis=1 if f == "layer" else 0)
+                        for f in ("rank", "raw", "excess", "layer", "fit_pes")))
+
+
 @dataclass(frozen=True)
 class Penalty:
     """How designs and mappings that break the area budget still rank (``codesign.penalty``,
@@ -122,18 +142,17 @@ class CoDesignObjective:
     def best_cost(self) -> float:
         return self.best.cost if self.best else math.inf
 
-    def evaluate(self, hw: HwGenes, genomes: list[Genome]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(rank, cost, layer scores, fitting PEs) per individual, for a selection that ranks
-        designs by rank, then cost, and each layer's mappings by their score
-        (:meth:`_layer_scores`); the fitting PEs are the largest PE count whose area with the
-        buffers the individual's mappings need fits the budget (0: none). Rank: its
-        number of unique layers without a feasible mapping (+inf when its PE array alone is over
-        the area budget). Cost: the sum of its feasible layers' costs, times (1 + e)^2 where e
-        is its area's relative excess over the budget with the buffers its mappings need (0
-        when it fits): a penalty, so that designs slightly over the budget still breed. Only a
-        design with rank 0 that fits is a candidate for :attr:`best`. Counts ``len(hw)``
-        samples on every layer."""
+    def evaluate(self, hw: HwGenes, genomes: list[Genome]) -> "Scores":
+        """The :class:`Scores` of every individual (a design ``hw[i]`` and ``genomes[u][i]`` per
+        unique layer): its rank (the number of unique layers without a feasible mapping, 0 or 1
+        here: 0 only when every layer is feasible and the design, with the buffers its mappings
+        need, fits the budget; +inf when its PE array alone is over the budget), its cost before
+        the area penalty (the sum of its feasible layers' costs, plus ``infeasible_layer`` x the
+        compute bound of each infeasible layer), its area's relative excess over the budget, each
+        layer's mapping score (:meth:`_layer_scores`) and its fitting PEs (the largest PE count
+        whose area with the buffers its mappings need fits the budget; 0: none). :meth:`costs`
+        gives the penalized cost a selection ranks by. Only a design with rank 0 is a candidate
+        for :attr:`best`. Counts ``len(hw)`` samples on every layer."""
         n = len(hw)
         if n > self.remaining:
             raise BudgetExceeded(f"{n} evaluations asked with {self.remaining} of {self.budget} left")
@@ -174,18 +193,29 @@ class CoDesignObjective:
                                       self.penalty.infeasible_layer * bound)
                              * weights).sum(axis=0)
         ok_all = fits & (bad == 0) & (excess == 0)
-        rank = np.where(fits, np.where(ok_all, 0.0, 1.0), np.inf)
-        score = self._layer_scores(hw, per_layer, l1, l2)
         self.rejections[R_AREA] += int((~fits).sum() + (fits & (bad == 0) & (excess > 0)).sum())
         self.rejections[R_LAYER] += int((fits & (bad > 0)).sum())
         self._keep_best(hw, genomes, np.where(ok_all, total, np.inf), where, need_l1, need_l2)
         self.history.append((self.used, self.best_cost))
-        weight = self.penalty.design_area * (self.used / self.budget) ** 2  # gentle early, strict late
         area = self.hwspace.area
         fit_pes = np.floor((self.hwspace.budget_um2 - area.sram_um2(need_l2.astype(np.float64)))
                            / (area.mac_um2 + area.sram_um2(need_l1.astype(np.float64))))
-        return (rank, np.where(fits, penalized * (1.0 + excess) ** weight, np.inf), score,
-                np.maximum(fit_pes, 0).astype(np.int64))
+        return Scores(rank=np.where(fits, np.where(ok_all, 0.0, 1.0), np.inf),
+                      raw=np.where(fits, penalized, np.inf), excess=excess,
+                      layer=self._layer_scores(hw, per_layer, l1, l2),
+                      fit_pes=np.maximum(fit_pes, 0).astype(np.int64))
+
+    def area_weight(self) -> float:
+        """The exponent of the design-area penalty now: ``design_area`` x (samples used /
+        budget)^2, gentle early and strict at the end."""
+        return self.penalty.design_area * (self.used / self.budget) ** 2
+
+    def costs(self, scores: "Scores") -> np.ndarray:
+        """Each individual's cost under the area penalty of now: raw x (1 + excess)^w. Scores
+        kept from earlier generations are ranked under the same, current penalty (a cost
+        computed once, under the gentler penalty of its own time, would keep an early design
+        far over the budget among the elites for good)."""
+        return scores.raw * (1.0 + scores.excess) ** self.area_weight()
 
     def _layer_scores(self, hw: HwGenes, per_layer: np.ndarray, l1: np.ndarray,
                       l2: np.ndarray) -> np.ndarray:

@@ -36,13 +36,13 @@ import numpy as np
 from gamma.errors import GammaError
 from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.mapspace.space import Genome, MapSpace
-from gamma.objectives.codesign import CoDesignObjective
+from gamma.objectives.codesign import CoDesignObjective, Scores
 from gamma.optimizers.base import ProgressCallback
 from gamma.optimizers.gamma import Gamma
 from gamma.optimizers.selection import Truncation
 
 #: The settings of ``codesign.operators`` and what they set.
-HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit")
+HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit", "platform_start", "assemble")
 
 
 @dataclass
@@ -80,6 +80,8 @@ class CoGamma:
         self.hw_mutation = _setting(operators, "hw_mutation", 1.0)
         self.hw_step = _setting(operators, "hw_step", 64.0)
         self.hw_fit = _setting(operators, "hw_fit", 1.0)
+        self.platform_start = _setting(operators, "platform_start", 1.0)
+        self.assemble = _count(operators, "assemble")
         self._spaces: dict[tuple[int, int, int | None], MapSpace] = {}
 
     # --- map spaces per design ----------------------------------------------------------------
@@ -113,27 +115,60 @@ class CoGamma:
         """Spend the objective's budget. ``bases``: each unique layer's map space on the largest
         PE count (the operators' ranges); ``pinned``: S1's inner cluster follows the columns."""
         size = self.gamma.population
-        pop = self.random(min(size, objective.remaining), objective.hwspace, bases, pinned, rng)
-        rank, cost, score, fit = objective.evaluate(pop.hw, pop.layers)
+        hwspace = objective.hwspace
+        pop = self.random(min(size, objective.remaining), hwspace, bases, pinned, rng)
+        self.hold_start(pop, objective, bases, pinned)
+        scores = objective.evaluate(pop.hw, pop.layers)
         _report(objective, on_progress)
         while objective.remaining > 0:
-            elites, chosen = self.select(rank, cost)
+            elites, chosen = self.select(scores.rank, objective.costs(scores))
             n = min(size, objective.remaining)
             if len(chosen) == 0:  # every PE array over the budget: restart
-                children = self.random(n, objective.hwspace, bases, pinned, rng)
+                children = self.random(n, hwspace, bases, pinned, rng)
                 children = self.breed(children.hw, (children, np.zeros((len(bases), n))), n,
-                                      objective.hwspace, bases, pinned, rng)
+                                      hwspace, bases, pinned, rng)
             else:
-                children = self.breed(self.fit_parents(pop.hw, fit, chosen, objective.hwspace, rng),
-                                      (pop, score), n, objective.hwspace,
-                                      bases, pinned, rng)
-            c_rank, c_cost, c_score, c_fit = objective.evaluate(children.hw, children.layers)
+                children = self.breed(self.fit_parents(pop.hw, scores.fit_pes, chosen, hwspace, rng),
+                                      (pop, scores.layer), n, hwspace, bases, pinned, rng)
+                self.assemble_best(children, pop, scores, objective.costs(scores))
+            self.hold_start(children, objective, bases, pinned)
+            new = objective.evaluate(children.hw, children.layers)
             pop = Population.concat([pop.take(elites), children])
-            rank = np.concatenate([rank[elites], c_rank])
-            cost = np.concatenate([cost[elites], c_cost])
-            score = np.concatenate([score[:, elites], c_score], axis=1)
-            fit = np.concatenate([fit[elites], c_fit])
+            scores = Scores.concat([scores.take(elites), new])
             _report(objective, on_progress)
+
+    def hold_start(self, pop: Population, objective: CoDesignObjective, bases: list[MapSpace],
+                   pinned: bool) -> None:
+        """While the first ``platform_start`` share of the budget is spent: every design of
+        ``pop`` is the start design (the platform's array, scaled into the budget), its mappings
+        repaired on it; in place."""
+        if objective.used >= self.platform_start * objective.budget or len(pop) == 0:
+            return
+        start = objective.hwspace.start
+        pop.hw = HwGenes.from_matrix(np.repeat(start.matrix(), len(pop), axis=0))
+        self.repair(pop, bases, pinned)
+
+    def assemble_best(self, children: Population, pop: Population, scores: Scores,
+                      cost: np.ndarray) -> None:
+        """The first ``assemble`` children become, for the PE arrays of the best designs of
+        ``pop`` (by ``cost``, distinct arrays), that array with every layer's best mapping (by
+        the layer's score) among the individuals on that very array: the per-layer elitism of
+        GAMMA on one layer, which whole-individual selection loses; in place."""
+        shapes = pop.hw.matrix()
+        taken: list[tuple[int, int]] = []
+        for i in np.argsort(cost, kind="stable"):
+            if len(taken) >= min(self.assemble, len(children)) or not np.isfinite(cost[i]):
+                break
+            shape = (int(shapes[i, 0]), int(shapes[i, 1]))
+            if shape in taken:
+                continue
+            k = len(taken)
+            taken.append(shape)
+            same = np.flatnonzero((shapes[:, 0] == shape[0]) & (shapes[:, 1] == shape[1]))
+            children.hw.rows[k], children.hw.cols[k] = shape
+            for u, layer in enumerate(pop.layers):
+                best = same[int(np.argmin(scores.layer[u, same]))]
+                _put(children.layers[u], np.array([k]), layer.take(np.array([best])))
 
     def fit_parents(self, hw: HwGenes, fit: np.ndarray, chosen: np.ndarray, hwspace: HwSpace,
                     rng: np.random.Generator) -> HwGenes:
@@ -237,6 +272,14 @@ def _setting(operators: dict[str, Any], name: str, high: float) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
         raise GammaError(f"codesign.operators.{name} = {v!r}: must be a number in [0, {high:g}]")
     return float(v)
+
+
+def _count(operators: dict[str, Any], name: str) -> int:
+    """``codesign.operators.<name>``: a non-negative integer."""
+    v = operators.get(name)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise GammaError(f"codesign.operators.{name} = {v!r}: must be a non-negative integer")
+    return v
 
 
 GENOME_FIELDS = ("nlev", "par", "order", "tile", "cluster")

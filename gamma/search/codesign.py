@@ -21,7 +21,7 @@ import numpy as np
 from gamma.errors import GammaError, HardwareError
 from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_area_um2
 from gamma.limits import MAX_HARDWARE
-from gamma.mapspace.hwspace import HwSpace
+from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.objectives.metrics import output_key
 from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
 from gamma.optimizers import ProgressCallback
@@ -114,13 +114,30 @@ def hw_space(cfg: dict[str, Any]) -> HwSpace:
     sram1 = float(model.sram_um2(1))
     max_pes = (budget - sram1) / (model.mac_um2 + sram1)  # P PEs, L1 = L2 = 1
     grid = cfg["system"].get("name") != "s2"
-    return HwSpace(
+    space = HwSpace(
         grid=grid,
         max_rows=_bound(cfg, "max_rows", max_pes) if grid else 1,
         max_cols=_bound(cfg, "max_cols" if grid else "max_pes", max_pes),
         max_l1=_bound(cfg, "max_l1", (budget - model.mac_um2 - sram1) / sram1),
         max_l2=_bound(cfg, "max_l2", (budget - model.mac_um2 - sram1) / sram1),
         area=model, budget_um2=budget)
+    space.start = start_design(cfg, space)
+    return space
+
+
+def start_design(cfg: dict[str, Any], space: HwSpace) -> HwGenes:
+    """The design a co-search starts from: the platform's PE array (rows x cols on S1/S3), each
+    side scaled by the square root (the PE count, on S2, by the ratio) of budget / the
+    platform's area when the platform is over the budget, within the genes' bounds."""
+    p = cfg["platform"]
+    ratio = min(1.0, space.budget_um2 / platform_area_um2(cfg))
+    if space.grid:
+        rows = int(p.get("array_rows") or 1) * ratio ** 0.5
+        cols = int(p.get("array_cols") or p["num_pes"]) * ratio ** 0.5
+    else:
+        rows, cols = 1, p["num_pes"] * ratio
+    return HwGenes(np.array([min(max(1, int(rows)), space.max_rows)]),
+                   np.array([min(max(1, int(cols)), space.max_cols)]))
 
 
 @dataclass
@@ -155,10 +172,23 @@ def search(cfg: dict[str, Any], setup: Setup,
                                   Penalty.from_dict(cfg["codesign"].get("penalty")))
     optimizer = CoGamma(gamma, dict(cfg["codesign"].get("operators") or {}))
     pinned = cfg["system"].get("fixed_inner_cluster") is not None
+    optimizer.start_design = start_design(cfg, space)
     rng = np.random.default_rng(int(cfg["seed"]))
     t0 = time.perf_counter()
     optimizer.optimize(objective, [o.space for o in objectives], pinned, rng, on_progress)
     return CoDesignSearch(objective, space, time.perf_counter() - t0)
+
+
+def start_design(cfg: dict[str, Any], space: HwSpace) -> HwGenes:
+    """The platform's PE array, scaled into the budget when the platform is over it."""
+    p = cfg["platform"]
+    ratio = min(1.0, space.budget_um2 / platform_area_um2(cfg))
+    if space.grid:
+        rows = max(1, min(space.max_rows, int(p["array_rows"] * ratio ** 0.5)))
+        cols = max(1, min(space.max_cols, int(p["array_cols"] * ratio ** 0.5)))
+    else:
+        rows, cols = 1, max(1, min(space.max_cols, int(p["num_pes"] * ratio)))
+    return HwGenes(np.array([rows]), np.array([cols]))
 
 
 def reported_hardware(design: Design) -> Hardware:
