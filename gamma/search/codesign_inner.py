@@ -464,7 +464,9 @@ def codesign_record(cfg: dict[str, Any], found: GridSearch) -> dict[str, Any]:
                 {"num_pes": s.candidate.pes, "l1_capacity": s.candidate.l1,
                  "l2_capacity": s.candidate.l2, "cycles": R.finite_or_none(s.cycles),
                  "proven_optimal": s.proven, "lower_bound_cycles": R.finite_or_none(s.lower_bound),
-                 "stopped": s.stopped, "time_s": round(s.time_s, 3),
+                 "stopped": s.stopped,
+                 **({"infeasible_proven": math.isinf(s.lower_bound)} if s.infeasible else {}),
+                 "time_s": round(s.time_s, 3),
                  "layers": [e.record() for e in s.exact]} for s in found.scored]
             + [{"num_pes": c.pes, "l1_capacity": c.l1, "l2_capacity": 0,
                 "stopped": "over codesign.area_mm2"} for c in found.over_budget],

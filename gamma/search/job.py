@@ -411,7 +411,7 @@ class CoDesignJob(Job):
         """``codesign.inner=exhaustive``: every candidate of ``codesign.grid`` scored by its
         proven per-layer optima (:func:`gamma.search.codesign_inner.search_grid`)."""
         say("codesign.inner=exhaustive: candidates of codesign.grid scored by proven per-layer "
-            "latency optima (no GA; `budget` unused)")
+            "latency optima (no GA)")
         found = codesign_inner.search_grid(self.cfg, setup, self.optima_file, say)
         self.results.update(hardware=codesign_inner.hardware_record(self.cfg, found),
                             codesign=codesign_inner.codesign_record(self.cfg, found))
