@@ -15,6 +15,7 @@ from gamma.mapping import Mapping
 from gamma.search import optima
 from gamma.search.codesign_inner import prove_layer
 from gamma.search.setup import make_objective
+from gamma.workloads.maestro_hw import read_hardware_file
 from gamma.workloads.layer import Layer
 from tests.jobs import ROOT, run_captured, run_inprocess
 
@@ -80,7 +81,7 @@ def test_the_checked_optimum_is_a_real_mapping_on_the_design_and_is_cached(runs)
 
 
 def test_the_grid_design_is_at_least_as_fast_as_the_ga_design_and_fits(runs):
-    ga, grid, _ = runs
+    ga, grid, tmp = runs
     cd = grid["codesign"]
     assert cd["inner"] == "exhaustive" and cd["certified"] is True
     assert grid["totals"]["latency_cycles"] == cd["best_cost"]
@@ -92,6 +93,9 @@ def test_the_grid_design_is_at_least_as_fast_as_the_ga_design_and_fits(runs):
     assert hw["l1_size"] <= best["l1_capacity"] and hw["l2_size"] <= best["l2_capacity"]
     assert hw["area_mm2"] <= EDGE_MM2
     assert area_um2(hw["num_pes"], hw["l1_size"], hw["l2_size"], MODEL) <= EDGE_MM2 * 1e6
+    written = read_hardware_file(tmp / "grid" / "mappings" / "hardware.m",
+                                 Hardware.from_dict(hw))
+    assert written == Hardware.from_dict(hw)
     assert area_um2(best["num_pes"], best["l1_capacity"], best["l2_capacity"], MODEL) <= EDGE_MM2 * 1e6
     (layer,) = grid["layers"]
     assert layer["proven_optimal"] is True

@@ -212,7 +212,9 @@ def prove_layer(cfg: dict[str, Any], layer: Layer, hw: Hardware, rng: np.random.
     if best is None and rep.get("infeasible_proven"):
         lower = math.inf  # no mapping fits: proven
     else:
-        lower = best.cost if proven else float(lb if lb is not None else obj.compute_bound)
+        # not proving: the compute bound holds for what the guard accepts, nothing without it
+        fallback = obj.compute_bound if rules.guard else 0
+        lower = best.cost if proven else float(lb if lb is not None else fallback)
     if proven and cache is not None:
         entry = {"optimum_cycles": int(best.cost), "shape": layer.shape,
                  "platform": cfg["platform"].get("name"), "system": cfg["system"]["name"],
