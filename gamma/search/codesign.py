@@ -202,6 +202,11 @@ def _area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
             "area_um2": {k: round(v, 3) for k, v in parts.items()}}
 
 
+def area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
+    """results.json ``area_mm2`` and ``area_um2`` (by part) of ``hw`` under ``model``."""
+    return _area_record(hw, model)
+
+
 def hardware_record(found: CoDesignSearch) -> dict[str, Any] | None:
     """results.json ``hardware`` of a co-design job: the design (PEs, array shape, L1, L2 as its
     mappings need them, bandwidths), its area and its breakdown."""

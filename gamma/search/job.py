@@ -26,6 +26,7 @@ import yaml
 
 from gamma.costmodel.warmup import warm_up
 from gamma.errors import GammaError
+from gamma.hardware import Hardware
 from gamma.mapspace.dataflows import dataflow_label, dataflow_name
 from gamma.objectives.metrics import UNITS
 from gamma.objectives.pareto import unit_of
@@ -33,7 +34,7 @@ from gamma.results import console as report, pareto as pareto_report, records as
 from gamma.results.layout import read_results, write_failure, write_results
 from gamma.workloads.maestro_hw import format_hardware_file
 from gamma.results.console import say
-from gamma.search import codesign, optima, twostage
+from gamma.search import codesign, codesign_inner, optima, twostage
 from gamma.search.parallel import search_parallel
 from gamma.search.rules import PARETO, TWO_STAGE, adapt_config, search_rules
 from gamma.search.setup import (Setup, build_setup, check_seed_budget, search_unique, total_cost,
@@ -377,6 +378,7 @@ class CoDesignJob(Job):
 
     def run(self) -> None:
         codesign.check(self.cfg)
+        codesign_inner.check(self.cfg)
         setup = build_setup(self.cfg)
         self.results.update(model=setup.model.name, hardware=None, selected_layers=setup.selected,
                             platform_hardware=codesign.platform_record(self.cfg))
@@ -388,19 +390,43 @@ class CoDesignJob(Job):
             f"{self.results['objective']}, {self.cfg['budget']:,} samples per unique layer, "
             f"seed {self.cfg['seed']}")
         self.save()
+        if codesign_inner.is_grid(self.cfg):
+            self.run_grid(setup)
+            return
         with report.LayerProgress("co-design", int(self.cfg["budget"]),
                                   self.results["objective_unit"]) as bar:
             found = codesign.search(self.cfg, setup, self.watching(bar))
+        check = codesign_inner.check_design(self.cfg, setup, found, self.optima_file, say)
         self.results.update(hardware=codesign.hardware_record(found),
-                            codesign=codesign.codesign_record(self.cfg, found))
+                            codesign={**codesign.codesign_record(self.cfg, found),
+                                      **({"check": check} if check else {})})
         if found.design is not None:
-            (self.out_dir / "mappings").mkdir(exist_ok=True)
-            (self.out_dir / "mappings" / "hardware.m").write_text(
-                format_hardware_file(codesign.reported_hardware(found.design)), encoding="utf-8")
+            self.write_design(codesign.reported_hardware(found.design))
         else:
             say(f"no design with a feasible mapping of every layer in {self.cfg['budget']:,} samples")
         for res in codesign.unique_results(setup, found):
+            self.add(setup, res, codesign_inner.layer_optimum(check, res.unique_index))
+
+    def run_grid(self, setup: Setup) -> None:
+        """``codesign.inner=exhaustive``: every candidate of ``codesign.grid`` scored by its
+        proven per-layer optima (:func:`gamma.search.codesign_inner.search_grid`)."""
+        say("codesign.inner=exhaustive: candidates of codesign.grid scored by proven per-layer "
+            "latency optima (no GA)")
+        found = codesign_inner.search_grid(self.cfg, setup, self.optima_file, say)
+        self.results.update(hardware=codesign_inner.hardware_record(self.cfg, found),
+                            codesign=codesign_inner.codesign_record(self.cfg, found))
+        if found.design is not None:
+            self.write_design(found.design)
+        else:
+            say("no candidate of codesign.grid with a feasible mapping of every layer")
+        for res in codesign_inner.unique_results(setup, found):
             self.add(setup, res)
+
+    def write_design(self, hw: Hardware) -> None:
+        """``mappings/hardware.m``: the design as a MAESTRO hardware file."""
+        (self.out_dir / "mappings").mkdir(exist_ok=True)
+        (self.out_dir / "mappings" / "hardware.m").write_text(format_hardware_file(hw),
+                                                              encoding="utf-8")
 
     def against_optimum(self, records: list[dict[str, Any]]) -> None:
         """No cached optima: the design is not the platform the cache is keyed on."""
@@ -411,6 +437,7 @@ def job_class_of(cfg: dict[str, Any]) -> type[Job]:
     checked, or for ``codesign=digamma`` :class:`CoDesignJob`."""
     if codesign.is_codesign(cfg):
         codesign.check(cfg)
+        codesign_inner.check(cfg)
         return CoDesignJob
     if search_rules(cfg).kind != TWO_STAGE:
         return Job
