@@ -68,6 +68,7 @@ if __name__ == "__main__":
 import math  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
@@ -76,17 +77,19 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from gamma.errors import GammaError  # noqa: E402
 from gamma.search.labels import job_label  # noqa: E402
-from gamma.results.console import say, sweep_console  # noqa: E402
+from gamma.results.console import last_error, say, sweep_console  # noqa: E402
 from gamma.search.job import run_job  # noqa: E402
-from gamma.search.sweep import job_ended, job_started, register_resolvers  # noqa: E402
+from gamma.search.sweep import (FAILED_JOBS, job_ended, job_failed, job_started,  # noqa: E402
+                                register_resolvers)
 from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
                                   mark_interrupted, note_interrupted, note_terminated,
                                   pending_exit, was_terminated)
 from gamma.search.strict_numbers import check_hydra_job, check_overrides  # noqa: E402
 
 register_resolvers()
-OUTPUTS = Path(__file__).resolve().parent / "outputs"
-OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
+ROOT = Path(__file__).resolve().parent
+OUTPUTS = ROOT / "outputs"
+OPTIMIZER_CONFIGS = ROOT / "conf" / "optimizer"
 
 
 def set_label(cfg: DictConfig, overrides: list[str]) -> None:
@@ -109,51 +112,67 @@ def main(cfg: DictConfig) -> float:
     """One job; returns its objective (the sum over layers of the best cost, in the objective's
     unit; inf if a layer is infeasible or the job failed), which Hydra's sweepers minimize."""
     hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return sweep_job(cfg, hc)
     try:  # numbers in the config files written as YAML 1.1 reads them but gamma does not (K: 1_0)
-        check_hydra_job(hc, Path(__file__).resolve().parent)
+        check_hydra_job(hc, ROOT)
     except GammaError as e:
         say(f"error: {e}", error=True)
-        if hc.mode != RunMode.MULTIRUN:
-            sys.exit(1)
-        return math.inf
+        sys.exit(1)
     set_label(cfg, list(hc.overrides.task))
-    if hc.mode != RunMode.MULTIRUN:
-        if pending_exit():  # SIGINT/SIGTERM while Hydra started
-            say("terminated (SIGTERM)" if was_terminated() else "interrupted", error=True)
-            sys.exit(pending_exit())
-        outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
-        if outcome.code:
-            sys.exit(outcome.code)
-        return outcome.cost
-    # In a sweep a failed job (bad settings, an exception inside an optimizer library) is
-    # recorded as failed, with its error, in results.json and MLflow; the sweep goes on.
-    # After a SIGTERM or Ctrl-C (reaching the workers from the terminal or forwarded by the
-    # launching process, see stop_sweep) the running job ends as killed and the jobs not
-    # started yet are skipped; the sweep then exits 143 or 130.
+    if pending_exit():  # SIGINT/SIGTERM while Hydra started
+        say("terminated (SIGTERM)" if was_terminated() else "interrupted", error=True)
+        sys.exit(pending_exit())
+    outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
+    if outcome.code:
+        sys.exit(outcome.code)
+    return outcome.cost
+
+
+def sweep_job(cfg: DictConfig, hc: Any) -> float:
+    """One job of a sweep (``run.py -m``); its objective (inf unless it finished).
+
+    A failed job (its config files, bad settings, an exception inside an optimizer library) is
+    recorded as failed, with its error, in results.json and MLflow where it got that far, and
+    noted in the sweep folder; the sweep goes on and, once every job has ended, names the
+    failed jobs and exits 1 (gamma.search.sweep.SweepSummary). After a SIGTERM or Ctrl-C
+    (reaching the workers from the terminal or forwarded by the launching process, see
+    stop_sweep) the running job ends as killed and the jobs not started yet are skipped; the
+    sweep then exits 143 or 130."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, note_terminated)
         signal.signal(signal.SIGINT, note_interrupted)
+    k = hc.job.num + 1
     if pending_exit():
         what = "terminated (SIGTERM)" if was_terminated() else "interrupted (Ctrl-C)"
-        say(f"job {hc.job.num} skipped: the sweep was {what}", error=True)
+        say(f"job {k} skipped: the sweep was {what}", error=True)
         return math.inf
-    job_started(list(hc.overrides.task), Path(hc.sweep.dir))
+    overrides, sweep_dir = list(hc.overrides.task), Path(hc.sweep.dir)
+    job_started(overrides, sweep_dir)
+    error: str | None = None
+    cost = math.inf
     try:
+        check_hydra_job(hc, ROOT)  # numbers in its config files (the sweep checked the grid's)
+        set_label(cfg, overrides)
         outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
+        cost = outcome.cost
+        if outcome.code == EXIT_SIGINT:
+            mark_interrupted()  # the jobs not started are skipped; the sweep exits 130
+        elif outcome.code not in (0, EXIT_SIGTERM):  # SIGTERM: the sweep exits 143
+            error = last_error() or f"exit code {outcome.code}"
+            say(f"job {k} failed (exit code {outcome.code})", error=True)
+    except GammaError as e:
+        error = str(e)
+        say(f"error: {e}", error=True)
     except Exception as e:  # noqa: BLE001 - already marked failed by run_job
-        say(f"job {hc.job.num} failed: {type(e).__name__}: {e}", error=True)
-        return math.inf
+        error = f"{type(e).__name__}: {e}"
+        say(f"job {k} failed: {error}", error=True)
     finally:
-        job_ended(Path(hc.runtime.output_dir), Path(hc.sweep.dir), hc.job.num + 1)
+        if error is not None:
+            job_failed(overrides, sweep_dir, Path(hc.runtime.output_dir), k, error)
+        job_ended(Path(hc.runtime.output_dir), sweep_dir, k)
         sweep_console(None)
-    if outcome.code == EXIT_SIGTERM:
-        return math.inf  # the other workers' jobs still end as killed; the sweep exits 143
-    if outcome.code == EXIT_SIGINT:
-        mark_interrupted()  # the jobs not started are skipped; the sweep exits 130
-        return math.inf
-    if outcome.code:
-        say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)
-    return outcome.cost
+    return cost if error is None else math.inf
 
 
 def sweep_workers() -> list[int]:
@@ -232,6 +251,9 @@ if __name__ == "__main__":
             sys.exit(1)
     try:
         main()
+        if FAILED_JOBS and not pending_exit():  # a sweep with failed jobs (named at its end)
+            EXIT_CODE[0] = 1
+            sys.exit(1)
     except SystemExit as e:  # a job's exit code (run_job), or Hydra's
         EXIT_CODE[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         raise
