@@ -10,7 +10,8 @@ Exit codes: 0 done, 1 bad input (``error: ...`` on stderr), 130 interrupted (Ctr
 143 terminated (SIGTERM, what a cluster scheduler sends), from the first instruction on; both
 leave results.json and the MLflow run ``killed`` with the finished layers (a sweep: every
 running job, and the parent run KILLED). ``main`` returns the job's objective value, so a Hydra
-sweeper (Optuna) can minimize it.
+sweeper (Optuna) can minimize it. The command line's code is gamma/search/cli.py: this file
+stays small, as Python compiles all of it before the first line installs the signal handlers.
 """
 
 from __future__ import annotations
@@ -31,210 +32,39 @@ def _exit_at_once(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
+def _exit_last() -> None:
+    """The last exit handler (gamma.search.cli.exit_last: the exit code, late signals)."""
+    try:
+        from gamma.search.cli import exit_last
+    except BaseException:  # noqa: BLE001 - it could not be imported: run.py failed before
+        os._exit(1)
+    exit_last()
+
+
 if __name__ == "__main__":  # not in a worker process that imports this file as __mp_main__
     _signal.signal(_signal.SIGINT, _exit_at_once)  # first: before any other import
     _signal.signal(_signal.SIGTERM, _exit_at_once)
+    import atexit
 
-import atexit  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-
-#: The exit code run.py ends with (see _exit_last).
-EXIT_CODE = [0]
-
-
-def _exit_last() -> None:
-    """The last exit handler (registered first): Python's finalization after it would restore
-    the default action of SIGINT/SIGTERM, so that a late Ctrl-C killed the process (or was
-    lost); instead the signals are blocked and one that came late still sets 130/143."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    late = signal.sigpending()
-    code = EXIT_CODE[0]
-    if code == 0:
-        from gamma.search.signals import pending_exit
-
-        code = pending_exit() or (143 if signal.SIGTERM in late else 130 if signal.SIGINT in late else 0)
-    os._exit(code)
-
-
-if __name__ == "__main__":
     atexit.register(_exit_last)  # the first registered runs last, after every other exit handler
 
-import math  # noqa: E402
-import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import hydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
-from gamma.errors import GammaError  # noqa: E402
-from gamma.search.labels import job_label  # noqa: E402
-from gamma.results.console import say, sweep_console  # noqa: E402
-from gamma.search.job import run_job  # noqa: E402
-from gamma.search.sweep import job_ended, job_started, register_resolvers  # noqa: E402
-from gamma.search.signals import (EXIT_SIGINT, EXIT_SIGTERM, INTERRUPTED, TERMINATED,  # noqa: E402
-                                  mark_interrupted, note_interrupted, note_terminated,
-                                  pending_exit, was_terminated)
-from gamma.search.strict_numbers import check_hydra_job, check_overrides  # noqa: E402
+from gamma.search import cli  # noqa: E402
 
-register_resolvers()
-OUTPUTS = Path(__file__).resolve().parent / "outputs"
-OPTIMIZER_CONFIGS = Path(__file__).resolve().parent / "conf" / "optimizer"
-
-
-def set_label(cfg: DictConfig, overrides: list[str]) -> None:
-    """Fill ``cfg.label`` (unless the user set one) from the optimizer settings that differ from
-    its config file and the other overrides (see :mod:`gamma.search.labels`)."""
-    if cfg.get("label") is not None:
-        return
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # noqa: BLE001 - a bad interpolation is reported by execute()
-        return
-    name = str(plain["optimizer"].get("name"))
-    path = OPTIMIZER_CONFIGS / f"{name}.yaml"
-    defaults = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
-    cfg.label = job_label(plain["optimizer"], defaults, overrides, plain)
+ROOT = Path(__file__).resolve().parent
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    """One job; returns its objective (the sum over layers of the best cost, in the objective's
-    unit; inf if a layer is infeasible or the job failed), which Hydra's sweepers minimize."""
-    hc = HydraConfig.get()
-    try:  # numbers in the config files written as YAML 1.1 reads them but gamma does not (K: 1_0)
-        check_hydra_job(hc, Path(__file__).resolve().parent)
-    except GammaError as e:
-        say(f"error: {e}", error=True)
-        if hc.mode != RunMode.MULTIRUN:
-            sys.exit(1)
-        return math.inf
-    set_label(cfg, list(hc.overrides.task))
-    if hc.mode != RunMode.MULTIRUN:
-        if pending_exit():  # SIGINT/SIGTERM while Hydra started
-            say("terminated (SIGTERM)" if was_terminated() else "interrupted", error=True)
-            sys.exit(pending_exit())
-        outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
-        if outcome.code:
-            sys.exit(outcome.code)
-        return outcome.cost
-    # In a sweep a failed job (bad settings, an exception inside an optimizer library) is
-    # recorded as failed, with its error, in results.json and MLflow; the sweep goes on.
-    # After a SIGTERM or Ctrl-C (reaching the workers from the terminal or forwarded by the
-    # launching process, see stop_sweep) the running job ends as killed and the jobs not
-    # started yet are skipped; the sweep then exits 143 or 130.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, note_terminated)
-        signal.signal(signal.SIGINT, note_interrupted)
-    if pending_exit():
-        what = "terminated (SIGTERM)" if was_terminated() else "interrupted (Ctrl-C)"
-        say(f"job {hc.job.num} skipped: the sweep was {what}", error=True)
-        return math.inf
-    job_started(list(hc.overrides.task), Path(hc.sweep.dir))
-    try:
-        outcome = run_job(cfg, hc.runtime.output_dir, OUTPUTS)
-    except Exception as e:  # noqa: BLE001 - already marked failed by run_job
-        say(f"job {hc.job.num} failed: {type(e).__name__}: {e}", error=True)
-        return math.inf
-    finally:
-        job_ended(Path(hc.runtime.output_dir), Path(hc.sweep.dir), hc.job.num + 1)
-        sweep_console(None)
-    if outcome.code == EXIT_SIGTERM:
-        return math.inf  # the other workers' jobs still end as killed; the sweep exits 143
-    if outcome.code == EXIT_SIGINT:
-        mark_interrupted()  # the jobs not started are skipped; the sweep exits 130
-        return math.inf
-    if outcome.code:
-        say(f"job {hc.job.num} failed (exit code {outcome.code})", error=True)
-    return outcome.cost
-
-
-def sweep_workers() -> list[int]:
-    """Process ids of this process's joblib (loky) workers (Linux /proc; [] elsewhere)."""
-    me, pids = os.getpid(), []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            if ppid != me:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"loky" in cmd and b"resource_tracker" not in cmd:
-            pids.append(int(entry))
-    return pids
-
-
-def stop_sweep(signum: int, frame: object) -> None:
-    """SIGTERM or SIGINT in the launching process (a single run's too, until its job starts):
-    note it and pass it on to the sweep's worker processes, whose running jobs end as killed
-    (results.json, MLflow) while the jobs not started are skipped; the launcher then exits 143
-    or 130. (A job handles both itself while it runs, in gamma.search.job.run_job.)"""
-    (TERMINATED if signum == signal.SIGTERM else INTERRUPTED).set()
-    for pid in sweep_workers():
-        try:
-            os.kill(pid, signum)
-        except OSError:
-            pass
-
-
-def override_error(argv: list[str]) -> str | None:
-    """Why an override of the command line holds a number Hydra reads otherwise than written
-    (``budget=1_0`` is 10 in its grammar), or None. Checked here, before Hydra: a sweep's jobs
-    see only the values its sweeper wrote back (``budget=10``). Overrides are the arguments with
-    ``=`` that are not options."""
-    try:
-        check_overrides([a for a in argv if "=" in a and not a.startswith("-")])
-    except GammaError as e:
-        return str(e)
-    return None
-
-
-def writable_output(argv: list[str]) -> str | None:
-    """Why the run folder (``hydra.run.dir=``, ``hydra.sweep.dir=``, else outputs/) cannot be
-    written, or None: checked before Hydra, which would fail with a traceback on its log file."""
-    import tempfile
-
-    given = [a.split("=", 1)[1] for a in argv if a.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
-    folder = Path(given[-1]) if given and "${" not in given[-1] else OUTPUTS
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        return f"cannot write {folder}: {e.strerror or e}"
-    return None
+    """One job (or one job of a sweep); returns its objective (the sum over layers of the best
+    cost, in the objective's unit; inf if a layer is infeasible or the job failed), which Hydra's
+    sweepers minimize."""
+    return cli.job(cfg, ROOT)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, stop_sweep)
-    signal.signal(signal.SIGINT, stop_sweep)
-    if not any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in sys.argv[1:]):
-        problem = override_error(sys.argv[1:]) or writable_output(sys.argv[1:])
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            EXIT_CODE[0] = 1
-            sys.exit(1)
-    try:
-        main()
-    except SystemExit as e:  # a job's exit code (run_job), or Hydra's
-        EXIT_CODE[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        raise
-    except BaseException:  # a bug: its traceback, exit 1
-        EXIT_CODE[0] = 1
-        raise
+    cli.start(main, ROOT)

@@ -329,6 +329,37 @@ def test_a_file_size_limit_ends_the_job_failed_with_its_last_results(tmp_path):
     assert not list(run_dir.glob("results.json.*.tmp"))
 
 
+def test_a_full_disk_ends_the_job_failed_with_its_last_results(tmp_path, capsys, monkeypatch):
+    """A disk that fills up after results.json's first write (ENOSPC, here from the kernel's
+    /dev/full behind results.json's temporary file): ``error:`` names the file and the reason,
+    exit 1; results.json keeps its last complete version, no temporary file is left."""
+    import os
+    import tempfile
+
+    import gamma.results.layout as layout
+
+    real_mkstemp = tempfile.mkstemp
+    writes = []
+
+    def filling_disk(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        writes.append(name)
+        if len(writes) == 1:
+            return fd, name
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(layout.tempfile, "mkstemp", filling_disk)
+    code, _ = job(tmp_path)
+    run_dir = tmp_path / "run"
+    assert code == 1 and len(writes) > 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write {run_dir / 'results.json'}: No space left on device" in err
+    assert "Traceback" not in err
+    assert raw(run_dir)["status"] == "running"  # the first write, complete
+    assert not list(run_dir.glob("results.json.*.tmp"))
+
+
 # --- MLflow: import, resume ------------------------------------------------------------------------
 def store_runs(uri: str) -> list:
     from mlflow.tracking import MlflowClient

@@ -239,8 +239,10 @@ def test_a_sweep_creates_the_store_and_experiment_before_its_jobs(tmp_path, monk
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose("config", overrides=["tracking.experiment=prepared"], return_hydra_config=True)
     targets = [c["_target_"] for c in cfg.hydra.callbacks.values()]
-    # Hydra ends callbacks in reverse order: the summary is written before the parent run ends
-    assert targets == ["gamma.tracking.callbacks.PrepareTracking", "gamma.search.sweep.SweepSummary"]
+    # Hydra ends callbacks in reverse order: the summary is written before the parent run ends;
+    # the sweep's config files and grid are checked before the tracking is prepared
+    assert targets == ["gamma.search.sweep.CheckSweep", "gamma.tracking.callbacks.PrepareTracking",
+                       "gamma.search.sweep.SweepSummary"]
     uri = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     PrepareTracking().on_multirun_start(cfg)
@@ -255,7 +257,7 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path, new_stor
     registers the baselines; a job with bad settings
     and a job where nevergrad itself raises (DE with a negative population: "Both asked and told
     queues are empty") are recorded as failed, with their errors, in results.json and MLflow, and
-    the other jobs still run."""
+    the other jobs still run; the sweep then names the failed jobs and exits 1."""
     uri = new_store(tmp_path / "mlflow.db")
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
     proc = run_cli(["-m", "optimizer=de", "optimizer.name=nosuch,de",
@@ -263,7 +265,10 @@ def test_joblib_sweep_runs_baselines_and_survives_failed_jobs(tmp_path, new_stor
                     "optimizer.options={popsize:-3},{popsize:30}", "budget=200", "layers=[2]",
                     "tracking.experiment=failures", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1",
                     f"hydra.sweep.dir={tmp_path / 'sweep'}"], env)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: 3 of 4 jobs of the sweep failed (the others' results are kept in {tmp_path / 'sweep'}):" \
+        in proc.stderr
+    assert "Traceback" not in proc.stderr
     jobs = {}
     for f in (tmp_path / "sweep").glob("*/results.json"):
         r = read_results(f)

@@ -268,6 +268,16 @@ def sweep_console(prefix: str | None) -> None:
     single job: a sweep's job prints only its errors and its ``headline`` lines, each line
     prefixed with ``[prefix]``, and shows no progress bars; every line still goes to run.log."""
     SWEEP_PREFIX[0] = prefix
+    LAST_ERROR[0] = None
+
+
+#: The last ``error: ...`` said since :func:`sweep_console` (a sweep names a failed job by it).
+LAST_ERROR: list[str | None] = [None]
+
+
+def last_error() -> str | None:
+    """The last ``error: ...`` said since :func:`sweep_console`, without ``error: ``; None if none."""
+    return LAST_ERROR[0]
 
 
 def say(text: str, error: bool = False, headline: bool = False) -> None:
@@ -276,6 +286,8 @@ def say(text: str, error: bool = False, headline: bool = False) -> None:
     (conf/hydra/job_logging/gamma.yaml); elsewhere it has no handler and this just prints. In a
     sweep's job (:func:`sweep_console`) only errors and ``headline`` lines are printed."""
     prefix = SWEEP_PREFIX[0]
+    if error and text.startswith("error: "):
+        LAST_ERROR[0] = text[len("error: "):]
     if prefix is None:
         print(text, file=sys.stderr if error else sys.stdout, flush=True)
     elif error or headline:

@@ -94,6 +94,28 @@ def job_done(sweep_dir: Path, info: "SweepInfo", k: int) -> int:
         return 0
 
 
+def note_failed(sweep_dir: Path, info: "SweepInfo", k: int, record: dict[str, Any]) -> None:
+    """Note that job ``k`` of the sweep failed: ``record`` (its number, overrides, error) as
+    ``k.json`` in a folder of this sweep's start, read back by :func:`failed_jobs`."""
+    folder = sweep_dir / f".jobs_failed_{info.start:.6f}"
+    try:
+        folder.mkdir(exist_ok=True)
+        write_text_atomic(folder / f"{k}.json", json.dumps(record) + "\n")
+    except OSError:
+        pass
+
+
+def failed_jobs(sweep_dir: Path, info: "SweepInfo") -> list[dict[str, Any]]:
+    """The records :func:`note_failed` wrote for this sweep, by job number."""
+    records = []
+    for path in (sweep_dir / f".jobs_failed_{info.start:.6f}").glob("*.json"):
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return sorted(records, key=lambda r: r.get("job") if isinstance(r.get("job"), int) else 0)
+
+
 # --- a job's line ---------------------------------------------------------------------------------
 def job_line(results: dict[str, Any]) -> str:
     """A job's outcome in one line: its latency, ratios and feasible layers, or its status."""

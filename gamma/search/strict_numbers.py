@@ -6,8 +6,10 @@ Hydra's override grammar reads ``budget=1_0`` as 10 and ``x=1_0.5`` as 10.5, and
 OmegaConf reads ``conf/`` files) reads ``K: 1_0`` as 10, ``0x10`` as 16, ``010`` as 8 and
 ``1:30`` as 90. By the time a job sees its config these are plain numbers, so the raw text is
 checked: the overrides on the command line (:func:`check_overrides`) and the config files Hydra
-composed the job from (:func:`check_config_files`). Each problem is a :class:`GammaError` naming
-the override, or the file, line and field.
+composed the job from (:func:`check_config_files`), a sweep's grid values written in a file's
+``hydra.sweeper.params`` included (``budget: 1_0,20`` is the grid 10, 20 to Hydra's sweeper). A
+sweep checks the files of all its jobs before it launches them (gamma.search.sweep.CheckSweep).
+Each problem is a :class:`GammaError` naming the override, or the file, line and field.
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ def override_numbers(override: str) -> list[str]:
     return found
 
 
-def override_problem(override: str) -> str | None:
-    """Why a number in ``override`` is not written as gamma reads numbers (None if all are)."""
+def grammar_problem(override: str) -> str | None:
+    """Why a number Hydra's grammar reads in ``override`` (``key=value``) is not written as
+    gamma reads numbers, e.g. ``'1_0' is not an integer ...; Hydra would read it as 10`` (None
+    if all are)."""
     for text in override_numbers(override):
         if "_" not in text:
             continue
@@ -64,8 +68,14 @@ def override_problem(override: str) -> str | None:
         except ValueError:
             read = float(text)  # type: ignore[assignment]
             what = "a number (no '_' in numbers)"
-        return f"override {override}: {text!r} is not {what}; Hydra would read it as {read}"
+        return f"{text!r} is not {what}; Hydra would read it as {read}"
     return None
+
+
+def override_problem(override: str) -> str | None:
+    """Why a number in ``override`` is not written as gamma reads numbers (None if all are)."""
+    problem = grammar_problem(override)
+    return f"override {override}: {problem}" if problem else None
 
 
 def check_overrides(overrides: Sequence[str]) -> None:
@@ -77,11 +87,18 @@ def check_overrides(overrides: Sequence[str]) -> None:
 
 
 # --- config files -----------------------------------------------------------------------------
+#: Where a config file holds a sweep's grid (``hydra.sweeper.params``, an experiment's
+#: ``# @package _global_`` file): each value is a string that Hydra's sweeper reads with its
+#: override grammar (``budget: 1_0,20`` is the grid 10, 20).
+GRID_PREFIX = "hydra.sweeper.params."
+
+
 def yaml_number_problems(text: str) -> Iterator[tuple[int, str, str]]:
     """(line, field, reason) of every plain scalar of a YAML text that OmegaConf reads as a
     number differently from its digits: an int written other than with 0-9 (``1_0``, ``0x10``,
-    ``1:30``) or that YAML 1.1 reads in another base (``010`` is 8), a float with ``_`` or ``:``.
-    ``field`` is a dotted path (``layers[0].K``)."""
+    ``1:30``) or that YAML 1.1 reads in another base (``010`` is 8), a float with ``_`` or ``:``;
+    and of every sweep grid value (:data:`GRID_PREFIX`, quoted or not) holding a number with
+    ``_`` in Hydra's grammar. ``field`` is a dotted path (``layers[0].K``)."""
     import yaml
     from omegaconf._utils import get_yaml_loader
 
@@ -95,8 +112,10 @@ def yaml_number_problems(text: str) -> Iterator[tuple[int, str, str]]:
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 yield from walk(item, f"{path}[{i}]")
-        elif isinstance(node, yaml.ScalarNode) and node.style is None:
-            reason = _scalar_problem(node.value, node.tag, loader)
+        elif isinstance(node, yaml.ScalarNode):
+            reason = _scalar_problem(node.value, node.tag, loader) if node.style is None else None
+            if reason is None and path.startswith(GRID_PREFIX) and node.tag == "tag:yaml.org,2002:str":
+                reason = grammar_problem(f"{path[len(GRID_PREFIX):]}={node.value}")
             if reason:
                 yield node.start_mark.line + 1, path, reason
 
@@ -167,9 +186,16 @@ def check_config_files(files: Sequence[Path], root: Path | None = None) -> None:
         check_config_file(path, str(name))
 
 
-def check_hydra_job(hc: Any, root: Path | None = None) -> None:
-    """The config files of the job Hydra composed (``HydraConfig.get()``): its primary config and
-    chosen options found in its file config sources."""
+def check_hydra_job(hc: Any, root: Path | None = None,
+                    also: Mapping[str, Sequence[str]] | None = None) -> None:
+    """The config files of the job Hydra composed (``HydraConfig.get()``, or a sweep's
+    ``config.hydra``): its primary config and chosen options found in its file config sources,
+    and the options ``also`` (group -> options: the ones a sweep's grid chooses)."""
     dirs = [Path(s.path) for s in hc.runtime.config_sources
             if s.schema == "file" and s.path and Path(s.path).is_dir()]
-    check_config_files(composed_files(str(hc.job.config_name), dict(hc.runtime.choices), dirs), root)
+    choices: dict[str, Any] = dict(hc.runtime.choices)
+    for group, options in (also or {}).items():
+        chosen = choices.get(group)
+        choices[group] = list(dict.fromkeys([*(chosen if isinstance(chosen, (list, tuple)) else [chosen]),
+                                             *options]))
+    check_config_files(composed_files(str(hc.job.config_name), choices, dirs), root)
