@@ -147,24 +147,19 @@ def describe(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_area(run: dict[str, Any]) -> dict[str, Any]:
-    """A run's area figures (mm^2), from its metrics, params and else its results.json:
-    ``codesign`` (a co-design run), ``area_mm2`` (its design's area; None for a fixed-platform
-    run or where no design was found), ``budget_mm2``, ``platform`` (its platform's key:
-    name, PEs, L1, L2) and ``platform_area_mm2`` (that platform under the co-design area model,
-    as a co-design run records it; None for other runs)."""
+    """A run's area figures as :func:`gamma.results.area.job_area` gives them, from its
+    params and metrics (``codesign.name``, ``platform.*``, ``codesign.area_budget_mm2``,
+    ``area_mm2``, ``platform_area_mm2``), else from its results.json."""
     p, m, res = run["params"], run.get("metrics") or {}, run.get("results") or {}
-    codesign = (_given(p.get("codesign.name")) not in (None, "off", "False")
-                or A.is_codesign(res))
-    key = A.platform_key(*(p.get(f"platform.{k}") for k in ("name", "num_pes", "l1_size", "l2_size")))
-    recorded = A.recorded_platform_area(res)
+    known = A.job_area(res)
+    codesign = _given(p.get("codesign.name")) not in (None, "off", "False") or known["codesign"]
     budget = _given(p.get("codesign.area_budget_mm2"))
-    if budget is None and A.is_codesign(res):
-        budget = res["codesign"].get("area_budget_mm2")
     return {"codesign": codesign,
-            "area_mm2": m.get("area_mm2", A.design_area_mm2(res)) if codesign else None,
-            "budget_mm2": float(budget) if codesign and budget is not None else None,
-            "platform": key,
-            "platform_area_mm2": (m.get("platform_area_mm2", recorded[1] if recorded else None)
+            "area_mm2": m.get("area_mm2", known["area_mm2"]) if codesign else None,
+            "budget_mm2": float(budget) if codesign and budget is not None else known["budget_mm2"],
+            "platform": A.platform_key(*(p.get(f"platform.{k}")
+                                         for k in ("name", "num_pes", "l1_size", "l2_size"))),
+            "platform_area_mm2": (m.get("platform_area_mm2", known["platform_area_mm2"])
                                   if codesign else None)}
 
 
@@ -288,37 +283,13 @@ def fmt_spread(lo: float, hi: float) -> str:
     return f"{one(lo)} - {one(hi)}"
 
 
-def area_row(runs: list[dict[str, Any]], platforms: dict[A.PlatformKey, float]) -> dict[str, Any]:
-    """An arm's area figures (mm^2) over its runs (each with ``area``, :func:`run_area`):
-    ``codesign``, ``area_mm2`` (a co-design arm's median design area, None unless every seed
-    found one; a fixed-platform arm's platform area from ``platforms``, else None),
-    ``area_min``, ``area_max``, ``area_budget_mm2`` (co-design)."""
-    areas = [r["area"] for r in runs]
-    if all(a["codesign"] for a in areas):
-        found = [a["area_mm2"] for a in areas if a["area_mm2"] is not None]
-        return {"codesign": True, "area_mm2": A.median_or_none([a["area_mm2"] for a in areas]),
-                "area_min": min(found, default=None), "area_max": max(found, default=None),
-                "area_budget_mm2": A.median_or_none([a["budget_mm2"] for a in areas])}
-    keys = {a["platform"] for a in areas}
-    area = platforms.get(keys.pop()) if len(keys) == 1 else None
-    return {"codesign": False, "area_mm2": area, "area_min": area, "area_max": area,
-            "area_budget_mm2": None}
-
-
-def platform_areas(groups: dict[Key, list[dict[str, Any]]]) -> dict[A.PlatformKey, float]:
-    """The platforms' areas under the co-design model as the co-design runs recorded them."""
-    return A.unique_areas([(r["area"]["platform"], float(r["area"]["platform_area_mm2"]))
-                           for runs in groups.values() for r in runs
-                           if r["area"]["platform_area_mm2"] is not None])
-
-
 def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[dict[str, Any]]:
     """One row per arm: medians and min-max over seeds, ratios to the baseline arm, the area
-    (:func:`area_row`)."""
+    (:func:`gamma.results.area.arm_area`)."""
     rows = []
     for r in (r for runs in groups.values() for r in runs):
         r.setdefault("area", run_area(r))
-    platforms = platform_areas(groups)
+    platforms = A.platform_areas([r["area"] for runs in groups.values() for r in runs])
     for (label, ctx), runs in groups.items():
         tot = [r["totals"] for r in runs]
         cost = [t["cost"] for t in tot]
@@ -333,7 +304,8 @@ def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[di
                      "energy_nJ": median([t["energy"] for t in tot]),
                      "infeasible_layers": median([t["infeasible"] for t in tot]),
                      "cost_feasible_layers": median([t["cost_feasible"] for t in tot]),
-                     **area_row(runs, platforms), "_ctx": ctx, "_seeds": {r["arm"]["seed"]: t["cost"] for r, t in zip(runs, tot)}})
+                     **A.arm_area([r["area"] for r in runs], platforms), "_ctx": ctx,
+                     "_seeds": {r["arm"]["seed"]: t["cost"] for r, t in zip(runs, tot)}})
     base = {r["_ctx"]: r for r in rows if r["label"] == baseline}
     for r in rows:
         b = base.get(r["_ctx"])

@@ -33,33 +33,46 @@ def design_area_mm2(results: dict[str, Any]) -> float | None:
     return None if area is None else float(area)
 
 
-def recorded_platform_area(results: dict[str, Any]) -> tuple[PlatformKey, float] | None:
-    """A co-design job's platform (key) and its area under the co-design model (mm^2)."""
-    hw = results.get("platform_hardware") or {}
-    if not is_codesign(results) or hw.get("area_mm2") is None:
-        return None
-    key = platform_key(hw.get("name", results.get("platform")), hw.get("num_pes"),
-                       hw.get("l1_size"), hw.get("l2_size"))
-    return key, float(hw["area_mm2"])
+def job_area(results: dict[str, Any]) -> dict[str, Any]:
+    """A job's area figures from its results.json: ``codesign`` (a co-design job),
+    ``area_mm2`` (its design's area; None for a fixed-platform job or where no design was
+    found), ``budget_mm2`` (co-design), ``platform`` (its platform's key) and
+    ``platform_area_mm2`` (the platform under the co-design model, as a co-design job records
+    it; None for other jobs)."""
+    codesign = is_codesign(results)
+    hw = (results.get("platform_hardware") if codesign else results.get("hardware")) or {}
+    return {"codesign": codesign, "area_mm2": design_area_mm2(results),
+            "budget_mm2": results["codesign"].get("area_budget_mm2") if codesign else None,
+            "platform": platform_key(hw.get("name", results.get("platform")), hw.get("num_pes"),
+                                     hw.get("l1_size"), hw.get("l2_size")),
+            "platform_area_mm2": hw.get("area_mm2") if codesign else None}
 
 
-def fixed_platform_key(results: dict[str, Any]) -> PlatformKey | None:
-    """A fixed-platform job's platform key (its ``hardware`` is the platform); None for a
-    co-design job."""
-    hw = results.get("hardware") or {}
-    if is_codesign(results) or not hw:
-        return None
-    return platform_key(results.get("platform"), hw.get("num_pes"), hw.get("l1_size"),
-                        hw.get("l2_size"))
-
-
-def unique_areas(pairs: list[tuple[PlatformKey, float]]) -> dict[PlatformKey, float]:
-    """Platform areas by key; a platform recorded with different areas (co-design jobs with
+def platform_areas(areas: list[dict[str, Any]]) -> dict[PlatformKey, float]:
+    """The platforms' areas (mm^2) as the co-design jobs among ``areas`` (:func:`job_area`)
+    recorded them, by key; a platform recorded with different areas (co-design jobs with
     different area models) is left out: its area is not known."""
     seen: dict[PlatformKey, set[float]] = {}
-    for key, area in pairs:
-        seen.setdefault(key, set()).add(round(area, 12))
+    for a in areas:
+        if a["platform_area_mm2"] is not None:
+            seen.setdefault(a["platform"], set()).add(round(float(a["platform_area_mm2"]), 12))
     return {k: v.pop() for k, v in seen.items() if len(v) == 1}
+
+
+def arm_area(areas: list[dict[str, Any]], platforms: dict[PlatformKey, float]) -> dict[str, Any]:
+    """An arm's area figures (mm^2) over its jobs' ``areas`` (:func:`job_area`): ``codesign``
+    (every job is co-design), ``area_mm2`` (the designs' median, None unless every seed found
+    one; for a fixed-platform arm its platform's area from ``platforms``, else None),
+    ``area_min``, ``area_max``, ``area_budget_mm2`` (co-design)."""
+    if areas and all(a["codesign"] for a in areas):
+        found = [a["area_mm2"] for a in areas if a["area_mm2"] is not None]
+        return {"codesign": True, "area_mm2": median_or_none([a["area_mm2"] for a in areas]),
+                "area_min": min(found, default=None), "area_max": max(found, default=None),
+                "area_budget_mm2": median_or_none([a["budget_mm2"] for a in areas])}
+    keys = {a["platform"] for a in areas}
+    area = platforms.get(keys.pop()) if len(keys) == 1 else None
+    return {"codesign": False, "area_mm2": area, "area_min": area, "area_max": area,
+            "area_budget_mm2": None}
 
 
 def area_cell(area_mm2: float | None, budget_mm2: float | None = None,

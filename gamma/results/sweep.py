@@ -169,11 +169,11 @@ def summarize(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``latency_max``, ``x_bound`` and ``x_optimum`` (medians; x_optimum where every layer's
     optimum is known), ``feasible_layers`` (the fewest of the seeds), ``layers``, ``seeds``,
     ``failed`` (jobs that did not finish), ``wall_s`` (sum of the jobs' wall times); and the
-    area (mm^2, :func:`area_figures`)."""
+    area (mm^2, :func:`gamma.results.area.arm_area`)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for job in jobs:
         groups.setdefault(arm_of(job), []).append(job)
-    platforms = A.unique_areas([p for j in jobs if (p := A.recorded_platform_area(j))])
+    platforms = A.platform_areas([A.job_area(j) for j in jobs])
     rows = []
     for key, members in groups.items():
         done = [j for j in members if j.get("status") == "finished"]
@@ -193,30 +193,10 @@ def summarize(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                     for t in totals), default=0),
             "layers": max((t.get("layers", 0) for t in totals), default=0),
             "wall_s": round(sum(float(j.get("wall_s") or 0.0) for j in members), 1),
-            **area_figures(done, platforms)})
+            **A.arm_area([A.job_area(j) for j in done], platforms)})
     return sorted(rows, key=lambda r: (r["model"], r["system"], r["platform"],
                                        r["latency_cycles"] if r["latency_cycles"] is not None
                                        else math.inf, r["label"]))
-
-
-def area_figures(done: list[dict[str, Any]],
-                 platforms: dict[A.PlatformKey, float]) -> dict[str, Any]:
-    """A row's area (mm^2) over its finished jobs: ``codesign`` (its jobs are co-design),
-    ``area_mm2`` (the designs' median; None unless every seed found one), ``area_min``,
-    ``area_max``, ``area_budget_mm2``; for a fixed-platform row ``area_mm2`` is the platform's
-    area a co-design job of the sweep recorded (``platforms``), else None."""
-    codesign = bool(done) and all(A.is_codesign(j) for j in done)
-    if codesign:
-        areas = [A.design_area_mm2(j) for j in done]
-        known = [a for a in areas if a is not None]
-        return {"codesign": True, "area_mm2": A.median_or_none(areas),
-                "area_min": min(known, default=None), "area_max": max(known, default=None),
-                "area_budget_mm2": A.median_or_none([j["codesign"].get("area_budget_mm2")
-                                                     for j in done])}
-    keys = {A.fixed_platform_key(j) for j in done}
-    area = platforms.get(keys.pop()) if len(keys) == 1 else None
-    return {"codesign": False, "area_mm2": area, "area_min": area, "area_max": area,
-            "area_budget_mm2": None}
 
 
 def _median(values: list[float | None], complete: bool) -> float | None:
