@@ -169,3 +169,8 @@ def test_the_sweep_summary_has_an_area_column_and_metric_when_jobs_are_codesign(
     plain = S.summarize([res["fixed"]])
     assert "area" not in S.summary_table(plain) and plain[0]["area_mm2"] is None
     assert not any(k.startswith("area") for k in S.summary_metrics(plain))
+    co = res["codesign_s1"]
+    assert S.job_line(co).startswith(f"{co['totals']['latency_cycles']:,.0f} cycles")
+    assert (f"design {co['hardware']['num_pes']:,} PEs, {co['hardware']['area_mm2']:.4f} of "
+            f"{EDGE_MM2:.4f} mm^2, 4 layers") in S.job_line(co)
+    assert "design" not in S.job_line(res["fixed"])

@@ -97,7 +97,8 @@ def job_done(sweep_dir: Path, info: "SweepInfo", k: int) -> int:
 
 # --- a job's line ---------------------------------------------------------------------------------
 def job_line(results: dict[str, Any]) -> str:
-    """A job's outcome in one line: its latency, ratios and feasible layers, or its status."""
+    """A job's outcome in one line: its latency, ratios and feasible layers (a co-design job's
+    design and its area too), or its status."""
     t = results.get("totals") or {}
     wall = results.get("wall_s")
     took = f" in {wall:,.1f} s" if isinstance(wall, (int, float)) else ""
@@ -115,7 +116,16 @@ def job_line(results: dict[str, Any]) -> str:
     if results.get("objective") not in (None, "latency"):  # its own total; the bounds are latency's
         parts = [f"{results['objective']} {objective_total(results)}",
                  f"latency {parts[0]}, {parts[1].replace('bound', 'the compute bound')}", *parts[2:]]
+    if A.is_codesign(results) and results.get("hardware"):
+        parts.append(design_text(results))
     return ", ".join(parts) + f", {t.get('layers')} layers{took}"
+
+
+def design_text(results: dict[str, Any]) -> str:
+    """A co-design job's design in a few words: ``design 17 PEs, 0.0963 of 0.1809 mm^2``."""
+    hw, budget = results["hardware"], results["codesign"].get("area_budget_mm2")
+    return (f"design {hw['num_pes']:,} PEs, {hw['area_mm2']:.4f}"
+            + (f" of {budget:.4f}" if budget is not None else "") + " mm^2")
 
 
 def objective_total(results: dict[str, Any]) -> str:
