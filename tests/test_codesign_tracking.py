@@ -75,7 +75,8 @@ def test_a_codesign_run_is_named_and_tagged_apart_from_the_fixed_platform(logged
     co, fixed = logged["runs"]["codesign_s0"], logged["runs"]["fixed"]
     assert co.info.run_name == "s2 gamma codesign | resnet18 edge seed 0"
     assert fixed.info.run_name == "s2 gamma | resnet18 edge seed 0"
-    assert co.data.tags["arm"] == "s2 gamma codesign | resnet18 edge latency 600 layers [2, 5, 6, 8]"
+    assert co.data.tags["arm"] == \
+        "s2 gamma codesign | resnet18 edge latency 600 layers [2, 5, 6, 8]"
     assert fixed.data.tags["arm"] == "s2 gamma | resnet18 edge latency 600 layers [2, 5, 6, 8]"
     assert co.data.tags["label"] == logged["results"]["codesign_s0"]["label"] == "gamma codesign"
 
@@ -97,13 +98,15 @@ def test_compare_shows_area_and_splits_codesign_from_fixed(logged, source):
     co = rows[("gamma codesign", "s2")]
     assert co["seeds"] == "2"  # two seeds, two designs: one arm
     assert float(co["area_mm2"]) == pytest.approx(statistics.median(designs))
-    assert (float(co["area_min"]), float(co["area_max"])) == pytest.approx((min(designs), max(designs)))
+    assert (float(co["area_min"]), float(co["area_max"])) == \
+        pytest.approx((min(designs), max(designs)))
     assert float(co["area_budget_mm2"]) == pytest.approx(EDGE_MM2)
     assert float(co["cost"]) == pytest.approx(statistics.median(
         res[n]["totals"]["latency_cycles"] for n in ("codesign_s0", "codesign_s1")))
     # latency x bound: each seed over the bound on its own design's PEs, then the median
     assert float(co["ratio_to_bound"]) == pytest.approx(statistics.median(
-        res[n]["totals"]["ratio_to_compute_bound"] for n in ("codesign_s0", "codesign_s1")), rel=1e-6)
+        res[n]["totals"]["ratio_to_compute_bound"] for n in ("codesign_s0", "codesign_s1")),
+        rel=1e-6)
     assert float(co["ratio_to_bound"]) >= 1.0
     fixed = rows[("gamma", "s2")]
     assert float(fixed["area_mm2"]) == pytest.approx(EDGE_MM2)  # recorded by the co-design runs
@@ -135,7 +138,8 @@ def test_a_codesign_arms_designs_never_split_it_but_codesign_does():
     """Seeds of a co-design arm chose different designs (params hardware.*): one arm; a
     co-design run and a fixed one under one hand-set label: two arms."""
     def run(seed: str, codesign: str, pes: str | None) -> dict:
-        params = {"optimizer.name": "gamma", "seed": seed, "label": "mine", "codesign.name": codesign}
+        params = {"optimizer.name": "gamma", "seed": seed, "label": "mine",
+                  "codesign.name": codesign}
         if pes:
             params |= {"hardware.num_pes": pes, "codesign.area_budget_mm2": "0.18"}
         return {"params": params, "tags": {}, "results": None, "arm": {"label": "mine"},

@@ -353,7 +353,8 @@ TABLE_COLUMNS = ["label", "optimizer", *CONTEXT, "unit", "seeds", "cost", "cost_
                  "cost_vs_baseline", "latency_cycles", "ratio_to_bound", "optimum_cycles",
                  "ratio_to_optimum", "energy_nJ",
                  "energy_vs_baseline", "infeasible_layers", "cost_feasible_layers",
-                 "feasible_layers_vs_baseline", "area_mm2", "area_min", "area_max", "area_budget_mm2"]
+                 "feasible_layers_vs_baseline", "area_mm2", "area_min", "area_max",
+                 "area_budget_mm2"]
 ABLATION_COLUMNS = [*CONTEXT, "unit", "rank", "rank_min", "rank_max", "label", "seeds", "cost",
                     "cost_vs_baseline", "ratio_min", "ratio_max"]
 

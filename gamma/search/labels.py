@@ -4,10 +4,10 @@
 The label is the optimizer's name, then every optimizer setting that differs from the defaults of
 its config file (``conf/optimizer/<name>.yaml``), then the other command-line overrides that are
 not already a column of the comparison (model, system, platform, objective, budget, layers) and
-not the seed; ``optimizer=fixed`` adds its dataflow (``fixed nvdla``, ``fixed file:my.m``); a co-design job
-(``codesign=digamma``, docs/codesign.md) adds ``codesign`` and its own overrides without the
-``codesign.`` prefix (``gamma codesign area_mm2=0.0904``): its hardware is searched, so it is
-never the fixed-platform arm of the same optimizer. ``codesign=off`` and ``codesign.*`` settings
+not the seed; ``optimizer=fixed`` adds its dataflow (``fixed nvdla``, ``fixed file:my.m``); a
+co-design job (``codesign=digamma``, docs/codesign.md) adds ``codesign`` and its own overrides
+without the ``codesign.`` prefix (``gamma codesign area_mm2=0.0904``): its hardware is searched,
+so it is never the fixed-platform arm of the same optimizer. ``codesign=off`` and ``codesign.*`` settings
 of a job that is not co-design change nothing and stay out.
 Jobs that differ only in their seed or in settings that cannot change the result
 (:data:`NO_EFFECT`: ``resume``, ``parallel.*``, ``tracking.*``, ``optima``, ``hydra.*``, ...)

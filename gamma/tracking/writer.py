@@ -24,7 +24,8 @@ unreachable server fails in about 10 s. Every process that may create a SQLite s
 experiment does it under a file lock (:func:`open_client`, :func:`store_lock`).
 
 Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
-``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``arm`` (system and
+``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``: the config's, else
+as results.json names the job, :func:`gamma.search.labels.default_label`), ``arm`` (system and
 label first, then the context: :func:`arm_name`), ``output_dir``,
 ``gamma.kind=job`` and MLflow's context tags (``mlflow.source.git.commit`` and ``.branch`` of
 the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.type`` = LOCAL,
@@ -39,7 +40,8 @@ best-so-far ``best_cost`` against samples per unique layer
 (with ``objective=two_stage`` also the ``two_stage/...`` block of
 results.json: bottleneck, each stage's totals, savings; with ``codesign=digamma`` the chosen
 design as params ``hardware.*`` and ``codesign.area_budget_mm2`` and its area as metrics
-``area_mm2``, ``area/pes_mm2``, ... : :func:`codesign_params`, :func:`codesign_metrics`); artifacts results.json, mappings/layer_XX.m,
+``area_mm2``, ``area/pes_mm2``, ...: :func:`codesign_params`, :func:`codesign_metrics`);
+artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
 FAILED or KILLED.
