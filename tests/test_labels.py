@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gamma.search.labels import job_label, short_setting
+from gamma.search.labels import default_label, job_label, short_setting
 
 DEFAULTS = {"name": "gamma", "population": 200,
             "operators": {"mutation": {"enabled": True, "rate": 0.52}}}
@@ -41,3 +41,19 @@ def test_other_overrides_enter_with_their_resolved_value_but_not_the_columns():
 def test_settings_read_short():
     assert short_setting("operators.crossover.enabled", True) == "crossover=on"
     assert short_setting("selection.elite_ratio", 0) == "elite_ratio=0"
+
+
+def test_a_codesign_job_is_labelled_apart_from_the_fixed_platform():
+    """codesign=digamma changes the result: ``codesign`` and its own overrides (without the
+    prefix) enter the label; codesign=off, and codesign settings of a job without co-design,
+    change nothing and stay out."""
+    cfg = {"optimizer": {"name": "gamma"},
+           "codesign": {"name": "digamma", "area_mm2": 0.0904, "operators": {"hw_step": 1.0}}}
+    assert job_label(opt(), DEFAULTS, ["codesign=digamma", "seed=2"], cfg) == "gamma codesign"
+    assert job_label(opt(), DEFAULTS, ["codesign=digamma", "codesign.area_mm2=0.0904",
+                                       "codesign.operators.hw_step=1.0"], cfg) == \
+        "gamma codesign area_mm2=0.0904 hw_step=1.0"
+    off = {"optimizer": {"name": "gamma"}, "codesign": {"name": "off", "area_mm2": 0.0904}}
+    assert job_label(opt(), DEFAULTS, ["codesign=off", "codesign.area_mm2=0.0904"], off) == "gamma"
+    assert job_label(opt(), DEFAULTS, [], {**cfg, "guard": False}) == "gamma codesign"
+    assert default_label(cfg) == "gamma codesign" and default_label(off) == "gamma"

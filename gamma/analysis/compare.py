@@ -32,7 +32,10 @@ earlier call there are removed first: :data:`OWN_FILES`) and as artifacts of a s
   compute bound) and energy (nJ) medians; and, so that a platform where some layer has no
   feasible mapping at all still compares, the median number of infeasible layers and the cost
   summed over the feasible layers (its ratio to the baseline only where both miss the same number
-  of layers);
+  of layers); where an arm is co-design (``codesign=digamma``), the area in mm^2
+  (:func:`run_area`): a co-design arm's median design area with its range and budget, a
+  fixed-platform arm's platform area under the co-design area model where a co-design run
+  recorded it for the same platform, else blank;
 - ablation.md / ablation.csv (when the experiment holds several arms of one optimizer, or with
   ``--ablation``): per model/system/platform/objective/budget/layers, each arm's rank (of its
   median; 1 = best) with its best and worst rank over the seeds, its median end-to-end cost
@@ -77,15 +80,17 @@ from gamma.tracking import reader, writer as tracking
 from gamma.tracking.writer import LAYER_PREFIX
 from gamma.tracking.store import failure_reason
 from gamma.errors import GammaError
+from gamma.results import area as A
 from gamma.results.curves import end_to_end_best
 from gamma.search.labels import NO_EFFECT, short_setting
 from gamma.objectives.metrics import UNITS
 
 #: What separates two groups besides the arm: (model, system, platform, objective, budget, layers).
 CONTEXT = ("model", "system", "platform", "objective", "budget", "layers")
-#: Params that never make two runs different arms: the seed, and the settings that cannot
-#: change a result (:data:`gamma.search.labels.NO_EFFECT`: resume, parallel, tracking, ...).
-NOT_A_SETTING = ("seed", *NO_EFFECT)
+#: Params that never make two runs different arms: the seed, the settings that cannot change a
+#: result (:data:`gamma.search.labels.NO_EFFECT`: resume, parallel, tracking, ...) and the
+#: params that are results (a co-design run's design: :data:`gamma.tracking.writer.RESULT_PARAMS`).
+NOT_A_SETTING = ("seed", *NO_EFFECT, *tracking.RESULT_PARAMS)
 
 Context = tuple[str, ...]
 Key = tuple[str, Context]  # label, context
@@ -98,7 +103,8 @@ def job_key(run: dict[str, Any]) -> tuple:
     without params is a job of its own."""
     if not run["params"]:
         return (run["run_id"],)
-    ignored = [n for n in NO_EFFECT if n != "label"]  # a label set by hand names another arm
+    ignored = [n for n in (*NO_EFFECT, *tracking.RESULT_PARAMS)
+               if n != "label"]  # a label set by hand names another arm
     return tuple(sorted((k, v) for k, v in run["params"].items()
                         if not any(k == n or k.startswith(n + ".") for n in ignored)))
 
@@ -138,6 +144,23 @@ def describe(run: dict[str, Any]) -> dict[str, Any]:
                      or UNITS.get(str(p.get("objective.stage2")), "")),
             "budget": pick("budget", "budget"), "layers": pick("layers", "layers", "all", in_results=False),
             "seed": pick("seed", "seed")}
+
+
+def run_area(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's area figures as :func:`gamma.results.area.job_area` gives them, from its
+    params and metrics (``codesign.name``, ``platform.*``, ``codesign.area_budget_mm2``,
+    ``area_mm2``, ``platform_area_mm2``), else from its results.json."""
+    p, m, res = run["params"], run.get("metrics") or {}, run.get("results") or {}
+    known = A.job_area(res)
+    codesign = _given(p.get("codesign.name")) not in (None, "off", "False") or known["codesign"]
+    budget = _given(p.get("codesign.area_budget_mm2"))
+    return {"codesign": codesign,
+            "area_mm2": m.get("area_mm2", known["area_mm2"]) if codesign else None,
+            "budget_mm2": float(budget) if codesign and budget is not None else known["budget_mm2"],
+            "platform": A.platform_key(*(p.get(f"platform.{k}")
+                                         for k in ("name", "num_pes", "l1_size", "l2_size"))),
+            "platform_area_mm2": (m.get("platform_area_mm2", known["platform_area_mm2"])
+                                  if codesign else None)}
 
 
 def totals_from_metrics(metrics: dict[str, float]) -> dict[str, float] | None:
@@ -261,8 +284,12 @@ def fmt_spread(lo: float, hi: float) -> str:
 
 
 def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[dict[str, Any]]:
-    """One row per arm: medians and min-max over seeds, ratios to the baseline arm."""
+    """One row per arm: medians and min-max over seeds, ratios to the baseline arm, the area
+    (:func:`gamma.results.area.arm_area`)."""
     rows = []
+    for r in (r for runs in groups.values() for r in runs):
+        r.setdefault("area", run_area(r))
+    platforms = A.platform_areas([r["area"] for runs in groups.values() for r in runs])
     for (label, ctx), runs in groups.items():
         tot = [r["totals"] for r in runs]
         cost = [t["cost"] for t in tot]
@@ -270,12 +297,15 @@ def summarize(groups: dict[Key, list[dict[str, Any]]], baseline: str) -> list[di
         rows.append({"label": label, "optimizer": runs[0]["arm"]["optimizer"],
                      **dict(zip(CONTEXT, ctx)), "unit": runs[0]["arm"]["unit"], "seeds": len(runs),
                      "cost": median(cost), "cost_min": min(cost), "cost_max": max(cost),
-                     "latency_cycles": lat, "ratio_to_bound": lat / tot[0]["bound"],
+                     "latency_cycles": lat,
+                     # per run: a co-design run's bound is on its own design's PEs
+                     "ratio_to_bound": median([t["latency"] / t["bound"] for t in tot]),
                      **against_optimum(runs, lat),
                      "energy_nJ": median([t["energy"] for t in tot]),
                      "infeasible_layers": median([t["infeasible"] for t in tot]),
                      "cost_feasible_layers": median([t["cost_feasible"] for t in tot]),
-                     "_ctx": ctx, "_seeds": {r["arm"]["seed"]: t["cost"] for r, t in zip(runs, tot)}})
+                     **A.arm_area([r["area"] for r in runs], platforms), "_ctx": ctx,
+                     "_seeds": {r["arm"]["seed"]: t["cost"] for r, t in zip(runs, tot)}})
     base = {r["_ctx"]: r for r in rows if r["label"] == baseline}
     for r in rows:
         b = base.get(r["_ctx"])
@@ -295,8 +325,17 @@ def run_optimum(run: dict[str, Any], cache: dict[str, dict[str, Any]]) -> float 
     res = run.get("results")
     if not res or not res.get("layers"):
         return None
-    per_layer = optima.optima_of_results(res, cache, run.get("params"))
+    per_layer = layer_optima(res, cache, run.get("params"))
     return float(sum(per_layer)) if all(o is not None for o in per_layer) else None
+
+
+def layer_optima(results: dict[str, Any], cache: dict[str, dict[str, Any]],
+                 params: dict[str, Any] | None) -> list[int | None]:
+    """Per layer of a results.json, its proven optimum (cycles) where known; none for a
+    co-design run (its hardware is its own design, not the platform the cache is keyed on)."""
+    if A.is_codesign(results):
+        return [None] * len(results.get("layers") or [])
+    return optima.optima_of_results(results, cache, params)
 
 
 def against_optimum(runs: list[dict[str, Any]], latency: float) -> dict[str, float]:
@@ -314,7 +353,8 @@ TABLE_COLUMNS = ["label", "optimizer", *CONTEXT, "unit", "seeds", "cost", "cost_
                  "cost_vs_baseline", "latency_cycles", "ratio_to_bound", "optimum_cycles",
                  "ratio_to_optimum", "energy_nJ",
                  "energy_vs_baseline", "infeasible_layers", "cost_feasible_layers",
-                 "feasible_layers_vs_baseline"]
+                 "feasible_layers_vs_baseline", "area_mm2", "area_min", "area_max",
+                 "area_budget_mm2"]
 ABLATION_COLUMNS = [*CONTEXT, "unit", "rank", "rank_min", "rank_max", "label", "seeds", "cost",
                     "cost_vs_baseline", "ratio_min", "ratio_max"]
 
@@ -345,8 +385,10 @@ def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], basel
         mine = [r for r in rows if (r["objective"], r["unit"]) == (objective, unit)]
         extra = [("latency (cycles)", "latency_cycles")] if objective != "latency" else []
         extra += [("energy (nJ)", "energy_nJ")] if objective != "energy" else []
+        with_area = any(r["codesign"] for r in mine)
         head = ["arm", *ctx_cols, "seeds", f"{objective} ({unit}), median", "min-max over seeds",
-                f"x {baseline}", "latency x bound", "latency x optimum", *[h for h, _ in extra],
+                f"x {baseline}", *(["area (mm^2)"] if with_area else []),
+                "latency x bound", "latency x optimum", *[h for h, _ in extra],
                 "infeasible layers",
                 f"{objective} of feasible layers", f"x {baseline}"]
         lines += [f"End-to-end {objective} ({unit}); ratios are medians over the median of "
@@ -355,6 +397,8 @@ def write_tables(rows: list[dict[str, Any]], failed: list[dict[str, Any]], basel
         for r in mine:
             cells = [r["label"], *[str(r[c]) for c in ctx_cols], str(r["seeds"]), fmt(r["cost"]),
                      f"{fmt(r['cost_min'])} - {fmt(r['cost_max'])}", fmt_ratio(r["cost_vs_baseline"]),
+                     *([A.area_cell(r["area_mm2"], r["area_budget_mm2"],
+                                    (r["area_min"], r["area_max"]))] if with_area else []),
                      fmt_ratio(r["ratio_to_bound"]), fmt_ratio(r["ratio_to_optimum"]),
                      *[fmt(r[k]) for _, k in extra],
                      f"{r['infeasible_layers']:g}", fmt(r["cost_feasible_layers"]),
@@ -381,7 +425,7 @@ def layer_rows(groups: dict[Key, list[dict[str, Any]]],
         for r in runs:
             res = r.get("results") or {}
             layers = res.get("layers") or []
-            for layer, opt in zip(layers, optima.optima_of_results(res, cache, r.get("params"))):
+            for layer, opt in zip(layers, layer_optima(res, cache, r.get("params"))):
                 if opt is None or not layer.get("best"):
                     continue
                 e = per.setdefault(layer["index"], {"shape": layer["shape"], "optimum": opt, "lat": []})
@@ -747,6 +791,7 @@ def gather(sel: Selection, args: argparse.Namespace,
             if r["totals"] is None and r["results"] and r["results"].get("status") == "finished":
                 r["totals"] = totals_from_results(r["results"])
         r["arm"] = describe(r)
+        r["area"] = run_area(r)
         r["optimum"] = run_optimum(r, cache)
         (done if r.get("totals") is not None else failed).append(r)
     return done, failed, superseded

@@ -172,6 +172,8 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
         print_two_stage(results, out)
     if results.get("codesign") and results.get("hardware"):
         print(hardware_line(results["hardware"], results["codesign"]["area_budget_mm2"]), file=out)
+        if results.get("platform_hardware"):
+            print(platform_line(results["platform_hardware"]), file=out)
 
 
 def hardware_line(hw: dict[str, Any], budget_mm2: float) -> str:
@@ -182,6 +184,13 @@ def hardware_line(hw: dict[str, Any], budget_mm2: float) -> str:
     return (f"hardware: {hw['num_pes']:,} PEs{shape}, L1 {hw['l1_size']:,} per PE, L2 "
             f"{hw['l2_size']:,} elements; area {hw['area_mm2']:.4f} of {budget_mm2:.4f} mm^2 "
             f"(PEs {a['pes_um2'] / 1e6:.4f}, L1 {a['l1_um2'] / 1e6:.4f}, L2 {a['l2_um2'] / 1e6:.4f})")
+
+
+def platform_line(hw: dict[str, Any]) -> str:
+    """The fixed platform beside a co-designed design (results.json ``platform_hardware``): its
+    name, PEs, L1 per PE and L2 (elements) and its area under the same model (mm^2)."""
+    return (f"platform {hw.get('name')}: {hw['num_pes']:,} PEs, L1 {hw['l1_size']:,} per PE, "
+            f"L2 {hw['l2_size']:,} elements; area {hw['area_mm2']:.4f} mm^2")
 
 
 def print_two_stage(results: dict[str, Any], out: TextIO = sys.stdout) -> None:

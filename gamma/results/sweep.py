@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gamma.errors import GammaError
+from gamma.results import area as A
 from gamma.results.layout import read_results, write_text_atomic
 
 #: The sweep's progress file in its folder.
@@ -118,7 +119,8 @@ def failed_jobs(sweep_dir: Path, info: "SweepInfo") -> list[dict[str, Any]]:
 
 # --- a job's line ---------------------------------------------------------------------------------
 def job_line(results: dict[str, Any]) -> str:
-    """A job's outcome in one line: its latency, ratios and feasible layers, or its status."""
+    """A job's outcome in one line: its latency, ratios and feasible layers (a co-design job's
+    design and its area too), or its status."""
     t = results.get("totals") or {}
     wall = results.get("wall_s")
     took = f" in {wall:,.1f} s" if isinstance(wall, (int, float)) else ""
@@ -136,7 +138,16 @@ def job_line(results: dict[str, Any]) -> str:
     if results.get("objective") not in (None, "latency"):  # its own total; the bounds are latency's
         parts = [f"{results['objective']} {objective_total(results)}",
                  f"latency {parts[0]}, {parts[1].replace('bound', 'the compute bound')}", *parts[2:]]
+    if A.is_codesign(results) and results.get("hardware"):
+        parts.append(design_text(results))
     return ", ".join(parts) + f", {t.get('layers')} layers{took}"
+
+
+def design_text(results: dict[str, Any]) -> str:
+    """A co-design job's design in a few words: ``design 17 PEs, 0.0963 of 0.1809 mm^2``."""
+    hw, budget = results["hardware"], results["codesign"].get("area_budget_mm2")
+    return (f"design {hw['num_pes']:,} PEs, {hw['area_mm2']:.4f}"
+            + (f" of {budget:.4f}" if budget is not None else "") + " mm^2")
 
 
 def objective_total(results: dict[str, Any]) -> str:
@@ -189,10 +200,12 @@ def summarize(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     of the seeds' totals; None unless every seed is feasible), ``latency_min``,
     ``latency_max``, ``x_bound`` and ``x_optimum`` (medians; x_optimum where every layer's
     optimum is known), ``feasible_layers`` (the fewest of the seeds), ``layers``, ``seeds``,
-    ``failed`` (jobs that did not finish), ``wall_s`` (sum of the jobs' wall times)."""
+    ``failed`` (jobs that did not finish), ``wall_s`` (sum of the jobs' wall times); and the
+    area (mm^2, :func:`gamma.results.area.arm_area`)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for job in jobs:
         groups.setdefault(arm_of(job), []).append(job)
+    platforms = A.platform_areas([A.job_area(j) for j in jobs])
     rows = []
     for key, members in groups.items():
         done = [j for j in members if j.get("status") == "finished"]
@@ -211,7 +224,8 @@ def summarize(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "feasible_layers": min((t.get("layers", 0) - len(t.get("infeasible_layers") or [])
                                     for t in totals), default=0),
             "layers": max((t.get("layers", 0) for t in totals), default=0),
-            "wall_s": round(sum(float(j.get("wall_s") or 0.0) for j in members), 1)})
+            "wall_s": round(sum(float(j.get("wall_s") or 0.0) for j in members), 1),
+            **A.arm_area([A.job_area(j) for j in done], platforms)})
     return sorted(rows, key=lambda r: (r["model"], r["system"], r["platform"],
                                        r["latency_cycles"] if r["latency_cycles"] is not None
                                        else math.inf, r["label"]))
@@ -224,10 +238,12 @@ def _median(values: list[float | None], complete: bool) -> float | None:
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """The summary as a text table: one line per row, the columns that vary among the rows'
-    model and platform only, latency with its range over the seeds."""
+    model and platform only, latency with its range over the seeds; where some row is
+    co-design, the area (mm^2: a design's median, range and budget; a fixed platform's)."""
     shown = [k for k in PLACE_KEYS if k == "system" or len({r[k] for r in rows}) > 1]
-    head = ["arm", *shown, "seeds", "latency (cycles)", "x bound", "x optimum", "feasible layers",
-            "wall s"]
+    with_area = any(r.get("codesign") for r in rows)
+    head = ["arm", *shown, "seeds", "latency (cycles)", *(["area (mm^2)"] if with_area else []),
+            "x bound", "x optimum", "feasible layers", "wall s"]
     lines = [head]
     for r in rows:
         if r["latency_cycles"] is None:
@@ -236,7 +252,9 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
             latency = f"{r['latency_cycles']:,.0f}"
             if r["latency_max"] != r["latency_min"]:
                 latency += f" ({r['latency_min']:,.0f}-{r['latency_max']:,.0f})"
-        lines.append([r["label"], *(r[k] for k in shown), str(r["seeds"]), latency,
+        area = ([A.area_cell(r.get("area_mm2"), r.get("area_budget_mm2"),
+                             (r.get("area_min"), r.get("area_max")))] if with_area else [])
+        lines.append([r["label"], *(r[k] for k in shown), str(r["seeds"]), latency, *area,
                       ratio(r["x_bound"]), ratio(r["x_optimum"]),
                       f"{r['feasible_layers']}/{r['layers']}", f"{r['wall_s']:,.1f}"])
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
@@ -249,13 +267,16 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 def summary_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     """The rows as MLflow metrics of the sweep's parent run: ``<figure>/<arm>``, e.g.
     ``latency_cycles/gamma.s2.edge``, for latency, x_bound, x_optimum, feasible_layers and
-    wall_s (the model and platform in the arm name only where they vary)."""
+    wall_s, and ``area_mm2`` where known (a co-design arm's median design; a fixed arm's
+    platform, where a co-design job recorded it) (the model and platform in the arm name only
+    where they vary)."""
     shown = [k for k in PLACE_KEYS if k == "system" or len({r[k] for r in rows}) > 1]
     out: dict[str, float] = {}
     for r in rows:
         arm = metric_safe(".".join([r["label"], *(str(r[k]) for k in shown)]))
-        for figure in ("latency_cycles", "x_bound", "x_optimum", "feasible_layers", "wall_s"):
-            if r[figure] is not None:
+        for figure in ("latency_cycles", "x_bound", "x_optimum", "feasible_layers", "wall_s",
+                       "area_mm2"):
+            if r.get(figure) is not None:
                 out[f"{figure}/{arm}"] = float(r[figure])
     return out
 

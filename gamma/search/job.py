@@ -27,7 +27,7 @@ import yaml
 from gamma.costmodel.warmup import warm_up
 from gamma.errors import GammaError
 from gamma.hardware import Hardware
-from gamma.mapspace.dataflows import dataflow_label, dataflow_name
+from gamma.mapspace.dataflows import dataflow_name
 from gamma.objectives.metrics import UNITS
 from gamma.objectives.pareto import unit_of
 from gamma.results import console as report, pareto as pareto_report, records as R
@@ -35,6 +35,7 @@ from gamma.results.layout import read_results, write_failure, write_results
 from gamma.workloads.maestro_hw import format_hardware_file
 from gamma.results.console import say
 from gamma.search import codesign, codesign_inner, optima, twostage
+from gamma.search.labels import default_label
 from gamma.search.parallel import search_parallel
 from gamma.search.rules import PARETO, TWO_STAGE, adapt_config, search_rules
 from gamma.search.setup import (Setup, build_setup, check_seed_budget, search_unique, total_cost,
@@ -446,12 +447,12 @@ def job_class_of(cfg: dict[str, Any]) -> type[Job]:
 
 
 def job_label_of(cfg: dict[str, Any]) -> str:
-    """The job's label (run.py fills ``label``; where none is set, the optimizer's name and
-    a fixed dataflow's, e.g. ``fixed nvdla``)."""
+    """The job's label (run.py fills ``label``; where none is set, the optimizer's name, a
+    fixed dataflow's and ``codesign`` for a co-design job, e.g. ``fixed nvdla``, ``gamma
+    codesign``: :func:`gamma.search.labels.default_label`)."""
     if cfg.get("label"):
         return str(cfg["label"])
-    flow = dataflow_label(cfg)
-    return f"{cfg['optimizer']['name']} {flow}" if flow else str(cfg["optimizer"]["name"])
+    return default_label(cfg)
 
 
 def run_name(cfg: dict[str, Any]) -> str:

@@ -4,7 +4,11 @@
 The label is the optimizer's name, then every optimizer setting that differs from the defaults of
 its config file (``conf/optimizer/<name>.yaml``), then the other command-line overrides that are
 not already a column of the comparison (model, system, platform, objective, budget, layers) and
-not the seed; ``optimizer=fixed`` adds its dataflow (``fixed nvdla``, ``fixed file:my.m``).
+not the seed; ``optimizer=fixed`` adds its dataflow (``fixed nvdla``, ``fixed file:my.m``); a
+co-design job (``codesign=digamma``, docs/codesign.md) adds ``codesign`` and its own overrides
+without the ``codesign.`` prefix (``gamma codesign area_mm2=0.0904``): its hardware is searched,
+so it is never the fixed-platform arm of the same optimizer. ``codesign=off`` and ``codesign.*`` settings
+of a job that is not co-design change nothing and stay out.
 Jobs that differ only in their seed or in settings that cannot change the result
 (:data:`NO_EFFECT`: ``resume``, ``parallel.*``, ``tracking.*``, ``optima``, ``hydra.*``, ...)
 share a label; jobs whose other settings differ never do. Settings are written short: ``optimizer.`` and the ``operators.``/``selection.`` levels are
@@ -13,6 +17,7 @@ dropped, and ``X.enabled=false`` reads ``X=off``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gamma.mapspace.dataflows import dataflow_label
@@ -31,6 +36,8 @@ NOT_IN_LABEL = ("seed", "model", "system", "platform", "objective", "budget", "l
 SHOWN_AS_DATAFLOW = ("dataflow", "dataflow.path", "dataflow.depthwise_path")
 #: Config levels left out of a setting's short name.
 SILENT_LEVELS = ("operators", "selection")
+#: The config group of hardware and mapping co-design (docs/codesign.md); ``off``: none.
+CODESIGN = "codesign"
 
 
 def flat(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -59,6 +66,44 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def _in_group(key: str, group: str) -> bool:
+    return key == group or key.startswith(group + ".") or key.startswith(group + "/")
+
+
+def codesign_name(config: dict[str, Any] | None) -> str | None:
+    """The co-design mode of a job's plain config (``digamma``), None where it has none
+    (``codesign=off``, or no codesign group)."""
+    name = ((config or {}).get(CODESIGN) or {}).get("name", "off")
+    return None if name in ("off", False, None) else str(name)
+
+
+def codesign_label(config: dict[str, Any] | None, overrides: Sequence[str] = ()) -> list[str]:
+    """The label's co-design part: ``codesign`` (``codesign=NAME`` for a mode other than
+    digamma) and the job's ``codesign.*`` overrides with their resolved values, e.g.
+    ``["codesign", "area_mm2=0.0904"]``; empty for a job that is not co-design."""
+    name = codesign_name(config)
+    if name is None:
+        return []
+    parts = [CODESIGN if name == "digamma" else f"{CODESIGN}={name}"]
+    cfg = flat(config or {})
+    for ov in overrides:
+        key = _override_key(ov)
+        if "=" in ov and key.startswith(CODESIGN + "."):
+            parts.append(short_setting(key.removeprefix(CODESIGN + "."),
+                                       cfg.get(key, ov.split("=", 1)[1])))
+    return parts
+
+
+def default_label(config: dict[str, Any]) -> str:
+    """The label of a job whose config sets none and whose overrides are unknown (the library
+    API, a test's job): the optimizer's name, a fixed dataflow's, the co-design part."""
+    parts = [str((config.get("optimizer") or {}).get("name", "?"))]
+    flow = dataflow_label(config)
+    if flow is not None:
+        parts.append(flow)
+    return " ".join([*parts, *codesign_label(config)])
+
+
 def _excluded(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") or key.startswith(k + "/") for k in NOT_IN_LABEL)
 
@@ -76,10 +121,11 @@ def job_label(optimizer: dict[str, Any], optimizer_defaults: dict[str, Any],
         parts.append(flow)
     parts += [short_setting(k, v) for k, v in mine.items()
               if k != "name" and (k not in base or base[k] != v)]
+    parts += codesign_label(config, overrides)
     cfg = flat(config or {})
     for ov in overrides:
         key = _override_key(ov)
-        if "=" not in ov or _excluded(key) or key in SHOWN_AS_DATAFLOW:
+        if "=" not in ov or _excluded(key) or key in SHOWN_AS_DATAFLOW or _in_group(key, CODESIGN):
             continue
         value = cfg.get(key, ov.split("=", 1)[1])
         parts.append(short_setting(key, value))

@@ -24,7 +24,8 @@ unreachable server fails in about 10 s. Every process that may create a SQLite s
 experiment does it under a file lock (:func:`open_client`, :func:`store_lock`).
 
 Logged: the run starts at the job's start time; tags: the job's columns (``optimizer``,
-``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``), ``arm`` (system and
+``system``, ``platform``, ``model``, ``objective``, ``seed``, ``label``: the config's, else
+as results.json names the job, :func:`gamma.search.labels.default_label`), ``arm`` (system and
 label first, then the context: :func:`arm_name`), ``output_dir``,
 ``gamma.kind=job`` and MLflow's context tags (``mlflow.source.git.commit`` and ``.branch`` of
 the project's git checkout, ``mlflow.source.name`` = run.py, ``mlflow.source.type`` = LOCAL,
@@ -37,7 +38,10 @@ totals as top-level metrics (:func:`total_metrics`: ``latency_cycles``, ``energy
 ``x_bound``, ``x_optimum``, ``feasible_layers``, ...; cycles, nJ, seconds) and the end-to-end
 best-so-far ``best_cost`` against samples per unique layer
 (with ``objective=two_stage`` also the ``two_stage/...`` block of
-results.json: bottleneck, each stage's totals, savings); artifacts results.json, mappings/layer_XX.m,
+results.json: bottleneck, each stage's totals, savings; with ``codesign=digamma`` the chosen
+design as params ``hardware.*`` and ``codesign.area_budget_mm2`` and its area as metrics
+``area_mm2``, ``area/pes_mm2``, ...: :func:`codesign_params`, :func:`codesign_metrics`);
+artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
 FAILED or KILLED.
@@ -79,6 +83,7 @@ import numpy as np
 from gamma.errors import GammaError
 from gamma.results import sweep as S
 from gamma.results.curves import end_to_end_best
+from gamma.search.labels import default_label
 from gamma.tracking import forked
 from gamma.tracking.store import (DEFAULT_OUTPUTS, HTTP_ENV, PROJECT, check_uri, config_value,
                                    context_tags, experiment_name, failure_reason, flatten,
@@ -109,6 +114,9 @@ ARM_TAG = "arm"
 LAYER_PREFIX = "layers"
 #: Config entries left out of the params (the layer table is the run's dataset input instead).
 NOT_PARAMS = ("model.layers",)
+#: Params a co-design run gets at its end that are results, not settings (the chosen design and
+#: the budget in mm^2, :func:`codesign_params`): compare.py never tells jobs or arms apart by them.
+RESULT_PARAMS = ("hardware", "codesign.area_budget_mm2")
 #: Selected layers up to which every layer gets its metrics (beyond: the first layer of each
 #: unique shape; a model of 100,000 layers would need as many log_batch calls).
 LAYER_METRICS = 1000
@@ -630,6 +638,8 @@ class RunLogger:
                 tags[tag] = str(value)
         if self.model is not None:  # a model file's name rather than "file"
             tags["model"] = self.model.name
+        if "label" not in tags and self.cfg.get("optimizer"):  # as results.json names the job
+            tags["label"] = default_label(self.cfg)
         tags[ARM_TAG] = arm_name(tags, self.cfg)
         if parent_run_id:
             try:
@@ -736,10 +746,16 @@ class RunLogger:
     def _totals(self, results: dict[str, Any]) -> None:
         values = total_metrics(results)
         values.update(two_stage_metrics(results.get("two_stage")))
+        values.update(codesign_metrics(results))
         items = [(k, v, 0) for k, v in values.items() if v is not None]
         items += [("best_cost", c, s) for s, c in end_to_end_curve(results["layers"])]
         if items:
             self._metrics(items)
+        params = codesign_params(results)
+        if params:
+            from mlflow.entities import Param
+
+            self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
 
 
 def arm_name(tags: dict[str, str], cfg: dict[str, Any]) -> str:
@@ -806,6 +822,38 @@ def two_stage_metrics(block: dict[str, Any] | None) -> dict[str, Any]:
     for part in ("stage1", "stage2", "savings_percent"):
         for k, v in (block.get(part) or {}).items():
             out[f"two_stage/{part}/{k}"] = v
+    return out
+
+
+def codesign_params(results: dict[str, Any]) -> dict[str, str]:
+    """A co-design job's chosen hardware as params (results.json ``hardware`` without its area):
+    ``hardware.num_pes``, ``hardware.array_rows`` and ``hardware.array_cols`` (S1/S3),
+    ``hardware.l1_size`` (elements per PE), ``hardware.l2_size`` (elements), the bandwidths,
+    hops and SIMD lanes; and ``codesign.area_budget_mm2``. None for other jobs; only the budget
+    where no design was found."""
+    block = results.get("codesign")
+    if not block:
+        return {}
+    out = {f"hardware.{k}": v for k, v in (results.get("hardware") or {}).items()
+           if not k.startswith("area") and not isinstance(v, (dict, list))}
+    out["codesign.area_budget_mm2"] = block.get("area_budget_mm2")
+    return {k: str(v) for k, v in out.items() if v is not None}
+
+
+def codesign_metrics(results: dict[str, Any]) -> dict[str, float | None]:
+    """A co-design job's area (mm^2): ``area_mm2`` (the chosen design under the co-design area
+    model), its parts ``area/pes_mm2``, ``area/l1_mm2``, ``area/l2_mm2``, and
+    ``platform_area_mm2`` (the platform under the same model, which compare.py shows for the
+    fixed-platform arms). None for other jobs (and the design's where none was found)."""
+    if not results.get("codesign"):
+        return {}
+    hw = results.get("hardware") or {}
+    parts = hw.get("area_um2") or {}
+    out: dict[str, float | None] = {"area_mm2": hw.get("area_mm2")}
+    for part in ("pes", "l1", "l2"):
+        um2 = parts.get(f"{part}_um2")
+        out[f"area/{part}_mm2"] = None if um2 is None else float(um2) / 1e6
+    out["platform_area_mm2"] = (results.get("platform_hardware") or {}).get("area_mm2")
     return out
 
 
