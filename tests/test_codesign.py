@@ -177,7 +177,8 @@ def test_assembled_children_take_each_layers_best_mapping_on_the_best_array():
     children = Population(HwGenes(np.ones(3, np.int64), np.array([7, 7, 7])),
                           [genomes([0, 0, 0]), genomes([0, 0, 0])])
     cogamma = CoGamma(Gamma(), {"hw_crossover": 0.5, "hw_mutation": 0.3, "hw_step": 0.5,
-                                "hw_fit": 0, "platform_start": 0, "assemble": 1})
+                                "hw_fit": 0, "platform_start": 0, "assemble": 1,
+                                "grow": False})
     cogamma.assemble_best(children, pop, scores, cost=np.array([1.0, 3.0, 0.5, 2.0]))
     # the best design (cost 0.5) is on 32 PEs, alone: its own mappings
     assert children.hw.cols.tolist() == [32, 7, 7]
@@ -186,3 +187,42 @@ def test_assembled_children_take_each_layers_best_mapping_on_the_best_array():
     # the best design is on 64 PEs: each layer's best mapping among individuals 0, 1 and 3
     assert children.hw.cols.tolist() == [64, 7, 7]
     assert [children.layers[u].tile[0, 0, 0] for u in (0, 1)] == [2, 14]
+
+
+def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_allow():
+    """grow_best: the child after the assembled ones takes the best design that fits (rank 0,
+    lowest cost) on its fitting PEs, its mappings repaired there (cluster sizes within them);
+    no child changes when that design has no room to grow."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from gamma.mapspace.hwspace import HwGenes, HwSpace
+    from gamma.mapspace.space import MapSpace
+    from gamma.objectives.codesign import Scores
+    from gamma.optimizers.digamma import CoGamma, Population
+    from gamma.optimizers.gamma import Gamma
+    from gamma.workloads.layer import Layer
+
+    base = MapSpace(Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3), 639, 1, 2)
+    rng = np.random.default_rng(0)
+    pop = Population(HwGenes(np.ones(3, np.int64), np.array([300, 100, 200])), [base.random(3, rng)])
+    hwspace = HwSpace(False, 1, 639, 10_000, 10_000, MODEL, EDGE_UM2)
+    objective = SimpleNamespace(hwspace=hwspace, costs=lambda s: s.raw)
+    cogamma = CoGamma(Gamma(), {"hw_crossover": 0.5, "hw_mutation": 0.3, "hw_step": 0.5,
+                                "hw_fit": 0, "platform_start": 0, "assemble": 1, "grow": True})
+    children = Population(HwGenes(np.ones(3, np.int64), np.array([7, 7, 7])), [base.random(3, rng)])
+    before = children.layers[0].tile.copy()
+    # individual 0 is cheapest but does not fit (rank 1); of the fitting ones, 2 is cheaper
+    scores = Scores(np.array([1.0, 0.0, 0.0]), np.array([1.0, 5.0, 3.0]), np.zeros(3),
+                    np.zeros((1, 3)), np.array([600, 120, 250]))
+    cogamma.grow_best(children, pop, scores, objective, [base], pinned=False)
+    assert children.hw.pes.tolist() == [7, 250, 7]
+    expected = pop.layers[0].take(np.array([2]))  # individual 2's mapping, repaired on 250 PEs
+    MapSpace(base.layer, 250, 1, 2).repair(expected)
+    got = children.layers[0].take(np.array([1]))
+    assert all((getattr(got, f) == getattr(expected, f)).all()
+               for f in ("nlev", "par", "order", "tile", "cluster"))
+    assert (children.layers[0].tile[[0, 2]] == before[[0, 2]]).all()
+    no_room = Scores(scores.rank, scores.raw, scores.excess, scores.layer, np.array([600, 120, 150]))
+    cogamma.grow_best(children, pop, no_room, objective, [base], pinned=False)
+    assert children.hw.pes.tolist() == [7, 250, 7]  # 150 < 200: not grown, nothing changed

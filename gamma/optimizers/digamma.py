@@ -42,7 +42,8 @@ from gamma.optimizers.gamma import Gamma
 from gamma.optimizers.selection import Truncation
 
 #: The settings of ``codesign.operators`` and what they set.
-HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit", "platform_start", "assemble")
+HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit", "platform_start", "assemble",
+                "grow")
 
 
 @dataclass
@@ -82,6 +83,7 @@ class CoGamma:
         self.hw_fit = _setting(operators, "hw_fit", 1.0)
         self.platform_start = _setting(operators, "platform_start", 1.0)
         self.assemble = _count(operators, "assemble")
+        self.grow = _flag(operators, "grow")
         self._spaces: dict[tuple[int, int, int | None], MapSpace] = {}
 
     # --- map spaces per design ----------------------------------------------------------------
@@ -131,6 +133,8 @@ class CoGamma:
                 children = self.breed(self.fit_parents(pop.hw, scores.fit_pes, chosen, hwspace, rng),
                                       (pop, scores.layer), n, hwspace, bases, pinned, rng)
                 self.assemble_best(children, pop, scores, objective.costs(scores))
+                if self.grow:
+                    self.grow_best(children, pop, scores, objective, bases, pinned)
             self.hold_start(children, objective, bases, pinned)
             new = objective.evaluate(children.hw, children.layers)
             pop = Population.concat([pop.take(elites), children])
@@ -169,6 +173,26 @@ class CoGamma:
             for u, layer in enumerate(pop.layers):
                 best = same[int(np.argmin(scores.layer[u, same]))]
                 _put(children.layers[u], np.array([k]), layer.take(np.array([best])))
+
+    def grow_best(self, children: Population, pop: Population, scores: Scores,
+                  objective: CoDesignObjective, bases: list[MapSpace], pinned: bool) -> None:
+        """The child after the assembled ones becomes the best design that fits (every layer
+        feasible) grown to the largest PE array its mappings' buffers leave room for within the
+        budget (its fitting PEs; S1/S3: more columns), with its mappings repaired on it; no
+        change when it has no room to grow. In place."""
+        fits = np.flatnonzero(scores.rank == 0)
+        k = self.assemble
+        if len(fits) == 0 or k >= len(children):
+            return
+        best = fits[int(np.argmin(objective.costs(scores)[fits]))]
+        if scores.fit_pes[best] <= pop.hw.pes[best]:
+            return
+        grown = pop.take(np.array([best]))
+        objective.hwspace.resize(grown.hw, np.array([0]), scores.fit_pes[[best]])
+        self.repair(grown, bases, pinned)
+        children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
+        for u, layer in enumerate(grown.layers):
+            _put(children.layers[u], np.array([k]), layer)
 
     def fit_parents(self, hw: HwGenes, fit: np.ndarray, chosen: np.ndarray, hwspace: HwSpace,
                     rng: np.random.Generator) -> HwGenes:
@@ -272,6 +296,14 @@ def _setting(operators: dict[str, Any], name: str, high: float) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
         raise GammaError(f"codesign.operators.{name} = {v!r}: must be a number in [0, {high:g}]")
     return float(v)
+
+
+def _flag(operators: dict[str, Any], name: str) -> bool:
+    """``codesign.operators.<name>``: true or false."""
+    v = operators.get(name)
+    if not isinstance(v, bool):
+        raise GammaError(f"codesign.operators.{name} = {v!r}: must be true or false")
+    return v
 
 
 def _count(operators: dict[str, Any], name: str) -> int:
