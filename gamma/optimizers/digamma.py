@@ -17,7 +17,8 @@ An individual is a hardware design and a genome per unique layer
   PE count is within a factor of two of the child's (its niche); GAMMA's crossover, mutation,
   structure, reorder, growth and aging then act on them as on a single layer;
 - repair of every layer's genomes on the child's own hardware (cluster sizes within its PEs; S1:
-  the inner cluster pinned to its columns).
+  the inner cluster pinned to its columns), by the co-design space
+  (:class:`~gamma.mapspace.cospace.CoSpace`), which also draws the random individuals.
 
 The children are evaluated in one call of the objective, which groups them by PE count and
 sizes each design's buffers to what its mappings need. A population whose every PE array is over
@@ -27,15 +28,14 @@ the area budget restarts from random individuals, as GAMMA does. docs/codesign.m
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gamma.errors import GammaError
+from gamma.mapspace.cospace import CoSpace, Population
 from gamma.mapspace.hwspace import HwGenes, HwSpace
-from gamma.mapspace.space import Genome, MapSpace
+from gamma.mapspace.space import Genome
 from gamma.objectives.codesign import CoDesignObjective
 from gamma.optimizers.base import ProgressCallback
 from gamma.optimizers.gamma import Gamma
@@ -43,26 +43,6 @@ from gamma.optimizers.selection import Truncation
 
 #: The settings of ``codesign.operators`` and what they set.
 HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit")
-
-
-@dataclass
-class Population:
-    """Individuals: a design each (``hw``) and, per unique layer, a genome each."""
-
-    hw: HwGenes
-    layers: list[Genome]
-
-    def __len__(self) -> int:
-        return len(self.hw)
-
-    def take(self, idx: np.ndarray) -> "Population":
-        return Population(self.hw.take(idx), [g.take(idx) for g in self.layers])
-
-    @staticmethod
-    def concat(parts: list["Population"]) -> "Population":
-        return Population(HwGenes.concat([p.hw for p in parts]),
-                          [Genome.concat([p.layers[u] for p in parts])
-                           for u in range(len(parts[0].layers))])
 
 
 class CoGamma:
@@ -80,53 +60,25 @@ class CoGamma:
         self.hw_mutation = _setting(operators, "hw_mutation", 1.0)
         self.hw_step = _setting(operators, "hw_step", 64.0)
         self.hw_fit = _setting(operators, "hw_fit", 1.0)
-        self._spaces: dict[tuple[int, int, int | None], MapSpace] = {}
-
-    # --- map spaces per design ----------------------------------------------------------------
-    def space_of(self, u: int, base: MapSpace, pes: int, cols: int, pinned: bool) -> MapSpace:
-        """Unique layer ``u``'s map space on ``pes`` PEs (S1, ``pinned``: inner cluster = ``cols``);
-        a shallow copy of ``base`` sharing its divisor tables."""
-        fixed = int(cols) if pinned else None
-        key = (u, int(pes), fixed)
-        space = self._spaces.get(key)
-        if space is None:
-            space = copy.copy(base)
-            space.num_pes, space.fixed_inner_cluster = int(pes), fixed
-            self._spaces[key] = space
-        return space
-
-    def repair(self, pop: Population, bases: list[MapSpace], pinned: bool) -> None:
-        """Every layer's genomes repaired on their own design's PE array, in place."""
-        keys = np.stack([pop.hw.pes, pop.hw.cols if pinned else np.zeros(len(pop), np.int64)], 1)
-        uniq, group = np.unique(keys, axis=0, return_inverse=True)
-        group = group.ravel()
-        for g, (pes, cols) in enumerate(uniq):
-            idx = np.flatnonzero(group == g)
-            for u, base in enumerate(bases):
-                sub = pop.layers[u].take(idx)
-                self.space_of(u, base, pes, cols, pinned).repair(sub)
-                _put(pop.layers[u], idx, sub)
 
     # --- the search ---------------------------------------------------------------------------
-    def optimize(self, objective: CoDesignObjective, bases: list[MapSpace], pinned: bool,
+    def optimize(self, objective: CoDesignObjective, space: CoSpace,
                  rng: np.random.Generator, on_progress: ProgressCallback | None = None) -> None:
-        """Spend the objective's budget. ``bases``: each unique layer's map space on the largest
-        PE count (the operators' ranges); ``pinned``: S1's inner cluster follows the columns."""
+        """Spend the objective's budget on individuals of ``space``."""
         size = self.gamma.population
-        pop = self.random(min(size, objective.remaining), objective.hwspace, bases, pinned, rng)
+        pop = space.random(min(size, objective.remaining), rng, shallowest=True)
         rank, cost, score, fit = objective.evaluate(pop.hw, pop.layers)
         _report(objective, on_progress)
         while objective.remaining > 0:
             elites, chosen = self.select(rank, cost)
             n = min(size, objective.remaining)
             if len(chosen) == 0:  # every PE array over the budget: restart
-                children = self.random(n, objective.hwspace, bases, pinned, rng)
-                children = self.breed(children.hw, (children, np.zeros((len(bases), n))), n,
-                                      objective.hwspace, bases, pinned, rng)
+                children = space.random(n, rng, shallowest=True)
+                children = self.breed(children.hw, (children, np.zeros((len(space.bases), n))), n,
+                                      space, rng)
             else:
-                children = self.breed(self.fit_parents(pop.hw, fit, chosen, objective.hwspace, rng),
-                                      (pop, score), n, objective.hwspace,
-                                      bases, pinned, rng)
+                children = self.breed(self.fit_parents(pop.hw, fit, chosen, space.hw, rng),
+                                      (pop, score), n, space, rng)
             c_rank, c_cost, c_score, c_fit = objective.evaluate(children.hw, children.layers)
             pop = Population.concat([pop.take(elites), children])
             rank = np.concatenate([rank[elites], c_rank])
@@ -180,18 +132,8 @@ class CoGamma:
             out[at] = pool[rng.integers(0, len(pool), len(at))]
         return out
 
-    def random(self, n: int, hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
-               rng: np.random.Generator) -> Population:
-        """``n`` random designs inside the budget, each with random genomes (GAMMA's: the
-        shallowest depth) repaired on its PE array."""
-        hw = hwspace.random(n, rng)
-        pop = Population(hw, [b.random(n, rng, levels=b.min_levels) for b in bases])
-        self.repair(pop, bases, pinned)
-        return pop
-
     def breed(self, hw_parents: HwGenes, scored: tuple[Population, np.ndarray], n: int,
-              hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
-              rng: np.random.Generator) -> Population:
+              space: CoSpace, rng: np.random.Generator) -> Population:
         """``n`` children: designs bred from ``hw_parents`` and, per unique layer, a mapping bred
         from the best mappings of that layer in ``scored`` (a population and its (U, n) layer
         scores) on designs of the child's PE-count niche (see the module docstring)."""
@@ -200,12 +142,12 @@ class CoGamma:
         pairs = (n + 1) // 2
         a = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
         b = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
-        self.cross_hw(a, b, hwspace, rng)
+        self.cross_hw(a, b, space.hw, rng)
         hw = HwGenes.concat([a, b]).take(np.arange(n))
-        hwspace.mutate(hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng, self.hw_step)
+        space.hw.mutate(hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng, self.hw_step)
         layers = []
         want_a, want_b = _niche(hw.pes[:pairs]), _niche(np.concatenate([hw.pes[pairs:], hw.pes[:1]])[:pairs])
-        for u, base in enumerate(bases):
+        for u, base in enumerate(space.bases):
             la = pop.layers[u].take(self.layer_parents(score[u], niche, want_a, rng))
             lb = pop.layers[u].take(self.layer_parents(score[u], niche, want_b, rng))
             if self.gamma.crossover is not None:
@@ -215,7 +157,7 @@ class CoGamma:
                 op(g, base, rng)
             layers.append(g)
         children = Population(hw, layers)
-        self.repair(children, bases, pinned)
+        space.repair(children)
         return children
 
     def cross_hw(self, a: HwGenes, b: HwGenes, hwspace: HwSpace, rng: np.random.Generator) -> None:
@@ -237,15 +179,6 @@ def _setting(operators: dict[str, Any], name: str, high: float) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
         raise GammaError(f"codesign.operators.{name} = {v!r}: must be a number in [0, {high:g}]")
     return float(v)
-
-
-GENOME_FIELDS = ("nlev", "par", "order", "tile", "cluster")
-
-
-def _put(g: Genome, idx: np.ndarray, sub: Genome) -> None:
-    """Write the individuals ``sub`` into ``g`` at ``idx``."""
-    for f in GENOME_FIELDS:
-        getattr(g, f)[idx] = getattr(sub, f)
 
 
 def _niche(pes: np.ndarray) -> np.ndarray:

@@ -24,9 +24,8 @@ from gamma.limits import MAX_HARDWARE
 from gamma.mapspace.hwspace import HwSpace
 from gamma.objectives.metrics import output_key
 from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
-from gamma.optimizers import ProgressCallback
-from gamma.optimizers.digamma import CoGamma
-from gamma.optimizers.gamma import Gamma
+from gamma.mapspace.cospace import CoSpace
+from gamma.optimizers import ProgressCallback, co_searchers, factory_of
 from gamma.results import records as R
 from gamma.search.rules import search_rules
 from gamma.search.setup import Setup, build_optimizer, make_objective, workers_of
@@ -52,8 +51,9 @@ def is_codesign(cfg: dict[str, Any]) -> bool:
 def check(cfg: dict[str, Any]) -> None:
     """What a co-design job cannot have, as an ``error:`` naming the setting."""
     opt = cfg["optimizer"]["name"]
-    if opt != "gamma":
-        raise GammaError(f"optimizer={opt}: codesign=digamma searches with optimizer=gamma")
+    if not getattr(factory_of(opt), "co_search", False):
+        raise GammaError(f"optimizer={opt}: cannot co-search hardware and mappings; "
+                         f"codesign=digamma co-searches with {', '.join(co_searchers())}")
     metric = cfg["objective"]["name"]
     if metric not in SUM_METRICS or cfg["objective"].get("tie_break"):
         raise GammaError(f"objective={metric}: codesign=digamma minimizes a sum over layers "
@@ -138,13 +138,13 @@ class CoDesignSearch:
 
 def search(cfg: dict[str, Any], setup: Setup,
            on_progress: ProgressCallback | None = None) -> CoDesignSearch:
-    """The co-search of ``setup``'s unique layers with generator ``default_rng(seed)``:
-    ``budget`` individuals, i.e. ``budget`` samples per unique layer."""
+    """The co-search of ``setup``'s unique layers by ``optimizer`` (its
+    :meth:`~gamma.optimizers.base.Optimizer.co_optimize`) with generator
+    ``default_rng(seed)``: ``budget`` individuals, i.e. ``budget`` samples per unique layer."""
     check(cfg)
     space = hw_space(cfg)
     rules = search_rules(cfg)
-    gamma = build_optimizer(cfg, rules)
-    assert isinstance(gamma, Gamma)
+    optimizer = build_optimizer(cfg, rules)
     pes = space.max_rows * space.max_cols
     widest = replace(setup.hw, num_pes=pes)
     flat = {**cfg, "system": {**cfg["system"], "fixed_inner_cluster": None}}
@@ -153,11 +153,12 @@ def search(cfg: dict[str, Any], setup: Setup,
     counts = [len(setup.layers_of(u)) for u in todo]
     objective = CoDesignObjective(objectives, counts, space, setup.hw,
                                   Penalty.from_dict(cfg["codesign"].get("penalty")))
-    optimizer = CoGamma(gamma, dict(cfg["codesign"].get("operators") or {}))
     pinned = cfg["system"].get("fixed_inner_cluster") is not None
+    cospace = CoSpace(space, [o.space for o in objectives], pinned)
     rng = np.random.default_rng(int(cfg["seed"]))
     t0 = time.perf_counter()
-    optimizer.optimize(objective, [o.space for o in objectives], pinned, rng, on_progress)
+    optimizer.co_optimize(objective, cospace, rng, on_progress,
+                          operators=dict(cfg["codesign"].get("operators") or {}))
     return CoDesignSearch(objective, space, time.perf_counter() - t0)
 
 
