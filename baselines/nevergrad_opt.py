@@ -12,6 +12,11 @@ each baseline's batch is chosen at or below its default population (see conf/opt
 The parametrization's random state is seeded from the generator passed to ``optimize``: the same
 seed gives the same search. Errors raised by nevergrad propagate.
 
+Under ``codesign=digamma`` (:meth:`NevergradOptimizer.co_optimize`) the box is the joint one of
+:class:`~baselines.cocodec.CoCodec` (hardware coordinates, then every unique layer's), with the
+same settings and batches, and each individual is told the loss of the penalized cost GAMMA's
+co-search ranks designs by.
+
 Baselines (config name: nevergrad optimizer):
 
 * ``stdga``: ``RecombiningGA``, a standard GA (mutation and crossover). The paper's code ran
