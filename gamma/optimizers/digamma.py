@@ -28,7 +28,7 @@ the area budget restarts from random individuals, as GAMMA does. docs/codesign.m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,11 +38,21 @@ from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.mapspace.space import Genome
 from gamma.objectives.codesign import CoDesignObjective
 from gamma.optimizers.base import ProgressCallback
-from gamma.optimizers.gamma import Gamma
-from gamma.optimizers.selection import Truncation
+from gamma.optimizers.operators import Crossover, Variation
+from gamma.optimizers.selection import Selection, Truncation
 
 #: The settings of ``codesign.operators`` and what they set.
 HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit")
+
+
+class GaParts(Protocol):
+    """What the co-search uses of a :class:`~gamma.optimizers.gamma.Gamma` (which imports this
+    module for its ``co_optimize``): its population size, selection and operators."""
+
+    population: int
+    selection: Selection
+    crossover: Crossover | None
+    variations: list[Variation]
 
 
 class CoGamma:
@@ -50,7 +60,7 @@ class CoGamma:
     operators are used (``optimizer.*``); the hardware operators' rates from
     ``codesign.operators``."""
 
-    def __init__(self, gamma: Gamma, operators: dict[str, Any]) -> None:
+    def __init__(self, gamma: GaParts, operators: dict[str, Any]) -> None:
         if not isinstance(gamma.selection, Truncation) or gamma.selection.ranks_vectors:
             raise GammaError("codesign=digamma ranks one cost: use optimizer.selection.name=truncation")
         if not isinstance(operators, dict):
