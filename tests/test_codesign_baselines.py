@@ -21,9 +21,10 @@ from tests.jobs import ROOT, run_captured
 BUDGET = 300
 BASE = ["model=resnet18", "layers=[2,5,6,8]", f"budget={BUDGET}", "codesign=digamma",
         "tracking.enabled=false"]
-#: A loose area budget and at most 64 PEs, so that a few hundred samples find designs that fit
-#: (at the edge platform's area none of the optimizers finds one in 300 samples).
-LOOSE = ["codesign.area_mm2=1.0", "codesign.max_pes=64"]
+#: A loose area budget and at most 16 PEs, so that a few hundred samples find designs that fit
+#: (at the edge platform's area none of the optimizers finds one in 300 samples) and the few
+#: PE counts keep the cost-model calls (one per PE count and layer) few.
+LOOSE = ["codesign.area_mm2=1.0", "codesign.max_pes=16"]
 CO_SEARCHERS = ["gamma", "random", "pso", "cma", "de", "stdga", "tbpsa"]
 
 
@@ -59,25 +60,23 @@ def test_the_co_searchers_are_the_registered_ones_that_say_so():
 
 @pytest.mark.parametrize("optimizer", CO_SEARCHERS)
 def test_co_search_contract(runs, optimizer):
-    """Exactly ``budget`` samples on every unique layer; a design, where one is found (CMA-ES
-    finds none with seed 1 in 300 samples), fits the area budget with the buffers its mappings
-    need and costs their latency sum; the same seed finds the same, another seed another."""
+    """Exactly ``budget`` samples on every unique layer; the design found fits the area budget
+    with the buffers its mappings need and costs their latency sum; the same seed finds the
+    same, another seed another."""
     first, again, other = runs[optimizer]
     for found in (first, again, other):
         assert [o.used for o in found.objective.objectives] == [BUDGET] * 3
         assert found.objective.history[-1][0] == BUDGET
         d = found.design
-        if d is None:
-            continue
+        assert d is not None, f"{optimizer} found no design that fits"
         model, budget = found.hwspace.area, found.hwspace.budget_um2
         assert budget == 1.0e6
         assert area_um2(d.hw.num_pes, d.hw.l1_size, d.hw.l2_size, model) <= budget
-        assert 1 <= d.hw.num_pes <= 64
+        assert 1 <= d.hw.num_pes <= 16
         assert all(r["l1_size_req"] <= d.hw.l1_size and r["l2_size_req"] <= d.hw.l2_size
                    for r in d.outputs)
         assert d.cost == pytest.approx(sum(c * r["runtime_cycles"] for c, r in
                                            zip(found.objective.counts, d.outputs)))
-    assert first.design is not None or other.design is not None
     assert outcome(first) == outcome(again)
     assert outcome(first) != outcome(other)
 
