@@ -201,7 +201,6 @@ class NevergradOptimizer(Optimizer):
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
 
-
     def co_optimize(self, objective: CoDesignObjective, space: CoSpace,
                     rng: np.random.Generator, on_progress: ProgressCallback | None = None,
                     operators: dict[str, Any] | None = None) -> None:

@@ -59,8 +59,7 @@ class Optimizer(ABC):
         ``space``; each costs one sample on every unique layer), never more. ``operators``:
         ``codesign.operators`` (GAMMA's hardware operators; the others take none). Optimizers
         that set :attr:`co_search` implement it; by default it raises a :class:`GammaError`."""
-        raise GammaError(f"optimizer={self.name}: cannot co-search hardware and mappings; "
-                         f"codesign=digamma co-searches with {', '.join(co_searchers())}")
+        raise cannot_co_search(self.name)
 
     def check_search_rules(self, rules: Any) -> None:
         """Raise a :class:`GammaError` naming the setting if the optimizer cannot search under
@@ -170,6 +169,12 @@ def co_searchers() -> list[str]:
         if getattr(factory, "co_search", False):
             names.append(name)
     return names
+
+
+def cannot_co_search(name: str) -> GammaError:
+    """The error of optimizer ``name`` asked to co-search, naming those that can."""
+    return GammaError(f"optimizer={name}: cannot co-search hardware and mappings; "
+                      f"codesign=digamma co-searches with {', '.join(co_searchers())}")
 
 
 def make_optimizer(name: str, **params: Any) -> Optimizer:

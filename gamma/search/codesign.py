@@ -21,11 +21,11 @@ import numpy as np
 from gamma.errors import GammaError, HardwareError
 from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_area_um2
 from gamma.limits import MAX_HARDWARE
+from gamma.mapspace.cospace import CoSpace
 from gamma.mapspace.hwspace import HwSpace
 from gamma.objectives.metrics import output_key
 from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
-from gamma.mapspace.cospace import CoSpace
-from gamma.optimizers import ProgressCallback, co_searchers, factory_of
+from gamma.optimizers import ProgressCallback, cannot_co_search, factory_of
 from gamma.results import records as R
 from gamma.search.rules import search_rules
 from gamma.search.setup import Setup, build_optimizer, make_objective, workers_of
@@ -52,8 +52,7 @@ def check(cfg: dict[str, Any]) -> None:
     """What a co-design job cannot have, as an ``error:`` naming the setting."""
     opt = cfg["optimizer"]["name"]
     if not getattr(factory_of(opt), "co_search", False):
-        raise GammaError(f"optimizer={opt}: cannot co-search hardware and mappings; "
-                         f"codesign=digamma co-searches with {', '.join(co_searchers())}")
+        raise cannot_co_search(opt)
     metric = cfg["objective"]["name"]
     if metric not in SUM_METRICS or cfg["objective"].get("tie_break"):
         raise GammaError(f"objective={metric}: codesign=digamma minimizes a sum over layers "
