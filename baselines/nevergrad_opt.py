@@ -12,6 +12,11 @@ each baseline's batch is chosen at or below its default population (see conf/opt
 The parametrization's random state is seeded from the generator passed to ``optimize``: the same
 seed gives the same search. Errors raised by nevergrad propagate.
 
+Under ``codesign=digamma`` (:meth:`NevergradOptimizer.co_optimize`) the box is the joint one of
+:class:`~baselines.cocodec.CoCodec` (hardware coordinates, then every unique layer's), with the
+same settings and batches, and each individual is told the loss of the penalized cost GAMMA's
+co-search ranks designs by.
+
 Baselines (config name: nevergrad optimizer):
 
 * ``stdga``: ``RecombiningGA``, a standard GA (mutation and crossover). The paper's code ran
@@ -60,9 +65,12 @@ import numpy as np
 from nevergrad.optimization import optimizerlib
 from nevergrad.optimization.base import ConfiguredOptimizer
 
+from baselines.cocodec import CoCodec
 from baselines.codec import Codec
 from baselines.loss import PENALTY, to_loss
 from baselines.unitbox import UnitBox
+from gamma.mapspace.cospace import CoSpace
+from gamma.objectives.codesign import CoDesignObjective
 from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import SettingError, check_int
@@ -112,6 +120,7 @@ class NevergradOptimizer(Optimizer):
 
     name = "nevergrad"
     multi_objective = True
+    co_search = True
 
     def __init__(self, optimizer: str, batch: int, options: dict[str, Any] | None = None) -> None:
         self.batch = check_int("batch", batch, 1)
@@ -189,6 +198,25 @@ class NevergradOptimizer(Optimizer):
             x = steps.ask(min(self.batch, objective.remaining))
             genomes = codec.decode(x)
             steps.tell(objective.evaluate_vector(genomes) if vector else objective.evaluate(genomes))
+            if on_progress:
+                on_progress(objective.used, objective.best_cost)
+
+    def co_optimize(self, objective: CoDesignObjective, space: CoSpace,
+                    rng: np.random.Generator, on_progress: ProgressCallback | None = None,
+                    operators: dict[str, Any] | None = None) -> None:
+        """The co-search over the joint box (:class:`~baselines.cocodec.CoCodec`: hardware
+        coordinates, then every unique layer's), ``batch`` individuals per round, each told the
+        loss of the penalized cost GAMMA's co-search ranks by (:meth:`CoDesignObjective.evaluate`;
+        +inf, a PE array over the budget: :data:`~baselines.loss.PENALTY`). ``operators``
+        (GAMMA's hardware operators) do not apply."""
+        codec = CoCodec(space)
+        opt = self.build(codec.dim, objective.remaining, int(rng.integers(2**32)))
+        steps: CandidateSteps | CMAPopulations = (
+            CMAPopulations(opt) if CMAPopulations.fits(opt) else CandidateSteps(opt, False))
+        while objective.remaining > 0:
+            pop = codec.decode(steps.ask(min(self.batch, objective.remaining)))
+            cost = objective.costs(objective.evaluate(pop.hw, pop.layers))
+            steps.tell(cost)
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
 

@@ -196,6 +196,7 @@ def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_all
     from types import SimpleNamespace
 
     import numpy as np
+    from gamma.mapspace.cospace import CoSpace
     from gamma.mapspace.hwspace import HwGenes, HwSpace
     from gamma.mapspace.space import MapSpace
     from gamma.objectives.codesign import Scores
@@ -215,7 +216,8 @@ def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_all
     # individual 0 is cheapest but does not fit (rank 1); of the fitting ones, 2 is cheaper
     scores = Scores(np.array([1.0, 0.0, 0.0]), np.array([1.0, 5.0, 3.0]), np.zeros(3),
                     np.zeros((1, 3)), np.array([600, 120, 250]))
-    cogamma.grow_best(children, pop, scores, objective, [base], pinned=False)
+    space = CoSpace(hwspace, [base], pinned=False)
+    cogamma.grow_best(children, pop, scores, objective, space)
     assert children.hw.pes.tolist() == [7, 250, 7]
     expected = pop.layers[0].take(np.array([2]))  # individual 2's mapping, repaired on 250 PEs
     MapSpace(base.layer, 250, 1, 2).repair(expected)
@@ -224,5 +226,5 @@ def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_all
                for f in ("nlev", "par", "order", "tile", "cluster"))
     assert (children.layers[0].tile[[0, 2]] == before[[0, 2]]).all()
     no_room = Scores(scores.rank, scores.raw, scores.excess, scores.layer, np.array([600, 120, 150]))
-    cogamma.grow_best(children, pop, no_room, objective, [base], pinned=False)
+    cogamma.grow_best(children, pop, no_room, objective, space)
     assert children.hw.pes.tolist() == [7, 250, 7]  # 150 < 200: not grown, nothing changed

@@ -14,12 +14,16 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from gamma.errors import GammaError
 from gamma.objectives.scalar import Objective
+
+if TYPE_CHECKING:
+    from gamma.mapspace.cospace import CoSpace
+    from gamma.objectives.codesign import CoDesignObjective
 
 #: The entry-point group where installed packages register optimizers.
 ENTRY_POINT_GROUP = "gamma.optimizers"
@@ -44,6 +48,18 @@ class Optimizer(ABC):
     def optimize(self, objective: Objective, rng: np.random.Generator,
                  on_progress: ProgressCallback | None = None) -> None:
         """Spend ``objective.remaining`` evaluations (never more)."""
+
+    #: Whether it can co-search hardware and mappings (``codesign=digamma``, :meth:`co_optimize`).
+    co_search: bool = False
+
+    def co_optimize(self, objective: "CoDesignObjective", space: "CoSpace",
+                    rng: np.random.Generator, on_progress: ProgressCallback | None = None,
+                    operators: dict[str, Any] | None = None) -> None:
+        """Spend ``objective.remaining`` individuals (a design and a genome per unique layer of
+        ``space``; each costs one sample on every unique layer), never more. ``operators``:
+        ``codesign.operators`` (GAMMA's hardware operators; the others take none). Optimizers
+        that set :attr:`co_search` implement it; by default it raises a :class:`GammaError`."""
+        raise cannot_co_search(self.name)
 
     def check_search_rules(self, rules: Any) -> None:
         """Raise a :class:`GammaError` naming the setting if the optimizer cannot search under
@@ -139,6 +155,26 @@ def factory_of(name: str) -> Factory:
                              f"installed") from None
         _REGISTRY[name] = entry
     return entry
+
+
+def co_searchers() -> list[str]:
+    """Names of the registered optimizers that can co-search (:attr:`Optimizer.co_search`),
+    importing their modules; those whose package is not installed are left out."""
+    names = []
+    for name in available():
+        try:
+            factory = factory_of(name)
+        except GammaError:
+            continue
+        if getattr(factory, "co_search", False):
+            names.append(name)
+    return names
+
+
+def cannot_co_search(name: str) -> GammaError:
+    """The error of optimizer ``name`` asked to co-search, naming those that can."""
+    return GammaError(f"optimizer={name}: cannot co-search hardware and mappings; "
+                      f"codesign=digamma co-searches with {', '.join(co_searchers())}")
 
 
 def make_optimizer(name: str, **params: Any) -> Optimizer:

@@ -17,7 +17,12 @@ An individual is a hardware design and a genome per unique layer
   PE count is within a factor of two of the child's (its niche); GAMMA's crossover, mutation,
   structure, reorder, growth and aging then act on them as on a single layer;
 - repair of every layer's genomes on the child's own hardware (cluster sizes within its PEs; S1:
-  the inner cluster pinned to its columns).
+  the inner cluster pinned to its columns), by the co-design space
+  (:class:`~gamma.mapspace.cospace.CoSpace`), which also draws the random individuals.
+
+Around these: the search starts at the platform's array (``platform_start``), each generation's
+first children assemble each layer's best mapping on the best arrays (``assemble``) and one is
+the best fitting design grown into the area its buffers leave (``grow``).
 
 The children are evaluated in one call of the objective, which groups them by PE count and
 sizes each design's buffers to what its mappings need. A population whose every PE array is over
@@ -27,43 +32,32 @@ the area budget restarts from random individuals, as GAMMA does. docs/codesign.m
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from gamma.errors import GammaError
+from gamma.mapspace.cospace import CoSpace, Population, put
 from gamma.mapspace.hwspace import HwGenes, HwSpace
-from gamma.mapspace.space import Genome, MapSpace
+from gamma.mapspace.space import Genome
 from gamma.objectives.codesign import CoDesignObjective, Scores
 from gamma.optimizers.base import ProgressCallback
-from gamma.optimizers.gamma import Gamma
-from gamma.optimizers.selection import Truncation
+from gamma.optimizers.operators import Crossover, Variation
+from gamma.optimizers.selection import Selection, Truncation
 
 #: The settings of ``codesign.operators`` and what they set.
 HW_OPERATORS = ("hw_crossover", "hw_mutation", "hw_step", "hw_fit", "platform_start", "assemble",
                 "grow")
 
 
-@dataclass
-class Population:
-    """Individuals: a design each (``hw``) and, per unique layer, a genome each."""
+class GaParts(Protocol):
+    """What the co-search uses of a :class:`~gamma.optimizers.gamma.Gamma` (which imports this
+    module for its ``co_optimize``): its population size, selection and operators."""
 
-    hw: HwGenes
-    layers: list[Genome]
-
-    def __len__(self) -> int:
-        return len(self.hw)
-
-    def take(self, idx: np.ndarray) -> "Population":
-        return Population(self.hw.take(idx), [g.take(idx) for g in self.layers])
-
-    @staticmethod
-    def concat(parts: list["Population"]) -> "Population":
-        return Population(HwGenes.concat([p.hw for p in parts]),
-                          [Genome.concat([p.layers[u] for p in parts])
-                           for u in range(len(parts[0].layers))])
+    population: int
+    selection: Selection
+    crossover: Crossover | None
+    variations: list[Variation]
 
 
 class CoGamma:
@@ -71,7 +65,7 @@ class CoGamma:
     operators are used (``optimizer.*``); the hardware operators' rates from
     ``codesign.operators``."""
 
-    def __init__(self, gamma: Gamma, operators: dict[str, Any]) -> None:
+    def __init__(self, gamma: GaParts, operators: dict[str, Any]) -> None:
         if not isinstance(gamma.selection, Truncation) or gamma.selection.ranks_vectors:
             raise GammaError("codesign=digamma ranks one cost: use optimizer.selection.name=truncation")
         if not isinstance(operators, dict):
@@ -84,73 +78,43 @@ class CoGamma:
         self.platform_start = _setting(operators, "platform_start", 1.0)
         self.assemble = _count(operators, "assemble")
         self.grow = _flag(operators, "grow")
-        self._spaces: dict[tuple[int, int, int | None], MapSpace] = {}
-
-    # --- map spaces per design ----------------------------------------------------------------
-    def space_of(self, u: int, base: MapSpace, pes: int, cols: int, pinned: bool) -> MapSpace:
-        """Unique layer ``u``'s map space on ``pes`` PEs (S1, ``pinned``: inner cluster = ``cols``);
-        a shallow copy of ``base`` sharing its divisor tables."""
-        fixed = int(cols) if pinned else None
-        key = (u, int(pes), fixed)
-        space = self._spaces.get(key)
-        if space is None:
-            space = copy.copy(base)
-            space.num_pes, space.fixed_inner_cluster = int(pes), fixed
-            self._spaces[key] = space
-        return space
-
-    def repair(self, pop: Population, bases: list[MapSpace], pinned: bool) -> None:
-        """Every layer's genomes repaired on their own design's PE array, in place."""
-        keys = np.stack([pop.hw.pes, pop.hw.cols if pinned else np.zeros(len(pop), np.int64)], 1)
-        uniq, group = np.unique(keys, axis=0, return_inverse=True)
-        group = group.ravel()
-        for g, (pes, cols) in enumerate(uniq):
-            idx = np.flatnonzero(group == g)
-            for u, base in enumerate(bases):
-                sub = pop.layers[u].take(idx)
-                self.space_of(u, base, pes, cols, pinned).repair(sub)
-                _put(pop.layers[u], idx, sub)
 
     # --- the search ---------------------------------------------------------------------------
-    def optimize(self, objective: CoDesignObjective, bases: list[MapSpace], pinned: bool,
+    def optimize(self, objective: CoDesignObjective, space: CoSpace,
                  rng: np.random.Generator, on_progress: ProgressCallback | None = None) -> None:
-        """Spend the objective's budget. ``bases``: each unique layer's map space on the largest
-        PE count (the operators' ranges); ``pinned``: S1's inner cluster follows the columns."""
+        """Spend the objective's budget on individuals of ``space``."""
         size = self.gamma.population
-        hwspace = objective.hwspace
-        pop = self.random(min(size, objective.remaining), hwspace, bases, pinned, rng)
-        self.hold_start(pop, objective, bases, pinned)
+        pop = space.random(min(size, objective.remaining), rng, shallowest=True)
+        self.hold_start(pop, objective, space)
         scores = objective.evaluate(pop.hw, pop.layers)
         _report(objective, on_progress)
         while objective.remaining > 0:
             elites, chosen = self.select(scores.rank, objective.costs(scores))
             n = min(size, objective.remaining)
             if len(chosen) == 0:  # every PE array over the budget: restart
-                children = self.random(n, hwspace, bases, pinned, rng)
-                children = self.breed(children.hw, (children, np.zeros((len(bases), n))), n,
-                                      hwspace, bases, pinned, rng)
+                children = space.random(n, rng, shallowest=True)
+                children = self.breed(children.hw, (children, np.zeros((len(space.bases), n))), n,
+                                      space, rng)
             else:
-                children = self.breed(self.fit_parents(pop.hw, scores.fit_pes, chosen, hwspace, rng),
-                                      (pop, scores.layer), n, hwspace, bases, pinned, rng)
+                children = self.breed(self.fit_parents(pop.hw, scores.fit_pes, chosen, space.hw, rng),
+                                      (pop, scores.layer), n, space, rng)
                 self.assemble_best(children, pop, scores, objective.costs(scores))
                 if self.grow:
-                    self.grow_best(children, pop, scores, objective, bases, pinned)
-            self.hold_start(children, objective, bases, pinned)
+                    self.grow_best(children, pop, scores, objective, space)
+            self.hold_start(children, objective, space)
             new = objective.evaluate(children.hw, children.layers)
             pop = Population.concat([pop.take(elites), children])
             scores = Scores.concat([scores.take(elites), new])
             _report(objective, on_progress)
 
-    def hold_start(self, pop: Population, objective: CoDesignObjective, bases: list[MapSpace],
-                   pinned: bool) -> None:
+    def hold_start(self, pop: Population, objective: CoDesignObjective, space: CoSpace) -> None:
         """While the first ``platform_start`` share of the budget is spent: every design of
         ``pop`` is the start design (the platform's array, scaled into the budget), its mappings
         repaired on it; in place."""
         if objective.used >= self.platform_start * objective.budget or len(pop) == 0:
             return
-        start = objective.hwspace.start
-        pop.hw = HwGenes.from_matrix(np.repeat(start.matrix(), len(pop), axis=0))
-        self.repair(pop, bases, pinned)
+        pop.hw = HwGenes.from_matrix(np.repeat(space.hw.start.matrix(), len(pop), axis=0))
+        space.repair(pop)
 
     def assemble_best(self, children: Population, pop: Population, scores: Scores,
                       cost: np.ndarray) -> None:
@@ -172,10 +136,10 @@ class CoGamma:
             children.hw.rows[k], children.hw.cols[k] = shape
             for u, layer in enumerate(pop.layers):
                 best = same[int(np.argmin(scores.layer[u, same]))]
-                _put(children.layers[u], np.array([k]), layer.take(np.array([best])))
+                put(children.layers[u], np.array([k]), layer.take(np.array([best])))
 
     def grow_best(self, children: Population, pop: Population, scores: Scores,
-                  objective: CoDesignObjective, bases: list[MapSpace], pinned: bool) -> None:
+                  objective: CoDesignObjective, space: CoSpace) -> None:
         """The child after the assembled ones becomes the best design that fits (every layer
         feasible) grown to the largest PE array its mappings' buffers leave room for within the
         budget (its fitting PEs; S1/S3: more columns), with its mappings repaired on it; no
@@ -188,11 +152,11 @@ class CoGamma:
         if scores.fit_pes[best] <= pop.hw.pes[best]:
             return
         grown = pop.take(np.array([best]))
-        objective.hwspace.resize(grown.hw, np.array([0]), scores.fit_pes[[best]])
-        self.repair(grown, bases, pinned)
+        space.hw.resize(grown.hw, np.array([0]), scores.fit_pes[[best]])
+        space.repair(grown)
         children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
         for u, layer in enumerate(grown.layers):
-            _put(children.layers[u], np.array([k]), layer)
+            put(children.layers[u], np.array([k]), layer)
 
     def fit_parents(self, hw: HwGenes, fit: np.ndarray, chosen: np.ndarray, hwspace: HwSpace,
                     rng: np.random.Generator) -> HwGenes:
@@ -239,18 +203,8 @@ class CoGamma:
             out[at] = pool[rng.integers(0, len(pool), len(at))]
         return out
 
-    def random(self, n: int, hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
-               rng: np.random.Generator) -> Population:
-        """``n`` random designs inside the budget, each with random genomes (GAMMA's: the
-        shallowest depth) repaired on its PE array."""
-        hw = hwspace.random(n, rng)
-        pop = Population(hw, [b.random(n, rng, levels=b.min_levels) for b in bases])
-        self.repair(pop, bases, pinned)
-        return pop
-
     def breed(self, hw_parents: HwGenes, scored: tuple[Population, np.ndarray], n: int,
-              hwspace: HwSpace, bases: list[MapSpace], pinned: bool,
-              rng: np.random.Generator) -> Population:
+              space: CoSpace, rng: np.random.Generator) -> Population:
         """``n`` children: designs bred from ``hw_parents`` and, per unique layer, a mapping bred
         from the best mappings of that layer in ``scored`` (a population and its (U, n) layer
         scores) on designs of the child's PE-count niche (see the module docstring)."""
@@ -259,12 +213,12 @@ class CoGamma:
         pairs = (n + 1) // 2
         a = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
         b = hw_parents.take(rng.integers(0, len(hw_parents), pairs))
-        self.cross_hw(a, b, hwspace, rng)
+        self.cross_hw(a, b, space.hw, rng)
         hw = HwGenes.concat([a, b]).take(np.arange(n))
-        hwspace.mutate(hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng, self.hw_step)
+        space.hw.mutate(hw, np.flatnonzero(rng.random(n) < self.hw_mutation), rng, self.hw_step)
         layers = []
         want_a, want_b = _niche(hw.pes[:pairs]), _niche(np.concatenate([hw.pes[pairs:], hw.pes[:1]])[:pairs])
-        for u, base in enumerate(bases):
+        for u, base in enumerate(space.bases):
             la = pop.layers[u].take(self.layer_parents(score[u], niche, want_a, rng))
             lb = pop.layers[u].take(self.layer_parents(score[u], niche, want_b, rng))
             if self.gamma.crossover is not None:
@@ -274,7 +228,7 @@ class CoGamma:
                 op(g, base, rng)
             layers.append(g)
         children = Population(hw, layers)
-        self.repair(children, bases, pinned)
+        space.repair(children)
         return children
 
     def cross_hw(self, a: HwGenes, b: HwGenes, hwspace: HwSpace, rng: np.random.Generator) -> None:
@@ -312,15 +266,6 @@ def _count(operators: dict[str, Any], name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise GammaError(f"codesign.operators.{name} = {v!r}: must be a non-negative integer")
     return v
-
-
-GENOME_FIELDS = ("nlev", "par", "order", "tile", "cluster")
-
-
-def _put(g: Genome, idx: np.ndarray, sub: Genome) -> None:
-    """Write the individuals ``sub`` into ``g`` at ``idx``."""
-    for f in GENOME_FIELDS:
-        getattr(g, f)[idx] = getattr(sub, f)
 
 
 def _niche(pes: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ reference's stage 2).
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,10 @@ from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.operators import VARIATION_ORDER, Crossover, Variation, build_operators
 from gamma.optimizers.selection import build_selection
 from gamma.optimizers.settings import check_int
+
+if TYPE_CHECKING:
+    from gamma.mapspace.cospace import CoSpace
+    from gamma.objectives.codesign import CoDesignObjective
 
 
 class Gamma(Optimizer):
@@ -72,6 +76,16 @@ class Gamma(Optimizer):
         self.crossover: Crossover | None = cx if self.enabled["crossover"] else None  # type: ignore[assignment]
         self.variations: list[Variation] = [self.operators[n] for n in VARIATION_ORDER  # type: ignore[misc]
                                             if self.enabled[n]]
+
+    co_search = True
+
+    def co_optimize(self, objective: "CoDesignObjective", space: "CoSpace",
+                    rng: np.random.Generator, on_progress: ProgressCallback | None = None,
+                    operators: dict[str, Any] | None = None) -> None:
+        """GAMMA's co-search (DiGamma's hardware operators, ``operators``:
+        :class:`~gamma.optimizers.digamma.CoGamma`)."""
+        from gamma.optimizers.digamma import CoGamma
+        CoGamma(self, dict(operators or {})).optimize(objective, space, rng, on_progress)
 
     @classmethod
     def adapt_settings(cls, params: dict[str, Any], *, paper_mode: bool,

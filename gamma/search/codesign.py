@@ -21,12 +21,11 @@ import numpy as np
 from gamma.errors import GammaError, HardwareError
 from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_area_um2
 from gamma.limits import MAX_HARDWARE
+from gamma.mapspace.cospace import CoSpace
 from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.objectives.metrics import output_key
 from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
-from gamma.optimizers import ProgressCallback
-from gamma.optimizers.digamma import CoGamma
-from gamma.optimizers.gamma import Gamma
+from gamma.optimizers import ProgressCallback, cannot_co_search, factory_of
 from gamma.results import records as R
 from gamma.search.rules import search_rules
 from gamma.search.setup import Setup, build_optimizer, make_objective, workers_of
@@ -52,8 +51,8 @@ def is_codesign(cfg: dict[str, Any]) -> bool:
 def check(cfg: dict[str, Any]) -> None:
     """What a co-design job cannot have, as an ``error:`` naming the setting."""
     opt = cfg["optimizer"]["name"]
-    if opt != "gamma":
-        raise GammaError(f"optimizer={opt}: codesign=digamma searches with optimizer=gamma")
+    if not getattr(factory_of(opt), "co_search", False):
+        raise cannot_co_search(opt)
     metric = cfg["objective"]["name"]
     if metric not in SUM_METRICS or cfg["objective"].get("tie_break"):
         raise GammaError(f"objective={metric}: codesign=digamma minimizes a sum over layers "
@@ -155,13 +154,13 @@ class CoDesignSearch:
 
 def search(cfg: dict[str, Any], setup: Setup,
            on_progress: ProgressCallback | None = None) -> CoDesignSearch:
-    """The co-search of ``setup``'s unique layers with generator ``default_rng(seed)``:
-    ``budget`` individuals, i.e. ``budget`` samples per unique layer."""
+    """The co-search of ``setup``'s unique layers by ``optimizer`` (its
+    :meth:`~gamma.optimizers.base.Optimizer.co_optimize`) with generator
+    ``default_rng(seed)``: ``budget`` individuals, i.e. ``budget`` samples per unique layer."""
     check(cfg)
     space = hw_space(cfg)
     rules = search_rules(cfg)
-    gamma = build_optimizer(cfg, rules)
-    assert isinstance(gamma, Gamma)
+    optimizer = build_optimizer(cfg, rules)
     pes = space.max_rows * space.max_cols
     widest = replace(setup.hw, num_pes=pes)
     flat = {**cfg, "system": {**cfg["system"], "fixed_inner_cluster": None}}
@@ -170,25 +169,13 @@ def search(cfg: dict[str, Any], setup: Setup,
     counts = [len(setup.layers_of(u)) for u in todo]
     objective = CoDesignObjective(objectives, counts, space, setup.hw,
                                   Penalty.from_dict(cfg["codesign"].get("penalty")))
-    optimizer = CoGamma(gamma, dict(cfg["codesign"].get("operators") or {}))
     pinned = cfg["system"].get("fixed_inner_cluster") is not None
-    optimizer.start_design = start_design(cfg, space)
+    cospace = CoSpace(space, [o.space for o in objectives], pinned)
     rng = np.random.default_rng(int(cfg["seed"]))
     t0 = time.perf_counter()
-    optimizer.optimize(objective, [o.space for o in objectives], pinned, rng, on_progress)
+    optimizer.co_optimize(objective, cospace, rng, on_progress,
+                          operators=dict(cfg["codesign"].get("operators") or {}))
     return CoDesignSearch(objective, space, time.perf_counter() - t0)
-
-
-def start_design(cfg: dict[str, Any], space: HwSpace) -> HwGenes:
-    """The platform's PE array, scaled into the budget when the platform is over it."""
-    p = cfg["platform"]
-    ratio = min(1.0, space.budget_um2 / platform_area_um2(cfg))
-    if space.grid:
-        rows = max(1, min(space.max_rows, int(p["array_rows"] * ratio ** 0.5)))
-        cols = max(1, min(space.max_cols, int(p["array_cols"] * ratio ** 0.5)))
-    else:
-        rows, cols = 1, max(1, min(space.max_cols, int(p["num_pes"] * ratio)))
-    return HwGenes(np.array([rows]), np.array([cols]))
 
 
 def reported_hardware(design: Design) -> Hardware:
