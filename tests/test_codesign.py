@@ -30,7 +30,8 @@ def jobs(tmp_path_factory):
     out = {}
     for name, extra in (("s2", ["system=s2"]),
                         ("half", ["system=s2", f"codesign.area_mm2={EDGE_UM2 / 2 / 1e6}"]),
-                        ("s1", ["system=s1"])):
+                        ("s1", ["system=s1"]),
+                        ("random", ["system=s2", "optimizer=random"])):
         code, res = run_inprocess([*BASE, *extra], tmp / name)
         assert code == 0
         out[name] = (res, tmp / name)
@@ -74,9 +75,12 @@ def test_s1_designs_are_rows_by_columns_with_the_cluster_pinned_to_the_columns(j
         assert r["mapping"]["levels"][1]["cluster"]["size"] == hw["array_cols"]
 
 
-@pytest.mark.parametrize("name", ["s2", "s1"])
+@pytest.mark.parametrize("name", ["s2", "s1", "random"])
 def test_written_design_and_mappings_give_the_reported_numbers(jobs, name):
+    """Also for a design assembled from each layer's best mapping on its array (random search
+    finds no individual with every layer feasible that fits here: its design is assembled)."""
     res, folder = jobs[name]
+    assert res["hardware"] is not None
     hw = read_hardware_file(folder / "mappings" / "hardware.m",
                             base=Hardware(1, 1, 1, 81_920_000, 70_000))
     assert (hw.num_pes, hw.l1_size, hw.l2_size) == (res["hardware"]["num_pes"],

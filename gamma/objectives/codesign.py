@@ -60,6 +60,17 @@ class Design:
 
 
 @dataclass
+class LayerBest:
+    """One unique layer's best mapping on one array (:attr:`CoDesignObjective.archive`)."""
+
+    cost: float  # the objective's unit
+    l1: int  # L1 it needs per PE (elements)
+    l2: int  # L2 it needs (elements)
+    genome: Genome  # a population of one
+    outputs: dict[str, float]
+
+
+@dataclass
 class Scores:
     """What :meth:`CoDesignObjective.evaluate` says of ``n`` individuals (see there)."""
 
@@ -125,6 +136,9 @@ class CoDesignObjective:
     rejections: Counter = field(default_factory=Counter)
     #: (samples per unique layer, the model's best cost so far) after every batch.
     history: list[tuple[int, float]] = field(default_factory=list)
+    #: Per design (array rows, cols) and unique layer, the best feasible mapping evaluated on
+    #: that array whose buffers alone fit the area its PEs leave (:meth:`_assemble`).
+    archive: dict[tuple[int, int], list["LayerBest | None"]] = field(default_factory=dict)
 
     @property
     def used(self) -> int:
@@ -196,6 +210,7 @@ class CoDesignObjective:
         self.rejections[R_AREA] += int((~fits).sum() + (fits & (bad == 0) & (excess > 0)).sum())
         self.rejections[R_LAYER] += int((fits & (bad > 0)).sum())
         self._keep_best(hw, genomes, np.where(ok_all, total, np.inf), where, need_l1, need_l2)
+        self._assemble(hw, genomes, per_layer, l1, l2, where)
         self.history.append((self.used, self.best_cost))
         area = self.hwspace.area
         fit_pes = np.floor((self.hwspace.budget_um2 - area.sram_um2(need_l2.astype(np.float64)))
@@ -233,6 +248,50 @@ class CoDesignObjective:
         share = self.penalty.layer_share * left
         excess = np.maximum(0.0, self.hwspace.area.sram_um2(l1 * pes + l2) / share - 1.0)
         return norm * (1.0 + excess) ** self.penalty.layer_area
+
+    def _assemble(self, hw: HwGenes, genomes: list[Genome], per_layer: np.ndarray, l1: np.ndarray,
+                  l2: np.ndarray, where: dict[int, tuple[list[Any], int]]) -> None:
+        """Update :attr:`archive` with the batch's mappings, and for every array of the batch
+        consider the design assembled from each layer's best mapping on it: every mapping was
+        evaluated on that very array, so the assembled design (buffers sized to the largest
+        need of its mappings) is as exact as an evaluated individual; it becomes :attr:`best`
+        when it fits the budget and beats it. No sample is spent."""
+        area = self.hwspace.area
+        pes = hw.pes.astype(np.float64)
+        alone = area.sram_um2(l1 * pes[None, :] + l2) <= self.hwspace.budget_um2 - pes * area.mac_um2
+        ok = np.isfinite(per_layer) & alone
+        shapes = hw.matrix()
+        for shape in np.unique(shapes[ok.any(axis=0)], axis=0):
+            key = (int(shape[0]), int(shape[1]))
+            idx = np.flatnonzero((shapes[:, 0] == key[0]) & (shapes[:, 1] == key[1]))
+            entry = self.archive.setdefault(key, [None] * len(self.objectives))
+            changed = False
+            for u, g in enumerate(genomes):
+                costs = np.where(ok[u, idx], per_layer[u, idx], np.inf)
+                j = int(np.argmin(costs))
+                if not costs[j] < (entry[u].cost if entry[u] else math.inf):
+                    continue
+                i = int(idx[j])
+                evals, k = where[i]
+                entry[u] = LayerBest(float(costs[j]), int(np.ceil(l1[u, i])), int(np.ceil(l2[u, i])),
+                                     g.take(np.array([i])), evals[u].outputs(k))
+                changed = True
+            if changed and all(entry):
+                self._consider(key, entry)
+
+    def _consider(self, key: tuple[int, int], entry: list["LayerBest"]) -> None:
+        """The design of array ``key`` with the mappings ``entry`` becomes :attr:`best` if it
+        fits the budget with the buffers they need and costs less."""
+        total = float(sum(c * b.cost for c, b in zip(self.counts, entry)))
+        need_l1 = max(1, max(b.l1 for b in entry))
+        need_l2 = max(1, max(b.l2 for b in entry))
+        genes = HwGenes(np.array([key[0]]), np.array([key[1]]))
+        if not (total < self.best_cost and self.hwspace.fits(genes, need_l1, need_l2)[0]):
+            return
+        design = replace(self.base, num_pes=key[0] * key[1], l1_size=need_l1, l2_size=need_l2)
+        self.best = Design(total, genes, design, [b.genome for b in entry],
+                           [o.space.to_mapping(b.genome, 0) for o, b in zip(self.objectives, entry)],
+                           [b.outputs for b in entry], self.used)
 
     def _keep_best(self, hw: HwGenes, genomes: list[Genome], model: np.ndarray,
                    where: dict[int, tuple[list[Any], int]], l1: np.ndarray, l2: np.ndarray) -> None:
