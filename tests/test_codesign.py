@@ -232,3 +232,19 @@ def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_all
     no_room = Scores(scores.rank, scores.raw, scores.excess, scores.layer, np.array([600, 120, 150]))
     cogamma.grow_best(children, pop, no_room, objective, space)
     assert children.hw.pes.tolist() == [7, 250, 7]  # 150 < 200: not grown, nothing changed
+
+
+def test_the_codesign_table_reads_the_jobs_folders(jobs, capsys):
+    """scripts/codesign_table.py: a row per arm with the latency of each seed, its median and
+    the designs; a folder without results is an error."""
+    from scripts import codesign_table
+
+    res, folder = jobs["s2"]
+    assert codesign_table.main([str(folder), str(jobs["random"][1])]) == 0
+    out = capsys.readouterr().out
+    gamma_row = next(line for line in out.splitlines() if "co-search gamma" in line)
+    assert f"{res['totals']['latency_cycles'] / 1e6:.4g}" in gamma_row
+    assert f"{res['hardware']['num_pes']:,} @ {res['hardware']['area_mm2']:.4g}" in gamma_row
+    assert any("co-search random" in line for line in out.splitlines())
+    assert codesign_table.main([str(folder / "mappings")]) == 1
+    assert "error: no finished results.json" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The co-design table of docs/codesign.md ("Measured") from the folders of finished sweeps.
+
+    python run.py -m experiment=codesign hydra.sweep.dir=outputs/codesign/co
+    python run.py -m experiment=codesign codesign=off optimizer=gamma hydra.sweep.dir=outputs/codesign/fixed
+    python scripts/codesign_table.py outputs/codesign/co outputs/codesign/fixed
+
+Reads every ``results.json`` under the given folders. Rows: per model and platform, the fixed
+platform's GAMMA (``codesign=off``), then each co-search optimizer. Per row: the model's latency
+per seed (cycles, millions; "none": no design fits with every layer feasible), the median over
+the seeds (a seed without a design counts as +inf), the fixed platform's median over the row's
+(> 1: the row is faster; "fixed: none" where the fixed platform has a layer without a feasible
+mapping), and the designs (PEs, area in mm^2) against the area budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from gamma.results.layout import read_results
+
+FIXED = "fixed GAMMA"
+
+
+def arm_of(res: dict[str, Any]) -> str:
+    """The row a job belongs to: the fixed platform's GAMMA, or the co-search optimizer."""
+    return f"co-search {res['optimizer']}" if res.get("codesign") else FIXED
+
+
+def latency_of(res: dict[str, Any]) -> float:
+    """The model's latency (cycles); +inf without a design (or an infeasible layer)."""
+    latency = (res.get("totals") or {}).get("latency_cycles")
+    return float(latency) if latency is not None and res.get("hardware") else math.inf
+
+
+def design_of(res: dict[str, Any]) -> str:
+    """``PEs @ area`` of a co-designed job, or of the platform."""
+    hw = res.get("hardware") or {}
+    if not hw:
+        return "-"
+    area = hw.get("area_mm2") if res.get("codesign") else (res.get("platform_hardware") or {}).get("area_mm2")
+    return f"{hw['num_pes']:,}" + (f" @ {area:.4g}" if area else "")
+
+
+def millions(v: float) -> str:
+    """``v`` cycles in millions, 4 significant digits ("none": +inf)."""
+    return f"{v / 1e6:.4g}" if math.isfinite(v) else "none"
+
+
+def ratio_text(fixed: float, median: float) -> str:
+    """The fixed platform's median over the arm's ("-": the arm has no design; "fixed: none":
+    the fixed platform has no feasible mapping for some layer; blank: no fixed arm)."""
+    if math.isnan(fixed):
+        return ""
+    if not math.isfinite(median):
+        return "-"
+    return f"{fixed / median:.2f}x" if math.isfinite(fixed) else "fixed: none"
+
+
+def load(folders: list[Path]) -> dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]]:
+    """(model, platform) -> arm -> seed -> results.json of every finished job."""
+    table: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for folder in folders:
+        for path in sorted(folder.rglob("results.json")):
+            res = read_results(path)
+            if res.get("status") == "finished":
+                table[(res["model"], res["platform"])][arm_of(res)][int(res["seed"])] = res
+    return table
+
+
+def rows(table: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]]) -> list[str]:
+    seeds = sorted({s for arms in table.values() for jobs in arms.values() for s in jobs})
+    head = ["model", "platform", "arm", *[f"seed {s}" for s in seeds], "median", "fixed / arm",
+            "designs (PEs @ mm^2)", "budget mm^2"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (model, platform), arms in sorted(table.items()):
+        fixed = arms.get(FIXED, {})
+        fixed_median = statistics.median([latency_of(r) for r in fixed.values()]) if fixed else math.nan
+        for arm in [FIXED, *sorted(a for a in arms if a != FIXED)]:
+            jobs = arms.get(arm)
+            if not jobs:
+                continue
+            lat = [latency_of(jobs[s]) if s in jobs else math.nan for s in seeds]
+            med = statistics.median([v for v in lat if not math.isnan(v)])
+            ratio = ratio_text(fixed_median, med)
+            budget = next((r["codesign"]["area_budget_mm2"] for r in jobs.values() if r.get("codesign")),
+                          None)
+            out.append("| " + " | ".join([
+                model, platform, arm, *[millions(v) if not math.isnan(v) else "" for v in lat],
+                f"**{millions(med)}**", ratio,
+                ", ".join(design_of(jobs[s]) for s in seeds if s in jobs),
+                f"{budget:.4g}" if budget else ""]) + " |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folders", nargs="+", type=Path, help="sweep folders (their jobs' results.json)")
+    a = ap.parse_args(argv)
+    missing = [str(f) for f in a.folders if not f.is_dir()]
+    if missing:
+        print(f"error: {', '.join(missing)}: not a folder", file=sys.stderr)
+        return 1
+    table = load(a.folders)
+    if not table:
+        print(f"error: no finished results.json under {', '.join(map(str, a.folders))}", file=sys.stderr)
+        return 1
+    print("Latency in million cycles.\n")
+    print("\n".join(rows(table)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
