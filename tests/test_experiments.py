@@ -47,8 +47,8 @@ def sweep_jobs(sweep_dir: Path) -> dict[str, dict]:
 
 
 def test_the_experiments():
-    assert EXPERIMENTS == ["ablation_operators", "ablation_popgen", "ablation_rates", "fig6", "fig8",
-                           "fig9", "table5", "table6"]
+    assert EXPERIMENTS == ["ablation_operators", "ablation_popgen", "ablation_rates", "codesign",
+                           "fig6", "fig8", "fig9", "table5", "table6"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -67,6 +67,9 @@ def test_every_experiment_composes(name):
     if name == "fig6":
         assert params.optimizer == "gamma,stdga,pso,cma,de,tbpsa,bo,random"
         assert params.platform == "edge,cloud"
+    elif name == "codesign":
+        assert cfg.codesign.name == "digamma" and params.optimizer == "gamma,random,pso"
+        assert params.model == "resnet18,mobilenet_v2,vgg16" and params.platform == "edge,cloud"
     else:
         assert cfg.optimizer.name == "gamma" and cfg.platform.name == "edge"
     # --cfg job, as a user checks it
