@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from baselines.codec import Codec, pick_clipped
+from baselines.codec import Codec, checked_points, pick_clipped
 from gamma.mapspace.cospace import CoSpace, Population
 from gamma.mapspace.hwspace import HwGenes
 from gamma.mapspace.space import Genome
@@ -50,12 +50,7 @@ class CoCodec:
 
     def decode(self, x: np.ndarray) -> Population:
         """The individuals of a batch ``x`` of shape (n, dim)."""
-        x = np.asarray(x, np.float64)
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"expected points of shape (n, {self.dim}), got {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("points must be finite")
-        x = np.clip(x, 0.0, 1.0)
+        x = checked_points(x, self.dim)
         hw = self.decode_hw(x[:, : self.hw_dim])
         groups = self.space.groups(hw)
         at = np.concatenate([idx for _, _, idx in groups])

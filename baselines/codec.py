@@ -66,6 +66,17 @@ def pick_clipped(u: np.ndarray, m: np.ndarray | int) -> np.ndarray:
     return np.minimum((u * m).astype(np.int64), np.asarray(m, np.int64) - 1)
 
 
+def checked_points(x: np.ndarray, dim: int) -> np.ndarray:
+    """A batch of points of shape (n, ``dim``), finite, clipped into [0, 1] (every coordinate
+    once, as :func:`pick` does); a ValueError otherwise."""
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"expected points of shape (n, {dim}), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("points must be finite")
+    return np.clip(x, 0.0, 1.0)
+
+
 class Codec:
     """Decodes points of [0, 1)^``dim`` to genomes of ``space`` (see the module docstring)."""
 
@@ -80,12 +91,7 @@ class Codec:
 
     def decode(self, x: np.ndarray) -> Genome:
         """The genomes of a batch ``x`` of shape (n, dim)."""
-        x = np.asarray(x, np.float64)
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"expected points of shape (n, {self.dim}), got {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("points must be finite")
-        x = np.clip(x, 0.0, 1.0)  # every coordinate once, as pick does
+        x = checked_points(x, self.dim)
         pick = pick_clipped
         sp, L, n = self.space, self.levels, x.shape[0]
         idx = np.arange(n)
