@@ -17,9 +17,13 @@ exactly ``budget`` samples per unique layer, hardware and mappings counted toget
 
 The model's cost is the sum over the selected layers (each unique layer times its count) of the
 metric (latency in cycles, or energy in nJ); it is finite only when every layer's mapping is
-feasible. For selection an individual ranks by (its number of infeasible unique layers, the
-cost of its feasible ones, penalized by its area's excess over the budget); a PE array over the
-budget on its own ranks last (+inf).
+feasible. For selection an individual gets :class:`Scores`: whether it fits with every layer
+feasible, its cost before the area penalty (infeasible layers counted at a multiple of their
+compute bound) and its area's excess, which :meth:`CoDesignObjective.costs` turns into the
+penalized cost under the penalty of now; a PE array over the budget on its own ranks last
+(+inf). The best design is the best individual that fits with every layer feasible, or a design
+assembled from each layer's best mapping evaluated on one array (:meth:`_assemble`), whichever
+costs less.
 """
 
 from __future__ import annotations
