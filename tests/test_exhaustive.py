@@ -215,9 +215,13 @@ TINY_HW = {
 TINY_SYSTEMS = {"s1": (2, 2, 2), "s2": (1, 2, None), "s3": (2, 3, None)}
 
 
-@pytest.mark.parametrize("system", list(TINY_SYSTEMS))
-@pytest.mark.parametrize("hw_name", list(TINY_HW))
-@pytest.mark.parametrize("layer_name", list(TINY))
+#: Every layer x hardware x system, but the odd-dimension layer on S3 (its odd divisors are
+#: covered on S1 and S2; on S3 its enumeration alone took 9 s of the suite).
+PLAIN_CASES = [(layer, hw, system) for system in TINY_SYSTEMS for hw in TINY_HW for layer in TINY
+               if not (layer == "conv-odd" and system == "s3")]
+
+
+@pytest.mark.parametrize("layer_name, hw_name, system", PLAIN_CASES)
 def test_optimum_equals_plain_enumeration(layer_name: str, hw_name: str, system: str) -> None:
     """The proven optimum is the smallest feasible latency over every mapping of the space."""
     layer, hw = TINY[layer_name], TINY_HW[hw_name]
