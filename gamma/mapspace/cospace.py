@@ -83,6 +83,14 @@ class CoSpace:
                 self.space_of(u, pes, cols).repair(sub)
                 put(pop.layers[u], idx, sub)
 
+    def hold_at_start(self, pop: Population) -> None:
+        """Every design of ``pop`` becomes the start design (:attr:`HwSpace.start`: the
+        platform's array, scaled into the budget), its genomes repaired on it; in place."""
+        if len(pop) == 0:
+            return
+        pop.hw = HwGenes.from_matrix(np.repeat(self.hw.start.matrix(), len(pop), axis=0))
+        self.repair(pop)
+
     def random(self, n: int, rng: np.random.Generator, shallowest: bool = False) -> Population:
         """``n`` random designs whose PE arrays fit the budget (:meth:`HwSpace.random`), each
         with a uniform random genome per unique layer (``shallowest``: at the map space's

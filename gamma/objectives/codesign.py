@@ -141,7 +141,7 @@ class CoDesignObjective:
     #: (samples per unique layer, the model's best cost so far) after every batch.
     history: list[tuple[int, float]] = field(default_factory=list)
     #: Per design (array rows, cols) and unique layer, the best feasible mapping evaluated on
-    #: that array whose buffers alone fit the area its PEs leave (:meth:`_assemble`).
+    #: that array whose buffers take at most half the area its PEs leave (:meth:`_assemble`).
     archive: dict[tuple[int, int], list["LayerBest | None"]] = field(default_factory=dict)
 
     @property
@@ -262,7 +262,10 @@ class CoDesignObjective:
         when it fits the budget and beats it. No sample is spent."""
         area = self.hwspace.area
         pes = hw.pes.astype(np.float64)
-        alone = area.sram_um2(l1 * pes[None, :] + l2) <= self.hwspace.budget_um2 - pes * area.mac_um2
+        left = self.hwspace.budget_um2 - pes * area.mac_um2
+        # at most half the area the PEs leave each: any two of them (the largest L1 and the
+        # largest L2 of an assembled design) fit together
+        alone = area.sram_um2(l1 * pes[None, :] + l2) <= 0.5 * left
         ok = np.isfinite(per_layer) & alone
         shapes = hw.matrix()
         for shape in np.unique(shapes[ok.any(axis=0)], axis=0):

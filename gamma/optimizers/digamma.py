@@ -111,10 +111,8 @@ class CoGamma:
         """While the first ``platform_start`` share of the budget is spent: every design of
         ``pop`` is the start design (the platform's array, scaled into the budget), its mappings
         repaired on it; in place."""
-        if objective.used >= self.platform_start * objective.budget or len(pop) == 0:
-            return
-        pop.hw = HwGenes.from_matrix(np.repeat(space.hw.start.matrix(), len(pop), axis=0))
-        space.repair(pop)
+        if objective.used < self.platform_start * objective.budget:
+            space.hold_at_start(pop)
 
     def assemble_best(self, children: Population, pop: Population, scores: Scores,
                       cost: np.ndarray) -> None:

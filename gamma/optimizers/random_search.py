@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gamma.errors import GammaError
 from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
 from gamma.optimizers.settings import check_int
@@ -38,9 +40,25 @@ class RandomSearch(Optimizer):
                     rng: np.random.Generator, on_progress: ProgressCallback | None = None,
                     operators: dict[str, Any] | None = None) -> None:
         """``batch`` random individuals at a time (:meth:`CoSpace.random`: PE arrays uniform
-        within the budget, genomes uniform and repaired on them) until the budget is spent."""
+        within the budget, genomes uniform and repaired on them) until the budget is spent; the
+        first ``platform_start`` share of the budget (``codesign.operators``, as GAMMA's
+        co-search starts) on the start design, the platform's array."""
+        start = platform_start(operators or {})
         while objective.remaining > 0:
-            pop = space.random(min(self.batch, objective.remaining), rng)
+            n = min(self.batch, objective.remaining)
+            held = math.ceil(start * objective.budget) - objective.used
+            pop = space.random(min(n, held) if held > 0 else n, rng)
+            if held > 0:
+                space.hold_at_start(pop)
             objective.evaluate(pop.hw, pop.layers)
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
+
+
+def platform_start(operators: dict[str, Any]) -> float:
+    """``codesign.operators.platform_start``: the share of the budget spent on the start design
+    (0 when absent); a :class:`GammaError` unless a number in [0, 1]."""
+    v = operators.get("platform_start", 0.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise GammaError(f"codesign.operators.platform_start = {v!r}: must be a number in [0, 1]")
+    return float(v)
