@@ -73,7 +73,7 @@ from gamma.mapspace.cospace import CoSpace
 from gamma.objectives.codesign import CoDesignObjective
 from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
-from gamma.optimizers.settings import SettingError, check_int
+from gamma.optimizers.settings import SettingError, check_int, platform_start
 
 
 
@@ -208,13 +208,17 @@ class NevergradOptimizer(Optimizer):
         coordinates, then every unique layer's), ``batch`` individuals per round, each told the
         loss of the penalized cost GAMMA's co-search ranks by (:meth:`CoDesignObjective.evaluate`;
         +inf, a PE array over the budget: :data:`~baselines.loss.PENALTY`). ``operators``
-        (GAMMA's hardware operators) do not apply."""
+        (GAMMA's hardware operators): only ``platform_start`` applies, the share of the budget
+        whose individuals are held at the start design (their hardware coordinates ignored)."""
         codec = CoCodec(space)
         opt = self.build(codec.dim, objective.remaining, int(rng.integers(2**32)))
         steps: CandidateSteps | CMAPopulations = (
             CMAPopulations(opt) if CMAPopulations.fits(opt) else CandidateSteps(opt, False))
+        held = math.ceil(platform_start(operators or {}) * objective.budget)
         while objective.remaining > 0:
             pop = codec.decode(steps.ask(min(self.batch, objective.remaining)))
+            if objective.used < held:  # as GAMMA's co-search starts: on the platform's array
+                space.hold_at_start(pop)
             cost = objective.costs(objective.evaluate(pop.hw, pop.layers))
             steps.tell(cost)
             if on_progress:

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gamma.errors import GammaError
 from gamma.objectives.scalar import Objective
 from gamma.optimizers.base import Optimizer, ProgressCallback
-from gamma.optimizers.settings import check_int
+from gamma.optimizers.settings import check_int, platform_start
 
 if TYPE_CHECKING:
     from gamma.mapspace.cospace import CoSpace
@@ -54,11 +53,3 @@ class RandomSearch(Optimizer):
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
 
-
-def platform_start(operators: dict[str, Any]) -> float:
-    """``codesign.operators.platform_start``: the share of the budget spent on the start design
-    (0 when absent); a :class:`GammaError` unless a number in [0, 1]."""
-    v = operators.get("platform_start", 0.0)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-        raise GammaError(f"codesign.operators.platform_start = {v!r}: must be a number in [0, 1]")
-    return float(v)

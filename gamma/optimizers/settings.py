@@ -65,3 +65,12 @@ def check_keys(field: str, given: dict[str, Any], known: list[str] | tuple[str, 
     if unknown:
         where = f"{field}.{unknown[0]}" if field else str(unknown[0])
         raise SettingError(where, given[unknown[0]], f"unknown setting; known: {', '.join(known)}")
+
+
+def platform_start(operators: dict[str, Any]) -> float:
+    """``codesign.operators.platform_start``: the share of the budget spent on the start design
+    (0 when absent); a :class:`GammaError` unless a number in [0, 1]."""
+    v = operators.get("platform_start", 0.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise GammaError(f"codesign.operators.platform_start = {v!r}: must be a number in [0, 1]")
+    return float(v)
