@@ -52,4 +52,3 @@ class RandomSearch(Optimizer):
             objective.evaluate(pop.hw, pop.layers)
             if on_progress:
                 on_progress(objective.used, objective.best_cost)
-
