@@ -87,8 +87,9 @@ def adapt_config(cfg: dict[str, Any]) -> str | None:
     adaptations are applied when the optimizer is built (:func:`optimizer_spec`), not recorded."""
     rules = search_rules(cfg)
     opt = cfg.get("optimizer") or {}
-    if rules.kind != PARETO or "name" not in opt or (cfg.get("codesign") or {}).get("name") == "digamma":
-        return None  # (a co-design job refuses objective=pareto itself)
+    codesign = (cfg.get("codesign") or {}).get("name") == "digamma"  # it refuses pareto itself
+    if rules.kind != PARETO or "name" not in opt or codesign:
+        return None
     try:
         factory = factory_of(str(opt["name"]))
     except GammaError:
