@@ -293,12 +293,9 @@ class CoDesignObjective:
         need_l1 = max(1, max(b.l1 for b in entry))
         need_l2 = max(1, max(b.l2 for b in entry))
         genes = HwGenes(np.array([key[0]]), np.array([key[1]]))
-        if not (total < self.best_cost and self.hwspace.fits(genes, need_l1, need_l2)[0]):
-            return
-        design = replace(self.base, num_pes=key[0] * key[1], l1_size=need_l1, l2_size=need_l2)
-        self.best = Design(total, genes, design, [b.genome for b in entry],
-                           [o.space.to_mapping(b.genome, 0) for o, b in zip(self.objectives, entry)],
-                           [b.outputs for b in entry], self.used)
+        if total < self.best_cost and self.hwspace.fits(genes, need_l1, need_l2)[0]:
+            self._set_best(total, genes, need_l1, need_l2, [b.genome for b in entry],
+                           [b.outputs for b in entry])
 
     def _keep_best(self, hw: HwGenes, genomes: list[Genome], model: np.ndarray,
                    where: dict[int, tuple[list[Any], int]], l1: np.ndarray, l2: np.ndarray) -> None:
@@ -309,9 +306,15 @@ class CoDesignObjective:
             return
         evals, k = where[i]
         one = np.array([i])
-        layer_genomes = [g.take(one) for g in genomes]
-        design = replace(self.base, num_pes=int(hw.pes[i]), l1_size=int(l1[i]), l2_size=int(l2[i]))
-        self.best = Design(
-            float(model[i]), hw.take(one), design, layer_genomes,
-            [o.space.to_mapping(g, 0) for o, g in zip(self.objectives, layer_genomes)],
-            [res.outputs(k) for res in evals], self.used)
+        self._set_best(float(model[i]), hw.take(one), int(l1[i]), int(l2[i]),
+                       [g.take(one) for g in genomes], [res.outputs(k) for res in evals])
+
+    def _set_best(self, cost: float, genes: HwGenes, l1: int, l2: int, genomes: list[Genome],
+                  outputs: list[dict[str, float]]) -> None:
+        """:attr:`best` becomes the design ``genes`` (a population of one) with ``l1`` elements
+        of L1 per PE and ``l2`` of L2, and the mappings ``genomes`` (one per unique layer) whose
+        cost-model outputs are ``outputs``."""
+        design = replace(self.base, num_pes=int(genes.pes[0]), l1_size=l1, l2_size=l2)
+        self.best = Design(cost, genes, design, genomes,
+                           [o.space.to_mapping(g, 0) for o, g in zip(self.objectives, genomes)],
+                           outputs, self.used)
