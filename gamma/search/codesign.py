@@ -183,15 +183,11 @@ def reported_hardware(design: Design) -> Hardware:
     return design.hw
 
 
-def _area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
+def area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
+    """results.json ``area_mm2`` and ``area_um2`` (by part) of ``hw`` under ``model``."""
     parts = area_breakdown_um2(hw.num_pes, hw.l1_size, hw.l2_size, model)
     return {"area_mm2": parts["total_um2"] / UM2_PER_MM2,
             "area_um2": {k: round(v, 3) for k, v in parts.items()}}
-
-
-def area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
-    """results.json ``area_mm2`` and ``area_um2`` (by part) of ``hw`` under ``model``."""
-    return _area_record(hw, model)
 
 
 def hardware_record(found: CoDesignSearch) -> dict[str, Any] | None:
@@ -203,14 +199,14 @@ def hardware_record(found: CoDesignSearch) -> dict[str, Any] | None:
     hw, model = reported_hardware(d), found.hwspace.area
     shape = ({"array_rows": int(d.genes.rows[0]), "array_cols": int(d.genes.cols[0])}
              if found.hwspace.grid else {})
-    return {**hw.to_dict(), **shape, **_area_record(hw, model)}
+    return {**hw.to_dict(), **shape, **area_record(hw, model)}
 
 
 def platform_record(cfg: dict[str, Any]) -> dict[str, Any]:
     """results.json ``platform_hardware`` of a co-design job: the platform's hardware and its
     area under the same model (``platform`` stays its name)."""
     hw = Hardware.from_dict(cfg["platform"])
-    return {"name": cfg["platform"].get("name"), **hw.to_dict(), **_area_record(hw, area_model(cfg))}
+    return {"name": cfg["platform"].get("name"), **hw.to_dict(), **area_record(hw, area_model(cfg))}
 
 
 def codesign_record(cfg: dict[str, Any], found: CoDesignSearch) -> dict[str, Any]:
