@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from gamma.results.area import design_area_mm2, is_codesign
 from gamma.results.layout import read_results
 
 FIXED = "fixed GAMMA"
@@ -29,7 +30,7 @@ FIXED = "fixed GAMMA"
 
 def arm_of(res: dict[str, Any]) -> str:
     """The row a job belongs to: the fixed platform's GAMMA, or the co-search optimizer."""
-    return f"co-search {res['optimizer']}" if res.get("codesign") else FIXED
+    return f"co-search {res['optimizer']}" if is_codesign(res) else FIXED
 
 
 def latency_of(res: dict[str, Any]) -> float:
@@ -39,11 +40,11 @@ def latency_of(res: dict[str, Any]) -> float:
 
 
 def design_of(res: dict[str, Any]) -> str:
-    """``PEs @ area`` of a co-designed job, or of the platform."""
+    """``PEs @ area`` of a co-designed job; the PEs of a fixed platform."""
     hw = res.get("hardware") or {}
     if not hw:
         return "-"
-    area = hw.get("area_mm2") if res.get("codesign") else (res.get("platform_hardware") or {}).get("area_mm2")
+    area = design_area_mm2(res) if is_codesign(res) else None
     return f"{hw['num_pes']:,}" + (f" @ {area:.4g}" if area else "")
 
 
@@ -88,7 +89,7 @@ def rows(table: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]]) -> 
             lat = [latency_of(jobs[s]) if s in jobs else math.nan for s in seeds]
             med = statistics.median([v for v in lat if not math.isnan(v)])
             ratio = ratio_text(fixed_median, med)
-            budget = next((r["codesign"]["area_budget_mm2"] for r in jobs.values() if r.get("codesign")),
+            budget = next((r["codesign"]["area_budget_mm2"] for r in jobs.values() if is_codesign(r)),
                           None)
             out.append("| " + " | ".join([
                 model, platform, arm, *[millions(v) if not math.isnan(v) else "" for v in lat],
