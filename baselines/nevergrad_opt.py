@@ -207,13 +207,18 @@ class NevergradOptimizer(Optimizer):
         """The co-search over the joint box (:class:`~baselines.cocodec.CoCodec`: hardware
         coordinates, then every unique layer's), ``batch`` individuals per round, each told the
         loss of the penalized cost GAMMA's co-search ranks by (:meth:`CoDesignObjective.evaluate`;
-        +inf, a PE array over the budget: :data:`~baselines.loss.PENALTY`). ``operators``
+        +inf, a PE array over the budget: :data:`~baselines.loss.PENALTY`; a front: the loss
+        vector, one per metric). ``operators``
         (GAMMA's hardware operators): only ``platform_start`` applies, the share of the budget
         whose individuals are held at the start design (their hardware coordinates ignored)."""
         codec = CoCodec(space)
         opt = self.build(codec.dim, objective.remaining, int(rng.integers(2**32)))
+        vector = objective.pareto
+        if vector:  # the hypervolume's reference: above every feasible loss, below PENALTY
+            opt.tell(ng.p.MultiobjectiveReference(), [PENALTY - 1.0] * len(objective.metrics))
         steps: CandidateSteps | CMAPopulations = (
-            CMAPopulations(opt) if CMAPopulations.fits(opt) else CandidateSteps(opt, False))
+            CMAPopulations(opt) if not vector and CMAPopulations.fits(opt)
+            else CandidateSteps(opt, vector))
         held = math.ceil(platform_start(operators or {}) * objective.budget)
         while objective.remaining > 0:
             pop = codec.decode(steps.ask(min(self.batch, objective.remaining)))

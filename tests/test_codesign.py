@@ -10,7 +10,8 @@ import pytest
 from gamma.costmodel.base import costmodel_of
 from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, area_um2, hardware_area_um2
 from gamma.objectives.codesign import R_AREA
-from gamma.search.codesign import UM2_PER_MM2
+from gamma.errors import GammaError
+from gamma.search.codesign import UM2_PER_MM2, metrics_of
 from gamma.workloads.maestro_hw import format_hardware_file, parse_hardware_file, read_hardware_file
 from gamma.workloads.maestro_io import read_mapping_file
 from tests.jobs import run_captured, run_inprocess
@@ -31,7 +32,10 @@ def jobs(tmp_path_factory):
     for name, extra in (("s2", ["system=s2"]),
                         ("half", ["system=s2", f"codesign.area_mm2={EDGE_UM2 / 2 / 1e6}"]),
                         ("s1", ["system=s1"]),
-                        ("random", ["system=s2", "optimizer=random"])):
+                        ("random", ["system=s2", "optimizer=random"]),
+                        ("pareto", ["system=s2", "objective=pareto",
+                                    "objective.metrics=[latency,area]"]),
+                        ("edp", ["system=s2", "objective=edp"])):
         code, res = run_inprocess([*BASE, *extra], tmp / name)
         assert code == 0
         out[name] = (res, tmp / name)
@@ -48,7 +52,7 @@ def test_area_model_of_the_edge_platform():
 
 
 @pytest.mark.parametrize("name, budget_um2", [("s2", EDGE_UM2), ("half", EDGE_UM2 / 2),
-                                              ("s1", EDGE_UM2)])
+                                              ("s1", EDGE_UM2), ("edp", EDGE_UM2)])
 def test_every_design_fits_its_budget_and_spends_the_budget(jobs, name, budget_um2):
     res, _ = jobs[name]
     hw = res["hardware"]
@@ -64,7 +68,9 @@ def test_every_design_fits_its_budget_and_spends_the_budget(jobs, name, budget_u
         assert r["best"]["l1_size_req"] <= hw["l1_size"]
         assert r["best"]["l2_size_req"] <= hw["l2_size"]
         assert r["compute_bound_cycles"] == math.ceil(_macs(r["shape"]) / hw["num_pes"])
-    assert res["totals"]["latency_cycles"] == res["codesign"]["best_cost"]
+    t = res["totals"]
+    model_cost = {"latency": t["latency_cycles"], "edp": t["latency_cycles"] * t["energy_nJ"]}
+    assert res["codesign"]["best_cost"] == pytest.approx(model_cost[res["objective"]], rel=1e-12)
 
 
 def test_s1_designs_are_rows_by_columns_with_the_cluster_pinned_to_the_columns(jobs):
@@ -249,3 +255,81 @@ def test_the_codesign_table_reads_the_jobs_folders(jobs, capsys):
     assert any("co-search random" in line for line in out.splitlines())
     assert codesign_table.main([str(folder / "mappings")]) == 1
     assert "error: no finished results.json" in capsys.readouterr().err
+
+
+def test_edp_is_the_models_latency_total_times_its_energy_total_per_layer_its_own(jobs):
+    """objective=edp minimizes (sum of latency) x (sum of energy) over the model, not the sum of
+    the layers' EDPs; each layer's best_cost is its own EDP."""
+    res, _ = jobs["edp"]
+    for r in res["layers"]:
+        assert r["best_cost"] == pytest.approx(r["best"]["runtime_cycles"] * r["best"]["energy_nJ"])
+    layer_sum = sum(r["best_cost"] for r in res["layers"])
+    assert res["codesign"]["best_cost"] > 1.5 * layer_sum  # the product, not the sum
+
+
+def _front(res: dict) -> list[dict]:
+    front = res["codesign"]["front"]
+    assert front["metrics"] == ["latency", "area"] and front["units"] == ["cycles", "um^2"]
+    return front["points"]
+
+
+def test_a_front_of_designs_that_fit_none_dominated_smallest_area_first(jobs):
+    res, folder = jobs["pareto"]
+    points = _front(res)
+    assert len(points) >= 3, "a front of fewer than three designs checks little"
+    assert res["objective_metrics"] == ["latency", "area"]
+    budget = res["codesign"]["area_budget_mm2"]
+    areas = [p["hardware"]["area_mm2"] for p in points]
+    latencies = [p["latency_cycles"] for p in points]
+    assert areas == sorted(areas) and len(set(areas)) == len(areas)
+    assert all(a < b for a, b in zip(latencies[1:], latencies))  # more area, less latency
+    assert max(areas) <= budget and min(areas) < 0.8 * max(areas)
+    for p in points:
+        assert p["values"] == [p["latency_cycles"], pytest.approx(p["hardware"]["area_mm2"] * 1e6)]
+        assert area_um2(p["hardware"]["num_pes"], p["hardware"]["l1_size"],
+                        p["hardware"]["l2_size"], MODEL) <= budget * UM2_PER_MM2
+        assert (folder / p["files"] / "hardware.m").is_file()
+    # the reported design is the front's fastest, and its layers add up to it
+    assert res["hardware"] == points[-1]["hardware"]
+    assert res["totals"]["latency_cycles"] == latencies[-1] == res["codesign"]["best_cost"]
+    assert (folder / "pareto.png").stat().st_size > 10_000
+
+
+def test_every_front_designs_files_give_its_numbers(jobs):
+    """Each design's MAESTRO files (hardware and one mapping per unique shape), evaluated in
+    our cost model, give the front's latency and energy (each shape times its layers)."""
+    res, folder = jobs["pareto"]
+    counts: dict[int, int] = {}
+    for r in res["layers"]:
+        counts[r["unique_index"]] = counts.get(r["unique_index"], 0) + 1
+    first = {r["unique_index"]: r["index"] for r in reversed(res["layers"])}
+    model = costmodel_of("maestro")
+    for p in _front(res):
+        hw = read_hardware_file(folder / p["files"] / "hardware.m",
+                                base=Hardware(1, 1, 1, 81_920_000, 70_000))
+        latency = energy = 0.0
+        for u, i in first.items():
+            ((layer, mapping),) = read_mapping_file(folder / p["files"] / f"layer_{i:02d}.m")
+            out = model.evaluate(layer, hw, model.encode(layer, [mapping]))
+            assert not out.rejected[0]
+            assert out.l1_size_req[0] <= hw.l1_size and out.l2_size_req[0] <= hw.l2_size
+            latency += counts[u] * float(out.runtime[0])
+            energy += counts[u] * float(out.energy[0])
+        assert latency == p["latency_cycles"]
+        assert energy == pytest.approx(p["energy_nJ"])
+
+
+@pytest.mark.parametrize("metrics, want", [
+    (["latency", "area"], ("latency", "area")),
+    (["area", "edp"], ("area", "edp")),
+    (["latency", "energy"], ("latency", "energy", "area")),
+    (["latency", "power"], "not power"),
+    (["latency", "energy", "edp"], "name at most two other metrics"),
+])
+def test_a_codesign_front_is_over_the_designs_area(metrics, want):
+    cfg = {"objective": {"name": "pareto", "metrics": metrics}}
+    if isinstance(want, tuple):
+        assert metrics_of(cfg) == want
+    else:
+        with pytest.raises(GammaError, match=want):
+            metrics_of(cfg)

@@ -41,6 +41,7 @@ from gamma.mapspace.cospace import CoSpace, Population, put
 from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.mapspace.space import Genome
 from gamma.objectives.codesign import CoDesignObjective, Scores
+from gamma.objectives.nondominated import nsga2_order
 from gamma.optimizers.base import ProgressCallback
 from gamma.optimizers.operators import Crossover, Variation
 from gamma.optimizers.selection import Selection, Truncation
@@ -117,13 +118,13 @@ class CoGamma:
     def assemble_best(self, children: Population, pop: Population, scores: Scores,
                       cost: np.ndarray) -> None:
         """The first ``assemble`` children become, for the PE arrays of the best designs of
-        ``pop`` (by ``cost``, distinct arrays), that array with every layer's best mapping (by
+        ``pop`` (by ``cost``, :func:`best_first`; distinct arrays), that array with every layer's best mapping (by
         the layer's score) among the individuals on that very array: the per-layer elitism of
         GAMMA on one layer, which whole-individual selection loses; in place."""
         shapes = pop.hw.matrix()
         taken: list[tuple[int, int]] = []
-        for i in np.argsort(cost, kind="stable"):
-            if len(taken) >= min(self.assemble, len(children)) or not np.isfinite(cost[i]):
+        for i in best_first(cost):
+            if len(taken) >= min(self.assemble, len(children)):
                 break
             shape = (int(shapes[i, 0]), int(shapes[i, 1]))
             if shape in taken:
@@ -139,14 +140,15 @@ class CoGamma:
     def grow_best(self, children: Population, pop: Population, scores: Scores,
                   objective: CoDesignObjective, space: CoSpace) -> None:
         """The child after the assembled ones becomes the best design that fits (every layer
-        feasible) grown to the largest PE array its mappings' buffers leave room for within the
+        feasible; a front: the best in the first metric) grown to the largest PE array its mappings' buffers leave room for within the
         budget (its fitting PEs; S1/S3: more columns), with its mappings repaired on it; no
         change when it has no room to grow. In place."""
         fits = np.flatnonzero(scores.rank == 0)
         k = self.assemble
         if len(fits) == 0 or k >= len(children):
             return
-        best = fits[int(np.argmin(objective.costs(scores)[fits]))]
+        cost = objective.costs(scores)
+        best = fits[int(np.argmin(cost[fits] if cost.ndim == 1 else cost[fits, 0]))]
         if scores.fit_pes[best] <= pop.hw.pes[best]:
             return
         grown = pop.take(np.array([best]))
@@ -168,15 +170,17 @@ class CoGamma:
         return parents
 
     def select(self, rank: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(elites, parent designs): GAMMA's truncation selection on the penalized cost, with
-        the best designs that fit (rank 0) given half of the elite places and added to the
-        parents, so that the best fitting designs survive while penalized ones keep breeding."""
-        finite = np.where(np.isfinite(rank), 0.0, np.inf)
-        elites, chosen = self.gamma.selection.select(finite, cost, self.gamma.population)
+        """(elites, parent designs): GAMMA's truncation selection on the penalized cost (a cost
+        vector: in NSGA-II's order, :func:`best_first`), with the best designs that fit (rank
+        0) given half of the elite places and added to the parents, so that the best fitting
+        designs survive while penalized ones keep breeding."""
+        n_elites, n_parents = self.gamma.selection.counts(self.gamma.population)
+        order = best_first(cost)
+        elites, chosen = order[:n_elites], order[:n_parents]
         fit = np.flatnonzero(rank == 0)
         if len(fit) == 0 or len(elites) == 0:
             return elites, chosen
-        best = fit[np.argsort(cost[fit], kind="stable")[: max(1, len(elites) // 2)]]
+        best = fit[best_first(cost[fit])[: max(1, len(elites) // 2)]]
         elites = np.concatenate([best, elites[~np.isin(elites, best)]])[: len(elites)]
         return elites, np.concatenate([best, chosen[~np.isin(chosen, best)]])
 
@@ -264,6 +268,16 @@ def _count(operators: dict[str, Any], name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise GammaError(f"codesign.operators.{name} = {v!r}: must be a non-negative integer")
     return v
+
+
+def best_first(cost: np.ndarray) -> np.ndarray:
+    """Indices of the individuals with a finite cost, best first: by cost (ties by index), or,
+    with a cost vector per row (a front's metrics), by non-dominated front and then decreasing
+    crowding distance (NSGA-II's order)."""
+    if cost.ndim == 2:
+        return nsga2_order(cost)
+    finite = np.flatnonzero(np.isfinite(cost))
+    return finite[np.argsort(cost[finite], kind="stable")]
 
 
 def _niche(pes: np.ndarray) -> np.ndarray:

@@ -171,6 +171,11 @@ def print_table(results: dict[str, Any], out: TextIO = sys.stdout, width: int = 
     if results.get("two_stage"):
         print_two_stage(results, out)
     if results.get("codesign") and results.get("hardware"):
+        if results.get("objective") in ("energy", "edp"):
+            print(f"the model's {results['objective']} (minimized with the design): "
+                  f"{results['codesign']['best_cost']:,.6g} {results.get('objective_unit')}"
+                  + (" (latency total x energy total)" if results["objective"] == "edp" else ""),
+                  file=out)
         print(hardware_line(results["hardware"], results["codesign"]["area_budget_mm2"]), file=out)
         if results.get("platform_hardware"):
             print(platform_line(results["platform_hardware"]), file=out)
@@ -184,6 +189,28 @@ def hardware_line(hw: dict[str, Any], budget_mm2: float) -> str:
     return (f"hardware: {hw['num_pes']:,} PEs{shape}, L1 {hw['l1_size']:,} per PE, L2 "
             f"{hw['l2_size']:,} elements; area {hw['area_mm2']:.4f} of {budget_mm2:.4f} mm^2 "
             f"(PEs {a['pes_um2'] / 1e6:.4f}, L1 {a['l1_um2'] / 1e6:.4f}, L2 {a['l2_um2'] / 1e6:.4f})")
+
+
+#: Designs of a co-design front listed on the console at most (spread over the areas).
+FRONT_ROWS = 8
+
+
+def front_text(front: dict[str, Any], budget_mm2: float) -> str:
+    """A co-design front (results.json ``codesign.front``) as a short table: how many designs,
+    then up to :data:`FRONT_ROWS` of them spread from the smallest to the largest area, each
+    with its area (mm^2), PEs, L1 per PE, L2 (elements), latency (cycles) and energy (nJ)."""
+    pts = front["points"]
+    pick = sorted({round(i * (len(pts) - 1) / max(1, FRONT_ROWS - 1)) for i in range(FRONT_ROWS)})
+    rows = [("area mm^2", "PEs", "L1", "L2", "latency", "energy nJ")]
+    for i in pick[: len(pts)]:
+        p, hw = pts[i], pts[i]["hardware"]
+        rows.append((f"{hw['area_mm2']:.4f}", f"{hw['num_pes']:,}", f"{hw['l1_size']:,}",
+                     f"{hw['l2_size']:,}", _num(p["latency_cycles"]), _num(p["energy_nJ"], 1)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+    return (f"front over {', '.join(front['metrics'])}: {len(pts)} designs within "
+            f"{budget_mm2:.4f} mm^2 (results.json codesign.front, {len(rows) - 1} shown; "
+            f"MAESTRO files in mappings/front/, plot pareto.png)\n{table}")
 
 
 def platform_line(hw: dict[str, Any]) -> str:

@@ -185,6 +185,45 @@ def plot_fronts(results: dict[str, Any], path: str | Path,
     return Path(path)
 
 
+def plot_design_front(results: dict[str, Any], path: str | Path) -> Path | None:
+    """PNG of a co-design front (results.json ``codesign.front``): each metric other than the
+    design's area against the area (mm^2), with the area budget and the platform's own area
+    marked; None without points."""
+    front = (results.get("codesign") or {}).get("front") or {}
+    pts = front.get("points") or []
+    if not pts:
+        return None
+    plt = _pyplot()
+    metrics = [m for m in front["metrics"] if m != "area"]
+    area = np.array([p["hardware"]["area_mm2"] for p in pts])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False)
+    at = front["metrics"].index
+    for ax, m in zip(axes.flat, metrics):
+        y = np.array([p["values"][at(m)] for p in pts])
+        ax.plot(area, y, "o-", ms=4, lw=1, drawstyle="steps-post", color="C0",
+                label=f"front ({len(pts)} designs)")
+        ax.axvline(results["codesign"]["area_budget_mm2"], color="C3", ls="--", lw=1,
+                   label="area budget")
+        platform = (results.get("platform_hardware") or {}).get("area_mm2")
+        if platform is not None:
+            ax.axvline(platform, color="C2", ls=":", lw=1.5,
+                       label=f"platform {results.get('platform')}'s area")
+        if y.min() > 0 and y.max() > 10 * y.min():
+            ax.set_yscale("log")
+        ax.set_xlabel("design area (mm^2)")
+        ax.set_ylabel(f"{m} ({UNITS[m]})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{results.get('model')}: hardware and mappings co-designed\n"
+                 f"({results.get('system')}, {results.get('optimizer')}, seed "
+                 f"{results.get('seed')}, {results.get('budget'):,} samples per unique layer)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def _axes(ax: Any, metrics: Sequence[str], title: str) -> None:
     from matplotlib.ticker import NullFormatter
 

@@ -23,11 +23,13 @@ from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_are
 from gamma.limits import MAX_HARDWARE
 from gamma.mapspace.cospace import CoSpace
 from gamma.mapspace.hwspace import HwGenes, HwSpace
-from gamma.objectives.metrics import output_key
-from gamma.objectives.codesign import SUM_METRICS, CoDesignObjective, Design, Penalty
+from gamma.objectives.metrics import METRICS, UNITS
+from gamma.objectives.codesign import (CODESIGN_METRICS, DESIGN_AREA, CoDesignObjective, Design,
+                                      Penalty)
+from gamma.objectives.pareto import check_metrics
 from gamma.optimizers import ProgressCallback, cannot_co_search, factory_of
 from gamma.results import records as R
-from gamma.search.rules import search_rules
+from gamma.search.rules import PARETO, SCALAR, search_rules
 from gamma.search.setup import Setup, build_optimizer, make_objective, workers_of
 
 #: ``codesign.name`` values.
@@ -53,10 +55,7 @@ def check(cfg: dict[str, Any]) -> None:
     opt = cfg["optimizer"]["name"]
     if not getattr(factory_of(opt), "co_search", False):
         raise cannot_co_search(opt)
-    metric = cfg["objective"]["name"]
-    if metric not in SUM_METRICS or cfg["objective"].get("tie_break"):
-        raise GammaError(f"objective={metric}: codesign=digamma minimizes a sum over layers "
-                         f"({', '.join(SUM_METRICS)}), without a tie-break")
+    metrics_of(cfg)
     if cfg.get("resume"):
         raise GammaError("resume: codesign=digamma searches every layer together; run it again "
                          "without resume")
@@ -65,6 +64,38 @@ def check(cfg: dict[str, Any]) -> None:
         raise GammaError("parallel.workers: codesign=digamma searches every layer together; use "
                          "parallel.workers=1")
     hw_space(cfg)
+
+
+def metrics_of(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The model's metrics a co-search minimizes: ``objective.name`` (latency, energy or edp,
+    without a tie-break), or with ``objective=pareto`` the front's metrics, ``objective.metrics``
+    with the design's area (:data:`DESIGN_AREA`, um^2) added when not listed; anything else an
+    ``error:`` naming the setting."""
+    obj = cfg["objective"]
+    name = obj["name"]
+    if name == PARETO:
+        metrics = check_metrics(obj.get("metrics"))
+        bad = [m for m in metrics if m not in (*CODESIGN_METRICS, DESIGN_AREA)]
+        if bad:
+            raise GammaError(f"objective.metrics = {list(metrics)!r}: codesign=digamma's front is "
+                             f"over the model's {', '.join(CODESIGN_METRICS)} and the design's "
+                             f"{DESIGN_AREA}, not {bad[0]}")
+        metrics = metrics if DESIGN_AREA in metrics else (*metrics, DESIGN_AREA)
+        if len(metrics) > 3:
+            raise GammaError(f"objective.metrics = {list(obj.get('metrics'))!r}: codesign=digamma's "
+                             f"front adds the design's {DESIGN_AREA}; name at most two other metrics")
+        return metrics
+    if name not in CODESIGN_METRICS or obj.get("tie_break"):
+        raise GammaError(f"objective={name}: codesign=digamma minimizes the model's "
+                         f"{', '.join(CODESIGN_METRICS)} (without a tie-break), or a front "
+                         f"with objective=pareto")
+    return (str(name),)
+
+
+def layer_metric(metrics: tuple[str, ...]) -> str:
+    """The metric a layer's mappings are scored by alone: the first of ``metrics`` that is not
+    the design's area."""
+    return next(m for m in metrics if m != DESIGN_AREA)
 
 
 def area_model(cfg: dict[str, Any]) -> AreaModel:
@@ -159,16 +190,19 @@ def search(cfg: dict[str, Any], setup: Setup,
     ``default_rng(seed)``: ``budget`` individuals, i.e. ``budget`` samples per unique layer."""
     check(cfg)
     space = hw_space(cfg)
-    rules = search_rules(cfg)
+    metrics = metrics_of(cfg)
+    one = layer_metric(metrics)  # the layers' own metric; a front is ranked by the co-search
+    rules = replace(search_rules(cfg), kind=SCALAR, metrics=(one,))
     optimizer = build_optimizer(cfg, rules)
     pes = space.max_rows * space.max_cols
     widest = replace(setup.hw, num_pes=pes)
-    flat = {**cfg, "system": {**cfg["system"], "fixed_inner_cluster": None}}
+    flat = {**cfg, "system": {**cfg["system"], "fixed_inner_cluster": None},
+            "objective": {"name": one, "tie_break": None}}
     todo = setup.todo
     objectives = [make_objective(flat, setup.unique[u], widest, rules=rules) for u in todo]
     counts = [len(setup.layers_of(u)) for u in todo]
     objective = CoDesignObjective(objectives, counts, space, setup.hw,
-                                  Penalty.from_dict(cfg["codesign"].get("penalty")))
+                                  Penalty.from_dict(cfg["codesign"].get("penalty")), metrics)
     pinned = cfg["system"].get("fixed_inner_cluster") is not None
     cospace = CoSpace(space, [o.space for o in objectives], pinned)
     rng = np.random.default_rng(int(cfg["seed"]))
@@ -193,13 +227,45 @@ def area_record(hw: Hardware, model: AreaModel) -> dict[str, Any]:
 def hardware_record(found: CoDesignSearch) -> dict[str, Any] | None:
     """results.json ``hardware`` of a co-design job: the design (PEs, array shape, L1, L2 as its
     mappings need them, bandwidths), its area and its breakdown."""
-    d = found.design
-    if d is None:
-        return None
-    hw, model = reported_hardware(d), found.hwspace.area
+    return design_record(found.design, found.hwspace) if found.design is not None else None
+
+
+def design_record(d: Design, space: HwSpace) -> dict[str, Any]:
+    """A design as results.json records it (:func:`hardware_record`)."""
     shape = ({"array_rows": int(d.genes.rows[0]), "array_cols": int(d.genes.cols[0])}
-             if found.hwspace.grid else {})
-    return {**hw.to_dict(), **shape, **area_record(hw, model)}
+             if space.grid else {})
+    return {**d.hw.to_dict(), **shape, **area_record(d.hw, space.area)}
+
+
+def front_designs(found: CoDesignSearch) -> list[Design]:
+    """``objective=pareto``: the front's designs, smallest area first."""
+    return sorted(found.objective.front, key=lambda d: d.values[-1] if d.values else 0.0)
+
+
+def front_record(found: CoDesignSearch, counts: list[int]) -> dict[str, Any] | None:
+    """results.json ``codesign.front`` (``objective=pareto``; None otherwise): the metrics,
+    their units (the design's area in um^2) and per design of :func:`front_designs` its value
+    per metric, the model's latency (cycles) and energy (nJ) summed over the selected layers
+    (``counts``: selected layers per unique layer), the design (:func:`design_record`), when it
+    was found (samples per unique layer) and the folder of its MAESTRO files."""
+    obj = found.objective
+    if not obj.pareto:
+        return None
+    points = []
+    for k, d in enumerate(front_designs(found)):
+        points.append({
+            "values": list(d.values),
+            "latency_cycles": float(sum(c * o["runtime_cycles"] for c, o in zip(counts, d.outputs))),
+            "energy_nJ": float(sum(c * o["energy_nJ"] for c, o in zip(counts, d.outputs))),
+            "hardware": design_record(d, found.hwspace), "found_at_samples": d.samples,
+            "files": front_folder(k)})
+    return {"metrics": list(obj.metrics), "units": [UNITS[m] for m in obj.metrics],
+            "points": points}
+
+
+def front_folder(k: int) -> str:
+    """The folder (under the run folder) of the MAESTRO files of the front's ``k``-th design."""
+    return f"mappings/front/design_{k:02d}"
 
 
 def platform_record(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +301,7 @@ def unique_results(setup: Setup, found: CoDesignSearch) -> list[R.UniqueResult]:
         pes = d.hw.num_pes if d is not None else setup.hw.num_pes
         summary["compute_bound_cycles"] = math.ceil(obj.layer.macs / pes)
         out.append(R.UniqueResult(
-            u, obj.layer, summary, d.outputs[k][output_key(obj.metric)] if d else None,
+            u, obj.layer, summary, METRICS[obj.metric].of_outputs(d.outputs[k]) if d else None,
             d.outputs[k] if d else None, d.mappings[k] if d else None, [], per_layer_s))
     return out
 

@@ -383,6 +383,8 @@ class CoDesignJob(Job):
         setup = build_setup(self.cfg)
         self.results.update(model=setup.model.name, hardware=None, selected_layers=setup.selected,
                             platform_hardware=codesign.platform_record(self.cfg))
+        if self.rules.kind == PARETO:  # the front's metrics, the design's area among them
+            self.results["objective_metrics"] = list(codesign.metrics_of(self.cfg))
         budget = codesign.budget_um2(self.cfg) / codesign.UM2_PER_MM2
         say(f"{setup.model.name}: {len(setup.selected)} of {len(setup.model)} layers "
             f"({len(setup.todo)} unique shapes); hardware and mappings searched together "
@@ -398,15 +400,20 @@ class CoDesignJob(Job):
                                   self.results["objective_unit"]) as bar:
             found = codesign.search(self.cfg, setup, self.watching(bar))
         check = codesign_inner.check_design(self.cfg, setup, found, self.optima_file, say)
+        front = codesign.front_record(found, [len(setup.layers_of(u)) for u in setup.todo])
         self.results.update(hardware=codesign.hardware_record(found),
                             codesign={**codesign.codesign_record(self.cfg, found),
-                                      **({"check": check} if check else {})})
+                                      **({"check": check} if check else {}),
+                                      **({"front": front} if front is not None else {})})
         if found.design is not None:
             self.write_design(codesign.reported_hardware(found.design))
+            self.write_front(setup, found)
         else:
             say(f"no design with a feasible mapping of every layer in {self.cfg['budget']:,} samples")
         for res in codesign.unique_results(setup, found):
             self.add(setup, res, codesign_inner.layer_optimum(check, res.unique_index))
+        if front is not None:
+            say(report.front_text(front, self.results["codesign"]["area_budget_mm2"]))
 
     def run_grid(self, setup: Setup) -> None:
         """``codesign.inner=exhaustive``: every candidate of ``codesign.grid`` scored by its
@@ -423,11 +430,36 @@ class CoDesignJob(Job):
         for res in codesign_inner.unique_results(setup, found):
             self.add(setup, res)
 
-    def write_design(self, hw: Hardware) -> None:
-        """``mappings/hardware.m``: the design as a MAESTRO hardware file."""
-        (self.out_dir / "mappings").mkdir(exist_ok=True)
-        (self.out_dir / "mappings" / "hardware.m").write_text(format_hardware_file(hw),
-                                                              encoding="utf-8")
+    def write_design(self, hw: Hardware, folder: str = "mappings") -> None:
+        """``<folder>/hardware.m``: the design as a MAESTRO hardware file."""
+        (self.out_dir / folder).mkdir(parents=True, exist_ok=True)
+        (self.out_dir / folder / "hardware.m").write_text(format_hardware_file(hw), encoding="utf-8")
+
+    def write_front(self, setup: Setup, found: codesign.CoDesignSearch) -> None:
+        """``objective=pareto``: per design of the front its MAESTRO files, the hardware and the
+        mapping of the first layer of each unique shape (``layer_XX.m``), in
+        :func:`gamma.search.codesign.front_folder`."""
+        for k, d in enumerate(codesign.front_designs(found) if found.objective.pareto else []):
+            folder = codesign.front_folder(k)
+            self.write_design(d.hw, folder)
+            for u, mapping in zip(setup.todo, d.mappings):
+                i = setup.layers_of(u)[0]
+                res = R.UniqueResult(u, setup.model.layers[i - 1], {}, None, None, mapping, [], 0.0)
+                text = R.maestro_text(i, res, setup.model.name)
+                if text is not None:
+                    (self.out_dir / folder / f"layer_{i:02d}.m").write_text(text, encoding="utf-8")
+
+    def reports(self) -> None:
+        """The job's reports and, for a front of designs, pareto.png."""
+        super().reports()
+        if (self.results.get("codesign") or {}).get("front"):
+            pareto_report.plot_design_front(self.results, self.out_dir / "pareto.png")
+
+    def cost(self) -> float:
+        """The model's best cost the co-search minimized (latency, energy, EDP; a front: its
+        best in the first metric); inf if none."""
+        best = (self.results.get("codesign") or {}).get("best_cost")
+        return float(best) if best is not None else math.inf
 
     def against_optimum(self, records: list[dict[str, Any]]) -> None:
         """No cached optima: the design is not the platform the cache is keyed on."""
