@@ -13,6 +13,7 @@ from baselines.cocodec import CoCodec
 from gamma.errors import GammaError
 from gamma.hardware import area_um2
 from gamma.mapspace.cospace import CoSpace
+from gamma.objectives.nondominated import dominance
 from gamma.optimizers import co_searchers
 from gamma.search import codesign
 from gamma.search.setup import build_setup, make_objective
@@ -118,3 +119,22 @@ def test_joint_codec_decodes_fitting_arrays_and_repaired_genomes(system):
             assert np.array_equal(getattr(a, f), getattr(b, f))
     if system == "s1":
         assert (pop.layers[0].cluster[:, 1] == pop.hw.cols).all()
+
+
+@pytest.mark.parametrize("optimizer", ["gamma", "random", "pso"])
+def test_a_front_co_search_keeps_the_designs_none_dominates(optimizer):
+    """objective=pareto: every co-searcher's front holds designs that fit, none dominated by
+    another, each at the values of its own mappings; the best is the front's fastest."""
+    cfg = config(f"optimizer={optimizer}", *LOOSE, "objective=pareto",
+                 "objective.metrics=[latency,area]")
+    found = codesign.search(cfg, build_setup(cfg))
+    obj = found.objective
+    assert [o.used for o in obj.objectives] == [BUDGET] * 3
+    F = np.array([d.values for d in obj.front])
+    assert len(F) >= 2, f"{optimizer}: a front of {len(F)} designs checks little"
+    assert not dominance(F).any()
+    for d, (latency, area) in zip(obj.front, F):
+        assert area == pytest.approx(area_um2(d.hw.num_pes, d.hw.l1_size, d.hw.l2_size,
+                                              found.hwspace.area)) and area <= 1.0e6
+        assert latency == sum(c * r["runtime_cycles"] for c, r in zip(obj.counts, d.outputs))
+    assert found.design is min(obj.front, key=lambda d: d.values)

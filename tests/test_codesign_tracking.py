@@ -71,6 +71,25 @@ def test_a_codesign_runs_params_and_metrics_are_its_results(logged):
     assert not {"area_mm2", "platform_area_mm2"} & set(fixed.metrics)
 
 
+def test_a_front_run_logs_its_designs_as_series_over_the_area(tmp_path, new_store):
+    from mlflow.tracking import MlflowClient
+
+    uri = new_store(tmp_path / "mlflow.db")
+    code, res = run_inprocess(["model=resnet18", "layers=[2,5,6,8]", "budget=1000",
+                               "codesign=digamma", "objective=pareto",
+                               "objective.metrics=[latency,area]", f"tracking.uri={uri}"],
+                              tmp_path / "run")
+    assert code == 0
+    client = MlflowClient(uri)
+    run = client.get_run(res["mlflow"]["run_id"])
+    points = res["codesign"]["front"]["points"]
+    assert len(points) >= 3 and run.data.metrics["front_designs"] == len(points)
+    series = client.get_metric_history(run.info.run_id, "front/latency")
+    got = sorted((m.step, m.value) for m in series)
+    assert got == [(round(p["hardware"]["area_mm2"] * 1e6), p["latency_cycles"]) for p in points]
+    assert {"pareto.png", "mappings"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
 def test_a_codesign_run_is_named_and_tagged_apart_from_the_fixed_platform(logged):
     co, fixed = logged["runs"]["codesign_s0"], logged["runs"]["fixed"]
     assert co.info.run_name == "s2 gamma codesign | resnet18 edge seed 0"

@@ -40,7 +40,9 @@ best-so-far ``best_cost`` against samples per unique layer
 (with ``objective=two_stage`` also the ``two_stage/...`` block of
 results.json: bottleneck, each stage's totals, savings; with ``codesign=digamma`` the chosen
 design as params ``hardware.*`` and ``codesign.area_budget_mm2`` and its area as metrics
-``area_mm2``, ``area/pes_mm2``, ...: :func:`codesign_params`, :func:`codesign_metrics`);
+``area_mm2``, ``area/pes_mm2``, ..., the check's gap ``check/ga_over_best`` and a front's
+``front_designs`` and ``front/<metric>`` series over the area: :func:`codesign_params`,
+:func:`codesign_metrics`, :func:`front_curves`);
 artifacts results.json, mappings/layer_XX.m,
 convergence.png (drawn by the job), config.yaml, and with ``objective=pareto`` the fronts
 pareto.json and pareto.png (written by the job, :mod:`gamma.results.pareto`). Status FINISHED,
@@ -749,6 +751,7 @@ class RunLogger:
         values.update(codesign_metrics(results))
         items = [(k, v, 0) for k, v in values.items() if v is not None]
         items += [("best_cost", c, s) for s, c in end_to_end_curve(results["layers"])]
+        items += front_curves(results)
         if items:
             self._metrics(items)
         params = codesign_params(results)
@@ -854,7 +857,26 @@ def codesign_metrics(results: dict[str, Any]) -> dict[str, float | None]:
         um2 = parts.get(f"{part}_um2")
         out[f"area/{part}_mm2"] = None if um2 is None else float(um2) / 1e6
     out["platform_area_mm2"] = (results.get("platform_hardware") or {}).get("area_mm2")
+    check = results["codesign"].get("check") or {}
+    for key in ("ga_over_optimum", "ga_over_best"):
+        if check.get(key) is not None:
+            out[f"check/{key}"] = check[key]
+    front = results["codesign"].get("front")
+    if front is not None:
+        out["front_designs"] = len(front["points"])
     return out
+
+
+def front_curves(results: dict[str, Any]) -> list[tuple[str, float, int]]:
+    """A co-design front (``codesign.front``) as MLflow metric series: per metric other than
+    the design's area, ``front/<metric>`` at step = the design's area in um^2 (rounded), so the
+    run's chart of it against the step is the front."""
+    front = (results.get("codesign") or {}).get("front")
+    if not front:
+        return []
+    at = front["metrics"].index("area")
+    return [(f"front/{m}", float(p["values"][i]), int(round(p["values"][at])))
+            for i, m in enumerate(front["metrics"]) if i != at for p in front["points"]]
 
 
 def import_run(run_dir: Path, run_name: str, uri: str | None = None,
