@@ -74,7 +74,8 @@ def table(jobs: list[dict[str, Any]]) -> list[str]:
     out = [head, "|" + "---|" * (len(SHARES) + 2)]
     for arm in sorted(rows, key=lambda a: (not a.startswith("front"), a)):
         n = sizes.get(arm)
-        designs = f"{statistics.median(n):g} [{min(n)}-{max(n)}]" if n else "1 per job"
+        designs = (f"{statistics.median(n):g}" + (f" [{min(n)}-{max(n)}]" if len(n) > 1 else "")
+                   if n else "1 per job")
         out.append(f"| {arm} | {designs} | "
                    + " | ".join(cell(rows[arm].get(s, [])) for s in SHARES) + " |")
     return out

@@ -333,3 +333,24 @@ def test_a_codesign_front_is_over_the_designs_area(metrics, want):
     else:
         with pytest.raises(GammaError, match=want):
             metrics_of(cfg)
+
+
+def test_the_front_table_reads_fronts_and_one_search_per_budget(jobs, capsys):
+    """scripts/codesign_front.py: the front's fastest design within each share of the budget
+    against the latency co-searches under each budget (here the full and the half area)."""
+    from scripts import codesign_front
+
+    res, folder = jobs["pareto"]
+    assert codesign_front.main([str(folder), str(jobs["s2"][1]), str(jobs["half"][1])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    front = next(line for line in lines if line.startswith("| front, gamma"))
+    points = res["codesign"]["front"]["points"]
+    half = min(p["latency_cycles"] for p in points if p["hardware"]["area_mm2"] <= EDGE_UM2 / 2e6)
+    assert front.split(" | ")[1] == f"{len(points)}"
+    assert front.split(" | ")[3] == f"{half / 1e6:.4g}"
+    assert front.split(" | ")[5].rstrip(" |") == f"{points[-1]['latency_cycles'] / 1e6:.4g}"
+    per_budget = next(line for line in lines if line.startswith("| one search per budget"))
+    cells = per_budget.split(" | ")
+    assert cells[3] == f"{jobs['half'][0]['totals']['latency_cycles'] / 1e6:.4g}"
+    assert cells[5].rstrip(" |") == f"{jobs['s2'][0]['totals']['latency_cycles'] / 1e6:.4g}"
+    assert codesign_front.main([str(folder / "mappings")]) == 1
