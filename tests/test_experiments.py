@@ -48,7 +48,7 @@ def sweep_jobs(sweep_dir: Path) -> dict[str, dict]:
 
 def test_the_experiments():
     assert EXPERIMENTS == ["ablation_operators", "ablation_popgen", "ablation_rates", "codesign",
-                           "fig6", "fig8", "fig9", "table5", "table6"]
+                           "codesign_front", "fig6", "fig8", "fig9", "table5", "table6"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -70,6 +70,10 @@ def test_every_experiment_composes(name):
     elif name == "codesign":
         assert cfg.codesign.name == "digamma" and params.optimizer == "gamma,random,pso"
         assert params.model == "resnet18,mobilenet_v2,vgg16" and params.platform == "edge,cloud"
+    elif name == "codesign_front":
+        assert cfg.codesign.name == "digamma" and params.optimizer == "gamma,random"
+        assert cfg.objective.name == "pareto" and list(cfg.objective.metrics) == ["latency", "area"]
+        assert cfg.platform.name == "edge"
     else:
         assert cfg.optimizer.name == "gamma" and cfg.platform.name == "edge"
     # --cfg job, as a user checks it

@@ -129,8 +129,8 @@ def test_help_names_the_groups_and_main_keys():
     for group in ("model", "system", "platform", "optimizer", "objective", "experiment",
                   "hparams_search", "ablation"):
         assert any(line.startswith(f"{group}: ") for line in lines), group
-    assert ("experiment: ablation_operators, ablation_popgen, ablation_rates, codesign, fig6, fig8, fig9, "
-            "table5, table6") in lines
+    assert ("experiment: ablation_operators, ablation_popgen, ablation_rates, codesign, codesign_front, "
+            "fig6, fig8, fig9, table5, table6") in lines
     assert "seed            same seed => same mappings [0]" in lines
     assert "budget          cost-model evaluations per unique layer [10000]" in lines
     assert "K: 64" not in text  # no layer table
