@@ -16,8 +16,10 @@ exactly ``budget`` samples per unique layer, hardware and mappings counted toget
   fit the budget, else the individual is rejected as a whole (:attr:`rejections`).
 
 The model's cost is the sum over the selected layers (each unique layer times its count) of the
-metric (latency in cycles, or energy in nJ); it is finite only when every layer's mapping is
-feasible. For selection an individual gets :class:`Scores`: whether it fits with every layer
+metric (latency in cycles, or energy in nJ), or for EDP the latency total times the energy
+total; it is finite only when every layer's mapping is feasible. With two or three metrics
+(``objective=pareto``) the cost is a vector, the design's area (um^2) among its metrics, and the
+objective keeps the :attr:`~CoDesignObjective.front` of the designs found. For selection an individual gets :class:`Scores`: whether it fits with every layer
 feasible, its cost before the area penalty (infeasible layers counted at a multiple of their
 compute bound) and its area's excess, which :meth:`CoDesignObjective.costs` turns into the
 penalized cost under the penalty of now; a PE array over the budget on its own ranks last

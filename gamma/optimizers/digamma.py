@@ -5,7 +5,7 @@ An individual is a hardware design and a genome per unique layer
 (:class:`~gamma.objectives.codesign.CoDesignObjective`). One generation:
 
 - selection of designs: GAMMA's truncation selection on the penalized model cost (elites kept
-  unchanged, the best 40 % as parents), with half of the elite places and a place among the
+  unchanged, the best 40 % as parents; a front's cost vectors in NSGA-II's order), with half of the elite places and a place among the
   parents kept for the best designs that fit the budget with every layer feasible;
 - hardware crossover: per pair of parent designs, with probability ``hw_crossover``, the two
   swap one hardware gene (rows or cols; on S2 the PE count);
@@ -118,9 +118,10 @@ class CoGamma:
     def assemble_best(self, children: Population, pop: Population, scores: Scores,
                       cost: np.ndarray) -> None:
         """The first ``assemble`` children become, for the PE arrays of the best designs of
-        ``pop`` (by ``cost``, :func:`best_first`; distinct arrays), that array with every layer's best mapping (by
-        the layer's score) among the individuals on that very array: the per-layer elitism of
-        GAMMA on one layer, which whole-individual selection loses; in place."""
+        ``pop`` (by ``cost``, :func:`best_first`; distinct arrays), that array with every
+        layer's best mapping (by the layer's score) among the individuals on that very array:
+        the per-layer elitism of GAMMA on one layer, which whole-individual selection loses; in
+        place."""
         shapes = pop.hw.matrix()
         taken: list[tuple[int, int]] = []
         for i in best_first(cost):
@@ -140,9 +141,10 @@ class CoGamma:
     def grow_best(self, children: Population, pop: Population, scores: Scores,
                   objective: CoDesignObjective, space: CoSpace) -> None:
         """The child after the assembled ones becomes the best design that fits (every layer
-        feasible; a front: the best in the first metric) grown to the largest PE array its mappings' buffers leave room for within the
-        budget (its fitting PEs; S1/S3: more columns), with its mappings repaired on it; no
-        change when it has no room to grow. In place."""
+        feasible; a front: the best in the first metric) grown to the largest PE array its
+        mappings' buffers leave room for within the budget (its fitting PEs; S1/S3: more
+        columns), with its mappings repaired on it; no change when it has no room to grow. In
+        place."""
         fits = np.flatnonzero(scores.rank == 0)
         k = self.assemble
         if len(fits) == 0 or k >= len(children):

@@ -187,8 +187,9 @@ def plot_fronts(results: dict[str, Any], path: str | Path,
 
 def plot_design_front(results: dict[str, Any], path: str | Path) -> Path | None:
     """PNG of a co-design front (results.json ``codesign.front``): each metric other than the
-    design's area against the area (mm^2), with the area budget and the platform's own area
-    marked; None without points."""
+    design's area against the area (mm^2; a staircase for a two-metric front, points for a
+    projection of a larger one), with the area budget and the platform's own area marked;
+    None without points."""
     front = (results.get("codesign") or {}).get("front") or {}
     pts = front.get("points") or []
     if not pts:
@@ -200,8 +201,12 @@ def plot_design_front(results: dict[str, Any], path: str | Path) -> Path | None:
     at = front["metrics"].index
     for ax, m in zip(axes.flat, metrics):
         y = np.array([p["values"][at(m)] for p in pts])
-        ax.plot(area, y, "o-", ms=4, lw=1, drawstyle="steps-post", color="C0",
-                label=f"front ({len(pts)} designs)")
+        if len(metrics) == 1:  # the front itself: the best latency within each area
+            ax.plot(area, y, "o-", ms=4, lw=1, drawstyle="steps-post", color="C0",
+                    label=f"front ({len(pts)} designs)")
+        else:  # a projection of a front over more metrics: points, no staircase
+            ax.plot(area, y, "o", ms=4, color="C0",
+                    label=f"front over {', '.join(front['metrics'])} ({len(pts)} designs)")
         ax.axvline(results["codesign"]["area_budget_mm2"], color="C3", ls="--", lw=1,
                    label="area budget")
         platform = (results.get("platform_hardware") or {}).get("area_mm2")
