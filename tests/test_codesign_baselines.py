@@ -138,3 +138,15 @@ def test_a_front_co_search_keeps_the_designs_none_dominates(optimizer):
                                               found.hwspace.area)) and area <= 1.0e6
         assert latency == sum(c * r["runtime_cycles"] for c, r in zip(obj.counts, d.outputs))
     assert found.design is min(obj.front, key=lambda d: d.values)
+
+
+def test_a_front_with_the_area_first_is_listed_smallest_area_first():
+    """objective.metrics=[area,edp]: the best is the smallest design, the front listed by area."""
+    cfg = config("optimizer=gamma", *LOOSE, "objective=pareto", "objective.metrics=[area,edp]")
+    found = codesign.search(cfg, build_setup(cfg))
+    designs = codesign.front_designs(found)
+    assert len(designs) >= 2
+    areas = [d.values[0] for d in designs]
+    assert areas == sorted(areas) and found.design is designs[0]
+    edp = [d.values[1] for d in designs]
+    assert all(a > b for a, b in zip(edp, edp[1:]))  # more area, lower EDP

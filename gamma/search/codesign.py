@@ -239,7 +239,8 @@ def design_record(d: Design, space: HwSpace) -> dict[str, Any]:
 
 def front_designs(found: CoDesignSearch) -> list[Design]:
     """``objective=pareto``: the front's designs, smallest area first."""
-    return sorted(found.objective.front, key=lambda d: d.values[-1] if d.values else 0.0)
+    at = found.objective.metrics.index(DESIGN_AREA) if found.objective.pareto else 0
+    return sorted(found.objective.front, key=lambda d: d.values[at])
 
 
 def front_record(found: CoDesignSearch, counts: list[int]) -> dict[str, Any] | None:
