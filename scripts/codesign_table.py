@@ -9,8 +9,9 @@ platform's GAMMA (``codesign=off``), then each co-search optimizer. Per row: the
 per seed (cycles, millions; "none": no design fits with every layer feasible), the median over
 the seeds (a seed without a design counts as +inf), the fixed platform's median over the row's
 (> 1: the row is faster; "fixed: none" where the fixed platform has a layer without a feasible
-mapping), and the designs (PEs, area in mm^2) against the area budget. ``--metric edp``
-compares the model's EDP instead (latency total x energy total, 10^12 nJ x cycles), e.g. of
+mapping), and the designs (PEs, area in mm^2) against the area budget. ``--metric energy`` or
+``edp`` compares the model's energy (10^3 nJ) or EDP (latency total x energy total, 10^12 nJ x
+cycles) instead, e.g. of
 
     python run.py -m objective=edp codesign=off,digamma seed=0,1,2 hydra.sweep.dir=outputs/codesign/edp
 """
@@ -49,8 +50,15 @@ def edp_of(res: dict[str, Any]) -> float:
     return latency_of(res) * float(energy) if energy is not None else math.inf
 
 
+def energy_of(res: dict[str, Any]) -> float:
+    """The model's energy (nJ); +inf as :func:`latency_of`."""
+    energy = (res.get("totals") or {}).get("energy_nJ")
+    return float(energy) if energy is not None and math.isfinite(latency_of(res)) else math.inf
+
+
 #: --metric: how a job's value is read, the table's unit and its scale.
 VALUES = {"latency": (latency_of, "Latency in million cycles.", 1e6),
+          "energy": (energy_of, "Energy in 10^3 nJ.", 1e3),
           "edp": (edp_of, "EDP (latency total x energy total) in 10^12 nJ x cycles.", 1e12)}
 
 
