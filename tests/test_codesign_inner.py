@@ -110,8 +110,30 @@ def test_the_grid_design_is_at_least_as_fast_as_the_ga_design_and_fits(runs):
     assert half[0]["lower_bound_cycles"] >= cd["best_cost"]
 
 
+def test_an_s1_grid_is_of_arrays_with_the_cluster_pinned_to_the_columns(tmp_path):
+    """S1: candidates are rows x cols arrays; every proof runs with the inner cluster pinned to
+    the candidate's columns, so the best mapping's cluster is its column count."""
+    code, res = run_inprocess([*BASE, "system=s1", "codesign.inner=exhaustive",
+                               "codesign.grid.rows=[4,8]", "codesign.grid.cols=[14,21]",
+                               "codesign.grid.l1=[512]", f"optima={tmp_path / 'o.json'}"],
+                              tmp_path / "run")
+    assert code == 0
+    cd, hw = res["codesign"], res["hardware"]
+    assert cd["grid"]["rows"] == [4, 8] and cd["grid"]["cols"] == [14, 21]
+    shapes = sorted((c["array_rows"], c["array_cols"]) for c in cd["candidates"])
+    assert shapes == [(4, 14), (4, 21), (8, 14), (8, 21)]
+    assert all(c["num_pes"] == c["array_rows"] * c["array_cols"] for c in cd["candidates"])
+    assert hw["num_pes"] == hw["array_rows"] * hw["array_cols"] == cd["best_candidate"]["num_pes"]
+    assert cd["certified"] is True and res["totals"]["latency_cycles"] == cd["best_cost"]
+    (layer,) = res["layers"]
+    assert layer["mapping"]["levels"][1]["cluster"]["size"] == hw["array_cols"]
+    assert area_um2(hw["num_pes"], hw["l1_size"], hw["l2_size"], MODEL) <= EDGE_MM2 * 1e6
+    searched = [c for c in cd["candidates"] if c["stopped"] is None]
+    assert searched and all(c["cycles"] >= cd["best_cost"] for c in searched)
+
+
 @pytest.mark.parametrize("extra, message", [
-    (["codesign.inner=exhaustive", "system=s1"], "codesign.inner=exhaustive: enumerates PE counts"),
+    (["codesign.inner=exhaustive", "system=s1", "codesign.grid.cols=[0]"], "codesign.grid.cols = [0]"),
     (["codesign.check=exhaustive", "objective=energy"], "codesign.check=exhaustive: proves latency"),
     (["codesign.inner=exhaustive", "codesign.grid.pes=[]"], "codesign.grid.pes = []"),
     (["codesign.inner=exhaustive", "codesign.grid.pes=[600]", "codesign.grid.l1=[512]"],

@@ -8,8 +8,9 @@ and cached by layer, hardware and map space (:mod:`gamma.search.optima`). Two us
   chosen design (its PEs, L1 and L2 as the design reports them, the platform's bandwidths), and
   results.json ``codesign.check`` gets the proven optima and the gap of the GA's mappings
   (:func:`check_design`);
-- ``codesign.inner=exhaustive``: no GA; every hardware candidate of ``codesign.grid`` (PE counts
-  x L1 per PE, L2 the rest of the area budget) is scored by the sum of its proven per-layer
+- ``codesign.inner=exhaustive``: no GA; every hardware candidate of ``codesign.grid`` (PE counts,
+  on S1/S3 array rows x columns, x L1 per PE, L2 the rest of the area budget; S1's inner cluster
+  pinned to the columns) is scored by the sum of its proven per-layer
   optima; the best candidate, sized to its optimal mappings' buffers, is the design
   (:func:`search_grid`). Candidates are visited by ascending compute bound, and a candidate stops
   as soon as a lower bound on its latency (proven optima of its layers so far, compute bounds of
@@ -124,9 +125,6 @@ def check(cfg: dict[str, Any]) -> None:
     if chk != "off":
         raise GammaError("codesign.check=exhaustive: with codesign.inner=exhaustive every mapping "
                          "is already a proven optimum; use codesign.check=off")
-    if cfg["system"].get("name") != "s2":
-        raise GammaError(f"codesign.inner=exhaustive: enumerates PE counts (codesign.grid.pes), "
-                         f"which needs system=s2, not system={cfg['system'].get('name')}")
     if not any(c.fits for c in candidates(cfg)):
         raise GammaError(f"codesign.grid: no candidate fits codesign.area_mm2 = "
                          f"{budget_um2(cfg) / UM2_PER_MM2:.6g} (each needs at least one element "
@@ -300,30 +298,51 @@ def layer_optimum(check: dict[str, Any] | None, u: int) -> dict[str, Any]:
 
 @dataclass
 class Candidate:
-    """A hardware of the grid: PEs and L1 per PE from ``codesign.grid``, L2 the rest of the area
-    budget (elements); ``fits``: at least one element of L2 is left."""
+    """A hardware of the grid: PEs (S1/S3: array rows x columns) and L1 per PE from
+    ``codesign.grid``, L2 the rest of the area budget (elements); ``fits``: at least one element
+    of L2 is left."""
 
     pes: int
     l1: int
     l2: int
+    rows: int | None = None  # S1/S3: the array's shape (pes = rows x cols)
+    cols: int | None = None
+
+    def shape(self) -> dict[str, int]:
+        """``array_rows`` and ``array_cols`` where the candidate is an array (S1/S3)."""
+        return {} if self.cols is None else {"array_rows": int(self.rows or 1),
+                                             "array_cols": int(self.cols)}
 
     @property
     def fits(self) -> bool:
         return self.l2 >= 1
 
 
+def is_array(cfg: dict[str, Any]) -> bool:
+    """Whether the system's hardware genes are array rows x columns (S1/S3), not a PE count."""
+    return cfg["system"].get("name") != "s2"
+
+
+def arrays(cfg: dict[str, Any]) -> list[tuple[int, int | None, int | None]]:
+    """(PEs, rows, cols) of ``codesign.grid``: its ``pes`` on S2, every ``rows`` x ``cols`` on
+    S1/S3 (rows and cols None on S2)."""
+    if not is_array(cfg):
+        return [(p, None, None) for p in _int_list(cfg, "pes")]
+    return [(r * c, r, c) for r in _int_list(cfg, "rows") for c in _int_list(cfg, "cols")]
+
+
 def candidates(cfg: dict[str, Any]) -> list[Candidate]:
-    """Every (PEs, L1) of ``codesign.grid`` with L2 the area the PEs and their L1 leave in
-    the budget (0 where none is left), by descending PEs then L1."""
+    """Every array (:func:`arrays`) x L1 of ``codesign.grid`` with L2 the area the PEs and their
+    L1 leave in the budget (0 where none is left), by descending PEs then L1."""
     model, budget = area_model(cfg), budget_um2(cfg)
     out = []
-    for p in reversed(_int_list(cfg, "pes")):
+    for p, rows, cols in sorted(arrays(cfg), key=lambda a: (-a[0], -(a[2] or 0))):
         for l1 in reversed(_int_list(cfg, "l1")):
             left = budget - area_um2(p, l1, 0, model)
             l2 = int(min(MAX_HARDWARE, max(0, math.floor(left / model.sram_um2(1) + 1e-9))))
             while l2 >= 1 and area_um2(p, l1, l2, model) > budget:  # rounding
                 l2 -= 1
-            out.append(Candidate(p, l1, l2))
+            out.append(Candidate(p, l1, l2, rows, cols))
     return out
 
 
@@ -379,7 +398,7 @@ def score(cfg: dict[str, Any], setup: Setup, c: Candidate, best: float, cache: P
         if s.lower_bound >= best:
             s.stopped = f"lower bound {s.lower_bound:,.0f} cycles >= best {best:,.0f}"
             break
-        ex = prove_layer(cfg, setup.unique[u], hw, _rng(cfg, u), cache, say)
+        ex = prove_layer(pinned_config(cfg, c.cols), setup.unique[u], hw, _rng(cfg, u), cache, say)
         s.exact.append(ex)
         done += len(setup.layers_of(u)) * ex.lower_bound
         if ex.mapping is None:
@@ -403,14 +422,15 @@ def search_grid(cfg: dict[str, Any], setup: Setup, cache: Path | None,
     check(cfg)
     t0 = time.perf_counter()
     every = candidates(cfg)
-    fit = sorted((c for c in every if c.fits), key=lambda c: (-c.pes, -c.l1))
+    fit = [c for c in every if c.fits]
     scored: list[Scored] = []
     best: Scored | None = None
     for c in fit:
         s = score(cfg, setup, c, best.cycles if best else math.inf, cache, say)
         scored.append(s)
         if say:
-            say(f"candidate {c.pes} PEs, L1 {c.l1:,}, L2 {c.l2:,}: "
+            shape = f" ({c.rows} x {c.cols})" if c.cols is not None else ""
+            say(f"candidate {c.pes} PEs{shape}, L1 {c.l1:,}, L2 {c.l2:,}: "
                 + (f"{s.cycles:,.0f} cycles" + ("" if s.proven else " (not proven)")
                    if s.stopped is None else f"stopped: {s.stopped}")
                 + f" ({s.time_s:.1f} s)")
@@ -432,9 +452,10 @@ def sized(s: Scored) -> Hardware:
 
 def hardware_record(cfg: dict[str, Any], found: GridSearch) -> dict[str, Any] | None:
     """results.json ``hardware``: the sized design, its area and breakdown."""
-    if found.design is None:
+    if found.design is None or found.best is None:
         return None
-    return {**found.design.to_dict(), **area_record(found.design, area_model(cfg))}
+    return {**found.design.to_dict(), **found.best.candidate.shape(),
+            **area_record(found.design, area_model(cfg))}
 
 
 def codesign_record(cfg: dict[str, Any], found: GridSearch) -> dict[str, Any]:
@@ -447,11 +468,13 @@ def codesign_record(cfg: dict[str, Any], found: GridSearch) -> dict[str, Any]:
     exact = [e for s in found.scored for e in s.exact]
     return {"name": "digamma", "inner": "exhaustive",
             "area_budget_mm2": found.budget_um2 / UM2_PER_MM2,
-            "grid": {"pes": _int_list(cfg, "pes"), "l1": _int_list(cfg, "l1"),
-                     "l2": "the rest of the area budget"},
+            "grid": {**({"rows": _int_list(cfg, "rows"), "cols": _int_list(cfg, "cols")}
+                        if is_array(cfg) else {"pes": _int_list(cfg, "pes")}),
+                     "l1": _int_list(cfg, "l1"), "l2": "the rest of the area budget"},
             "best_cost": R.finite_or_none(best.cycles) if best else None,
             "certified": certified,
-            "best_candidate": {"num_pes": best.candidate.pes, "l1_capacity": best.candidate.l1,
+            "best_candidate": {"num_pes": best.candidate.pes, **best.candidate.shape(),
+                               "l1_capacity": best.candidate.l1,
                                "l2_capacity": best.candidate.l2} if best else None,
             "evaluated": {"candidates": len(found.scored) + len(found.over_budget),
                           "over_budget": len(found.over_budget),
@@ -463,14 +486,14 @@ def codesign_record(cfg: dict[str, Any], found: GridSearch) -> dict[str, Any]:
                           "cached": sum(e.cached for e in exact),
                           "costmodel_evaluations": sum(e.evaluations for e in exact)},
             "candidates": [
-                {"num_pes": s.candidate.pes, "l1_capacity": s.candidate.l1,
+                {"num_pes": s.candidate.pes, **s.candidate.shape(), "l1_capacity": s.candidate.l1,
                  "l2_capacity": s.candidate.l2, "cycles": R.finite_or_none(s.cycles),
                  "proven_optimal": s.proven, "lower_bound_cycles": R.finite_or_none(s.lower_bound),
                  "stopped": s.stopped,
                  **({"infeasible_proven": math.isinf(s.lower_bound)} if s.infeasible else {}),
                  "time_s": round(s.time_s, 3),
                  "layers": [e.record() for e in s.exact]} for s in found.scored]
-            + [{"num_pes": c.pes, "l1_capacity": c.l1, "l2_capacity": 0,
+            + [{"num_pes": c.pes, **c.shape(), "l1_capacity": c.l1, "l2_capacity": 0,
                 "stopped": "over codesign.area_mm2"} for c in found.over_budget],
             "search_s": round(found.search_s, 4)}
 
