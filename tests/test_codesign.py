@@ -36,7 +36,10 @@ def jobs(tmp_path_factory):
                         ("pareto", ["system=s2", "objective=pareto",
                                     "objective.metrics=[latency,area]"]),
                         ("edp", ["system=s2", "objective=edp"])):
-        code, res = run_inprocess([*BASE, *extra], tmp / name)
+        args = [*BASE, *extra]
+        if name == "pareto":  # 1,000 samples give a front of two designs, 1,500 of six
+            args = [a for a in args if not a.startswith("budget=")] + ["budget=1500"]
+        code, res = run_inprocess(args, tmp / name)
         assert code == 0
         out[name] = (res, tmp / name)
     return out
@@ -184,7 +187,8 @@ def test_assembled_children_take_each_layers_best_mapping_on_the_best_array():
                      [genomes([1, 2, 3, 4]), genomes([11, 12, 13, 14])])
     layer = np.array([[5.0, 1.0, 0.5, 3.0],    # layer 0: best on 64 PEs is individual 1
                       [2.0, 4.0, 0.1, 1.5]])   # layer 1: best on 64 PEs is individual 3
-    scores = Scores(np.zeros(4), np.ones(4), np.zeros(4), layer, np.zeros(4, np.int64))
+    scores = Scores(np.zeros(4), np.ones(4), np.zeros(4), layer, np.zeros(4, np.int64), np.ones(4),
+                    np.ones(4, np.int64), np.ones(4, np.int64))
     children = Population(HwGenes(np.ones(3, np.int64), np.array([7, 7, 7])),
                           [genomes([0, 0, 0]), genomes([0, 0, 0])])
     cogamma = CoGamma(Gamma(), {"hw_crossover": 0.5, "hw_mutation": 0.3, "hw_step": 0.5,
@@ -226,7 +230,8 @@ def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_all
     before = children.layers[0].tile.copy()
     # individual 0 is cheapest but does not fit (rank 1); of the fitting ones, 2 is cheaper
     scores = Scores(np.array([1.0, 0.0, 0.0]), np.array([1.0, 5.0, 3.0]), np.zeros(3),
-                    np.zeros((1, 3)), np.array([600, 120, 250]))
+                    np.zeros((1, 3)), np.array([600, 120, 250]), np.ones(3),
+                    np.ones(3, np.int64), np.ones(3, np.int64))
     space = CoSpace(hwspace, [base], pinned=False)
     cogamma.grow_best(children, pop, scores, objective, space)
     assert children.hw.pes.tolist() == [7, 250, 7]
@@ -236,9 +241,54 @@ def test_the_grown_child_is_the_best_fitting_design_on_the_array_its_buffers_all
     assert all((getattr(got, f) == getattr(expected, f)).all()
                for f in ("nlev", "par", "order", "tile", "cluster"))
     assert (children.layers[0].tile[[0, 2]] == before[[0, 2]]).all()
-    no_room = Scores(scores.rank, scores.raw, scores.excess, scores.layer, np.array([600, 120, 150]))
+    no_room = Scores(scores.rank, scores.raw, scores.excess, scores.layer, np.array([600, 120, 150]),
+                     scores.area, scores.l1, scores.l2)
     cogamma.grow_best(children, pop, no_room, objective, space)
     assert children.hw.pes.tolist() == [7, 250, 7]  # 150 < 200: not grown, nothing changed
+
+
+def test_a_front_child_grows_a_front_design_into_the_area_up_to_the_next():
+    """grow_into_gap (objective=pareto): the child after the grown one takes a design of the
+    population's front grown to the most PEs whose area, with its buffers, stays within the
+    next larger front design's area (the largest's: the budget); a dominated design and one
+    with no room are never drawn."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from gamma.mapspace.cospace import CoSpace
+    from gamma.mapspace.hwspace import HwGenes, HwSpace
+    from gamma.mapspace.space import MapSpace
+    from gamma.objectives.codesign import Scores
+    from gamma.optimizers.digamma import CoGamma, Population
+    from gamma.optimizers.gamma import Gamma
+    from gamma.workloads.layer import Layer
+
+    base = MapSpace(Layer("CONV", K=64, C=64, Y=56, X=56, R=3, S=3), 639, 1, 2)
+    pes = np.array([100, 101, 200, 300])
+    l1, l2 = np.array([10, 10, 10, 10]), np.array([100, 100, 100, 100])
+    area = area_um2(pes, l1, l2, MODEL)
+    # 0, 2 and 3 form the front; 1 (more area, slower than 0) is dominated
+    raw = np.stack([np.array([9.0, 9.5, 5.0, 3.0]), area], axis=1)
+    scores = Scores(np.zeros(4), raw, np.zeros(4), np.zeros((1, 4)), np.zeros(4, np.int64),
+                    area, l1, l2)
+    hwspace = HwSpace(False, 1, 639, 10_000, 10_000, MODEL, EDGE_UM2)
+    objective = SimpleNamespace(hwspace=hwspace, costs=lambda s: s.raw, pareto=True)
+    cogamma = CoGamma(Gamma(), {"hw_crossover": 0.5, "hw_mutation": 0.3, "hw_step": 0.5,
+                                "hw_fit": 0, "platform_start": 0, "assemble": 1, "grow": True})
+    space = CoSpace(hwspace, [base], pinned=False)
+    pop = Population(HwGenes(np.ones(4, np.int64), pes.copy()), [base.random(4, np.random.default_rng(0))])
+    sram1 = MODEL.sram_um2(1)
+    fill = lambda upper: int((upper - 100 * sram1) // (MODEL.mac_um2 + 10 * sram1))  # noqa: E731
+    allowed = {fill(area[2]), fill(area[3]), fill(EDGE_UM2)}  # from 0, 2 and 3
+    seen = set()
+    for seed in range(40):
+        children = Population(HwGenes(np.ones(4, np.int64), np.full(4, 7)),
+                              [base.random(4, np.random.default_rng(1))])
+        cogamma.grow_into_gap(children, pop, scores, objective, space, np.random.default_rng(seed))
+        assert children.hw.pes[[0, 1, 3]].tolist() == [7, 7, 7]
+        seen.add(int(children.hw.pes[2]))
+    assert seen == allowed  # each front design drawn at least once, nothing else
+    assert all(p > q for p, q in zip(sorted(allowed), (100, 200, 300)))
 
 
 def test_the_codesign_table_reads_the_jobs_folders(jobs, capsys):

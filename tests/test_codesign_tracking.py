@@ -75,7 +75,7 @@ def test_a_front_run_logs_its_designs_as_series_over_the_area(tmp_path, new_stor
     from mlflow.tracking import MlflowClient
 
     uri = new_store(tmp_path / "mlflow.db")
-    code, res = run_inprocess(["model=resnet18", "layers=[2,5,6,8]", "budget=1000",
+    code, res = run_inprocess(["model=resnet18", "layers=[2,5,6,8]", "budget=1500",
                                "codesign=digamma", "objective=pareto",
                                "objective.metrics=[latency,area]", f"tracking.uri={uri}"],
                               tmp_path / "run")

@@ -92,15 +92,22 @@ class Scores:
     excess: np.ndarray  # (n,) area over the budget, relative (0: fits)
     layer: np.ndarray  # (U, n) each layer's mapping score
     fit_pes: np.ndarray  # (n,) largest PE count the individual's buffers allow (0: none)
+    area: np.ndarray  # (n,) the design's area with the buffers its mappings need (um^2)
+    l1: np.ndarray  # (n,) the L1 per PE its mappings need (elements)
+    l2: np.ndarray  # (n,) the L2 its mappings need (elements)
 
     def take(self, idx: np.ndarray) -> "Scores":
-        return Scores(self.rank[idx], self.raw[idx], self.excess[idx], self.layer[:, idx],
-                      self.fit_pes[idx])
+        return Scores(*(self.layer[:, idx] if f == "layer" else getattr(self, f)[idx]
+                        for f in SCORE_FIELDS))
 
     @staticmethod
     def concat(parts: list["Scores"]) -> "Scores":
         return Scores(*(np.concatenate([getattr(p, f) for p in parts], axis=1 if f == "layer" else 0)
-                        for f in ("rank", "raw", "excess", "layer", "fit_pes")))
+                        for f in SCORE_FIELDS))
+
+
+#: The fields of :class:`Scores`, in order.
+SCORE_FIELDS = ("rank", "raw", "excess", "layer", "fit_pes", "area", "l1", "l2")
 
 
 @dataclass(frozen=True)
@@ -259,7 +266,8 @@ class CoDesignObjective:
         return Scores(rank=np.where(fits, np.where(ok_all, 0.0, 1.0), np.inf),
                       raw=np.where(unfit, np.inf, penalized), excess=excess,
                       layer=self._layer_scores(hw, per_layer, l1, l2),
-                      fit_pes=np.maximum(fit_pes, 0).astype(np.int64))
+                      fit_pes=np.maximum(fit_pes, 0).astype(np.int64), area=area_um2,
+                      l1=need_l1, l2=need_l2)
 
     def _values(self, totals: dict[str, np.ndarray], area_um2: np.ndarray) -> np.ndarray:
         """Each individual's value of every metric from the model's quantities ``totals``

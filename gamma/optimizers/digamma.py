@@ -41,7 +41,7 @@ from gamma.mapspace.cospace import CoSpace, Population, put
 from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.mapspace.space import Genome
 from gamma.objectives.codesign import CoDesignObjective, Scores
-from gamma.objectives.nondominated import nsga2_order
+from gamma.objectives.nondominated import nondominated_mask, nsga2_order
 from gamma.optimizers.base import ProgressCallback
 from gamma.optimizers.operators import Crossover, Variation
 from gamma.optimizers.selection import Selection, Truncation
@@ -102,6 +102,8 @@ class CoGamma:
                 self.assemble_best(children, pop, scores, objective.costs(scores))
                 if self.grow:
                     self.grow_best(children, pop, scores, objective, space)
+                    if objective.pareto:
+                        self.grow_into_gap(children, pop, scores, objective, space, rng)
             self.hold_start(children, objective, space)
             new = objective.evaluate(children.hw, children.layers)
             pop = Population.concat([pop.take(elites), children])
@@ -155,6 +157,39 @@ class CoGamma:
             return
         grown = pop.take(np.array([best]))
         space.hw.resize(grown.hw, np.array([0]), scores.fit_pes[[best]])
+        space.repair(grown)
+        children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
+        for u, layer in enumerate(grown.layers):
+            put(children.layers[u], np.array([k]), layer)
+
+    def grow_into_gap(self, children: Population, pop: Population, scores: Scores,
+                      objective: CoDesignObjective, space: CoSpace,
+                      rng: np.random.Generator) -> None:
+        """A front's search (``objective=pareto``): the child after the grown one becomes a
+        design of the population's front (the fitting designs none dominates), drawn with
+        probability in proportion to log(the next larger front design's area / its own; the
+        largest: the budget / its own), grown to the largest PE array whose area with its
+        mappings' buffers stays within that next area, its mappings repaired on it: the
+        staircase of the front filled where its steps are widest. No change when no design
+        can grow. In place."""
+        k = self.assemble + 1
+        fits = np.flatnonzero(scores.rank == 0)
+        if len(fits) == 0 or k >= len(children):
+            return
+        front = fits[nondominated_mask(objective.costs(scores)[fits])]
+        front = front[np.argsort(scores.area[front], kind="stable")]
+        area = scores.area[front]
+        upper = np.append(area[1:], objective.hwspace.budget_um2)
+        model = objective.hwspace.area
+        pes = np.floor((upper - model.sram_um2(scores.l2[front].astype(np.float64)))
+                       / (model.mac_um2 + model.sram_um2(scores.l1[front].astype(np.float64))))
+        room = pes > pop.hw.pes[front]
+        if not room.any():
+            return
+        weight = np.where(room, np.log(upper / np.maximum(area, 1e-9)), 0.0)
+        j = int(rng.choice(len(front), p=weight / weight.sum()))
+        grown = pop.take(front[[j]])
+        space.hw.resize(grown.hw, np.array([0]), pes[[j]].astype(np.int64))
         space.repair(grown)
         children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
         for u, layer in enumerate(grown.layers):
