@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.codec import Codec, checked_points, pick_clipped
+from gamma.hardware import pes_within_um2
 from gamma.mapspace.cospace import CoSpace, Population
 from gamma.mapspace.hwspace import HwGenes
 from gamma.mapspace.space import Genome
@@ -74,9 +75,7 @@ class CoCodec:
     def max_pes(self) -> int:
         """The most PEs whose array, with one element of L1 and of L2, fits the budget (0: none)."""
         hs = self.space.hw
-        area = hs.area
-        one = float(area.sram_um2(1))
-        p = max(0, int((hs.budget_um2 - one) // (area.mac_um2 + one)))
+        p = max(0, int(pes_within_um2(hs.budget_um2, 1, 1, hs.area)))
         fits = lambda k: bool(hs.fits(HwGenes(np.ones(1, np.int64), np.array([k], np.int64)))[0])  # noqa: E731
         while p > 0 and not fits(p):
             p -= 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+import numpy as np
+
 from gamma.errors import HardwareError
 from gamma.limits import MAX_HARDWARE, MAX_SIZE
 
@@ -102,6 +104,13 @@ def area_um2(num_pes: Any, l1_size: Any, l2_size: Any, model: AreaModel) -> Any:
     """Total area (um^2) of PEs x MAC + (L1 x PEs + L2) x bits x SRAM area per bit; elementwise
     on numpy arrays (one value per hardware)."""
     return num_pes * model.mac_um2 + model.sram_um2(num_pes * l1_size + l2_size)
+
+
+def pes_within_um2(area: Any, l1_size: Any, l2_size: Any, model: AreaModel) -> Any:
+    """The most PEs whose design, with ``l1_size`` elements of L1 per PE and ``l2_size`` of L2,
+    takes at most ``area`` um^2 (:func:`area_um2` solved for the PEs, rounded down; below 1
+    where not even one PE fits); elementwise on numpy arrays."""
+    return np.floor((area - model.sram_um2(l2_size)) / (model.mac_um2 + model.sram_um2(l1_size)))
 
 
 def hardware_area_um2(hw: Hardware, model: AreaModel) -> float:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from gamma.errors import GammaError
-from gamma.hardware import Hardware
+from gamma.hardware import Hardware, pes_within_um2
 from gamma.mapping import Mapping
 from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.mapspace.space import Genome
@@ -259,9 +259,8 @@ class CoDesignObjective:
         self._keep_best(hw, genomes, model, ok_all, where, need_l1, need_l2)
         self._assemble(hw, genomes, per_layer, l1, l2, where)
         self.history.append((self.used, self.best_cost))
-        area = self.hwspace.area
-        fit_pes = np.floor((self.hwspace.budget_um2 - area.sram_um2(need_l2.astype(np.float64)))
-                           / (area.mac_um2 + area.sram_um2(need_l1.astype(np.float64))))
+        fit_pes = pes_within_um2(self.hwspace.budget_um2, need_l1.astype(np.float64),
+                                 need_l2.astype(np.float64), self.hwspace.area)
         unfit = ~fits if penalized.ndim == 1 else ~fits[:, None]
         return Scores(rank=np.where(fits, np.where(ok_all, 0.0, 1.0), np.inf),
                       raw=np.where(unfit, np.inf, penalized), excess=excess,

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gamma.errors import GammaError
+from gamma.hardware import pes_within_um2
 from gamma.mapspace.cospace import CoSpace, Population, put
 from gamma.mapspace.hwspace import HwGenes, HwSpace
 from gamma.mapspace.space import Genome
@@ -155,12 +156,7 @@ class CoGamma:
         best = fits[int(np.argmin(cost[fits] if cost.ndim == 1 else cost[fits, 0]))]
         if scores.fit_pes[best] <= pop.hw.pes[best]:
             return
-        grown = pop.take(np.array([best]))
-        space.hw.resize(grown.hw, np.array([0]), scores.fit_pes[[best]])
-        space.repair(grown)
-        children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
-        for u, layer in enumerate(grown.layers):
-            put(children.layers[u], np.array([k]), layer)
+        _grow_into(children, k, pop, best, int(scores.fit_pes[best]), space)
 
     def grow_into_gap(self, children: Population, pop: Population, scores: Scores,
                       objective: CoDesignObjective, space: CoSpace,
@@ -180,20 +176,14 @@ class CoGamma:
         front = front[np.argsort(scores.area[front], kind="stable")]
         area = scores.area[front]
         upper = np.append(area[1:], objective.hwspace.budget_um2)
-        model = objective.hwspace.area
-        pes = np.floor((upper - model.sram_um2(scores.l2[front].astype(np.float64)))
-                       / (model.mac_um2 + model.sram_um2(scores.l1[front].astype(np.float64))))
+        pes = pes_within_um2(upper, scores.l1[front].astype(np.float64),
+                             scores.l2[front].astype(np.float64), objective.hwspace.area)
         room = pes > pop.hw.pes[front]
         if not room.any():
             return
         weight = np.where(room, np.log(upper / np.maximum(area, 1e-9)), 0.0)
         j = int(rng.choice(len(front), p=weight / weight.sum()))
-        grown = pop.take(front[[j]])
-        space.hw.resize(grown.hw, np.array([0]), pes[[j]].astype(np.int64))
-        space.repair(grown)
-        children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
-        for u, layer in enumerate(grown.layers):
-            put(children.layers[u], np.array([k]), layer)
+        _grow_into(children, k, pop, int(front[j]), int(pes[j]), space)
 
     def fit_parents(self, hw: HwGenes, fit: np.ndarray, chosen: np.ndarray, hwspace: HwSpace,
                     rng: np.random.Generator) -> HwGenes:
@@ -305,6 +295,18 @@ def _count(operators: dict[str, Any], name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise GammaError(f"codesign.operators.{name} = {v!r}: must be a non-negative integer")
     return v
+
+
+def _grow_into(children: Population, k: int, pop: Population, i: int, pes: int,
+               space: CoSpace) -> None:
+    """Child ``k`` becomes individual ``i`` of ``pop`` on an array of at most ``pes`` PEs (S2:
+    the PE count; S1/S3: more columns, rows kept), its mappings repaired on it; in place."""
+    grown = pop.take(np.array([i]))
+    space.hw.resize(grown.hw, np.array([0]), np.array([pes], np.int64))
+    space.repair(grown)
+    children.hw.rows[k], children.hw.cols[k] = grown.hw.rows[0], grown.hw.cols[0]
+    for u, layer in enumerate(grown.layers):
+        put(children.layers[u], np.array([k]), layer)
 
 
 def best_first(cost: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from gamma.errors import GammaError, HardwareError
-from gamma.hardware import AreaModel, Hardware, area_breakdown_um2, hardware_area_um2
+from gamma.hardware import (AreaModel, Hardware, area_breakdown_um2, hardware_area_um2,
+                            pes_within_um2)
 from gamma.limits import MAX_HARDWARE
 from gamma.mapspace.cospace import CoSpace
 from gamma.mapspace.hwspace import HwGenes, HwSpace
@@ -142,7 +143,7 @@ def hw_space(cfg: dict[str, Any]) -> HwSpace:
                          f"smallest design (one PE with one element of L1 and of L2: "
                          f"{smallest / UM2_PER_MM2:.6g} mm^2)")
     sram1 = float(model.sram_um2(1))
-    max_pes = (budget - sram1) / (model.mac_um2 + sram1)  # P PEs, L1 = L2 = 1
+    max_pes = pes_within_um2(budget, 1, 1, model)  # L1 = L2 = 1
     grid = cfg["system"].get("name") != "s2"
     space = HwSpace(
         grid=grid,
